@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`. Everything else
+# is CMake; this file only sequences install -> configure -> build -> run.
+BUILD     ?= build
+BUILD_SAN ?= build-asan
+JOBS      ?= $(shell nproc)
+ARGS      ?=
+CMAKE_FLAGS ?=
+
+.PHONY: all deps test-deps build run test unit-asan bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+test-deps:
+	@scripts/install-deps --test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Starts syslensd with its embedded defaults: metrics on :9823/metrics.
+run: build
+	$(BUILD)/daemon/syslensd $(ARGS)
+
+# Every test: unit, real-kernel and end-to-end (as root), then the unit tests
+# again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-deps build unit-asan
+	cd $(BUILD) && ctest --output-on-failure --timeout 600
+
+unit-asan: test-deps
+	cmake -S . -B $(BUILD_SAN) -DSYSLENS_SANITIZE=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD_SAN) -j $(JOBS) --target unit_tests
+	cd $(BUILD_SAN) && ctest --output-on-failure -L unit
+
+bench: build
+	$(BUILD)/bench/syslens-bench $(ARGS)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

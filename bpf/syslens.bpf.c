@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * syslens: per-(cgroup, syscall) aggregation on the raw_syscalls tracepoints.
+ *
+ * sys_enter counts every call (what strace -c counts, including calls that
+ * never return) and, in full mode, stores a per-thread enter record.
+ * sys_exit turns the record into a latency observation and counts failures
+ * by errno. Nothing is streamed: the daemon reads the maps when scraped.
+ *
+ * Each program exists once per attach type (tp_btf, raw_tp) and per
+ * per-thread store (task storage on 5.11+, a tid hash before); the daemon
+ * autoloads exactly the set its runtime probes chose. The entry points are
+ * thin and forward to one always-inline handler.
+ */
+#include "syslens_core.bpf.h"
+#include "syslens.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the daemon between open() and load(); the verifier prunes what is
+ * off, so count-only mode pays nothing for latency tracking. */
+const volatile bool track_latency = true;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by the daemon */
+	__type(key, struct syslens_stats_key);
+	__type(value, struct syslens_stats_val);
+} syslens_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct syslens_errno_key);
+	__type(value, __u64);
+} syslens_errors SEC(".maps");
+
+/* Where calls go when syslens_stats is full: totals stay exact, only the
+ * cgroup is lost. Row = abi * SYSLENS_OVERFLOW_NR_MAX + min(nr, MAX - 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * SYSLENS_OVERFLOW_NR_MAX);
+	__type(key, __u32);
+	__type(value, struct syslens_stats_val);
+} syslens_overflow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SYSLENS_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} syslens_counters SEC(".maps");
+
+/* Per-thread enter record, 5.11+: freed by the kernel with the task. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct syslens_enter_rec);
+} syslens_task_rec SEC(".maps");
+
+/* Per-thread enter record before 5.11: keyed by tid, removed at thread exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by the daemon, 1 when unused */
+	__type(key, __u32);
+	__type(value, struct syslens_enter_rec);
+} syslens_tid_rec SEC(".maps");
+
+static const struct syslens_stats_val zero_stats;
+static const struct syslens_enter_rec zero_rec;
+
+static __always_inline void count_event(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&syslens_counters, &idx);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomic needed */
+}
+
+/* ceil(log2(ns)): slot i holds (2^(i-1), 2^i] ns. See syslens.h. */
+static __always_inline __u32 hist_slot(__u64 v)
+{
+	__u32 r, shift;
+
+	if (v <= 1)
+		return 0;
+	v -= 1;
+	r = (v > 0xFFFFFFFFULL) << 5;
+	v >>= r;
+	shift = (v > 0xFFFF) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	r += 1;
+	return r < SYSLENS_HIST_SLOTS ? r : SYSLENS_HIST_SLOTS - 1;
+}
+
+static __always_inline struct syslens_stats_val *
+overflow_row(const struct syslens_stats_key *key)
+{
+	__u32 nr = key->nr < SYSLENS_OVERFLOW_NR_MAX ? key->nr : SYSLENS_OVERFLOW_NR_MAX - 1;
+	__u32 row = (key->abi ? SYSLENS_OVERFLOW_NR_MAX : 0) + nr;
+	struct syslens_stats_val *v = bpf_map_lookup_elem(&syslens_overflow, &row);
+
+	if (!v)
+		count_event(SYSLENS_CNT_OVERFLOW_LOOKUP_FAILED);
+	return v;
+}
+
+static __always_inline struct syslens_stats_val *
+stats_get_or_create(const struct syslens_stats_key *key)
+{
+	struct syslens_stats_val *v;
+	long err;
+
+	v = bpf_map_lookup_elem(&syslens_stats, key);
+	if (v)
+		return v;
+	err = bpf_map_update_elem(&syslens_stats, key, &zero_stats, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		count_event(SYSLENS_CNT_STATS_MAP_FULL);
+		return overflow_row(key);
+	}
+	v = bpf_map_lookup_elem(&syslens_stats, key);
+	return v ? v : overflow_row(key);
+}
+
+static __always_inline void count_errno(const struct syslens_enter_rec *rec, long ret)
+{
+	struct syslens_errno_key key = {
+		.cgroup_id = rec->cgroup_id,
+		.nr = rec->nr,
+		.abi = (__u16)rec->abi,
+		.err = (__u16)(-ret),
+	};
+	static const __u64 one = 1;
+	__u64 *v;
+	long err;
+
+	v = bpf_map_lookup_elem(&syslens_errors, &key);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	err = bpf_map_update_elem(&syslens_errors, &key, &one, BPF_NOEXIST);
+	if (!err)
+		return;
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(&syslens_errors, &key);
+		if (v) {
+			__sync_fetch_and_add(v, 1);
+			return;
+		}
+	}
+	count_event(SYSLENS_CNT_ERRNO_MAP_FULL);
+}
+
+static __always_inline struct syslens_enter_rec *rec_for_enter(bool task_storage)
+{
+	if (task_storage) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+
+		return bpf_task_storage_get(&syslens_task_rec, task, 0,
+					    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	} else {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		struct syslens_enter_rec *rec = bpf_map_lookup_elem(&syslens_tid_rec, &tid);
+
+		if (rec)
+			return rec;
+		if (bpf_map_update_elem(&syslens_tid_rec, &tid, &zero_rec, BPF_NOEXIST))
+			return 0;
+		return bpf_map_lookup_elem(&syslens_tid_rec, &tid);
+	}
+}
+
+static __always_inline struct syslens_enter_rec *rec_for_exit(bool task_storage)
+{
+	if (task_storage) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+
+		return bpf_task_storage_get(&syslens_task_rec, task, 0, 0);
+	} else {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+		return bpf_map_lookup_elem(&syslens_tid_rec, &tid);
+	}
+}
+
+static __always_inline int handle_enter(long id, bool task_storage)
+{
+	struct syslens_stats_key key;
+	struct syslens_stats_val *v;
+	struct syslens_enter_rec *rec;
+
+	if (id < 0) {
+		count_event(SYSLENS_CNT_IGNORED_NR);
+		return 0;
+	}
+	key.cgroup_id = bpf_get_current_cgroup_id();
+	key.nr = (__u32)id;
+	key.abi = syslens_in_compat_syscall() ? SYSLENS_ABI_COMPAT : SYSLENS_ABI_NATIVE;
+
+	v = stats_get_or_create(&key);
+	if (v)
+		__sync_fetch_and_add(&v->calls, 1);
+
+	if (!track_latency)
+		return 0;
+	rec = rec_for_enter(task_storage);
+	if (!rec) {
+		count_event(SYSLENS_CNT_ENTER_STORE_FAILED);
+		return 0;
+	}
+	if (rec->ts_ns)
+		count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
+	rec->cgroup_id = key.cgroup_id;
+	rec->nr = key.nr;
+	rec->abi = key.abi;
+	rec->ts_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline int handle_exit(long ret, bool task_storage)
+{
+	struct syslens_stats_key key;
+	struct syslens_stats_val *v;
+	struct syslens_enter_rec *rec;
+	__u64 now = bpf_ktime_get_ns(), delta;
+
+	rec = rec_for_exit(task_storage);
+	if (!rec || !rec->ts_ns) {
+		count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
+		return 0;
+	}
+	delta = now - rec->ts_ns;
+	rec->ts_ns = 0;
+	key.cgroup_id = rec->cgroup_id;
+	key.nr = rec->nr;
+	key.abi = rec->abi;
+
+	v = bpf_map_lookup_elem(&syslens_stats, &key);
+	if (!v)
+		v = overflow_row(&key); /* the enter went there too */
+	if (v) {
+		__sync_fetch_and_add(&v->returns, 1);
+		__sync_fetch_and_add(&v->sum_ns, delta);
+		__sync_fetch_and_add(&v->hist[hist_slot(delta)], 1);
+	}
+	if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO)
+		count_errno(rec, ret);
+	return 0;
+}
+
+static __always_inline int handle_thread_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&syslens_tid_rec, &tid);
+	return 0;
+}
+
+/* tp_btf: typed arguments, no tracefs; needs kernel BTF. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tpbtf_enter_task, struct pt_regs *regs, long id)
+{
+	return handle_enter(id, true);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tpbtf_exit_task, struct pt_regs *regs, long ret)
+{
+	return handle_exit(ret, true);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tpbtf_enter_tid, struct pt_regs *regs, long id)
+{
+	return handle_enter(id, false);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tpbtf_exit_tid, struct pt_regs *regs, long ret)
+{
+	return handle_exit(ret, false);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tpbtf_thread_exit)
+{
+	return handle_thread_exit();
+}
+
+/* raw_tp: the fallback when the tp_btf probe fails. */
+SEC("raw_tp/sys_enter")
+int rawtp_enter_task(struct bpf_raw_tracepoint_args *ctx)
+{
+	return handle_enter((long)ctx->args[1], true);
+}
+
+SEC("raw_tp/sys_exit")
+int rawtp_exit_task(struct bpf_raw_tracepoint_args *ctx)
+{
+	return handle_exit((long)ctx->args[1], true);
+}
+
+SEC("raw_tp/sys_enter")
+int rawtp_enter_tid(struct bpf_raw_tracepoint_args *ctx)
+{
+	return handle_enter((long)ctx->args[1], false);
+}
+
+SEC("raw_tp/sys_exit")
+int rawtp_exit_tid(struct bpf_raw_tracepoint_args *ctx)
+{
+	return handle_exit((long)ctx->args[1], false);
+}
+
+SEC("raw_tp/sched_process_exit")
+int rawtp_thread_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	return handle_thread_exit();
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel/user boundary of syslens: every struct that crosses it lives
+ * here, once. Both syslens.bpf.c and the daemon include this header; the
+ * daemon static_asserts the sizes (daemon/src/bpf_abi.cpp).
+ *
+ * Fixed-width types, explicit padding, no pointers.
+ */
+#ifndef SYSLENS_BOUNDARY_H
+#define SYSLENS_BOUNDARY_H
+
+#ifdef __bpf__
+/* BPF side: the fixed-width types come from syslens_core.bpf.h. */
+#else
+#include <linux/types.h>
+#endif
+
+/*
+ * Latency histogram: slot i counts calls whose latency in nanoseconds lies in
+ * (2^(i-1), 2^i], slot 0 counts latencies of 0 and 1 ns. The upper bound of
+ * slot i is exactly 2^i ns, so the daemon can fold slots into Prometheus
+ * "le" buckets without rounding. The last slot also takes everything above
+ * 2^(SYSLENS_HIST_SLOTS-1) ns (about 36 minutes for 42 slots).
+ */
+#define SYSLENS_HIST_SLOTS 42
+
+/* ABI a syscall was made through; the syscall number is only meaningful
+ * together with it. */
+enum syslens_abi {
+	SYSLENS_ABI_NATIVE = 0, /* x86_64 (incl. x32, bit 30 of nr) / arm64 */
+	SYSLENS_ABI_COMPAT = 1, /* ia32 on x86_64, aarch32 on arm64 */
+};
+
+/* Key of the per-(cgroup, syscall) statistics map. */
+struct syslens_stats_key {
+	__u64 cgroup_id; /* cgroup v2 id (= inode of the cgroup2 directory) */
+	__u32 nr;        /* syscall number as the kernel saw it */
+	__u32 abi;       /* enum syslens_abi */
+};
+
+/* Value of the statistics map. Updated with atomic adds from every CPU. */
+struct syslens_stats_val {
+	__u64 calls;     /* every sys_enter, including calls that never return */
+	__u64 returns;   /* sys_exit matched to an enter (full mode only) */
+	__u64 sum_ns;    /* sum of latencies of the returned calls */
+	__u64 hist[SYSLENS_HIST_SLOTS];
+};
+
+/* Key of the failures-by-errno map; value is a __u64 count. */
+struct syslens_errno_key {
+	__u64 cgroup_id;
+	__u32 nr;
+	__u16 abi;
+	__u16 err; /* positive errno, 1..4095 */
+};
+
+/* Per-thread record written at sys_enter and consumed at sys_exit. */
+struct syslens_enter_rec {
+	__u64 ts_ns;     /* 0 = no syscall in flight */
+	__u64 cgroup_id; /* cgroup at enter: the call is attributed there */
+	__u32 nr;
+	__u32 abi;
+};
+
+/*
+ * Indexes of the per-CPU counter array "syslens_counters". Failures are
+ * things that lost or degraded data; events are expected and informational.
+ * Append only: the daemon exports them by name (daemon/src/bpf_abi.cpp).
+ */
+enum syslens_counter {
+	/* failures */
+	SYSLENS_CNT_STATS_MAP_FULL = 0,  /* new (cgroup, syscall) did not fit:
+					   * counted in the overflow row */
+	SYSLENS_CNT_ERRNO_MAP_FULL,      /* new (cgroup, syscall, errno) did not fit */
+	SYSLENS_CNT_ENTER_STORE_FAILED,  /* no per-thread slot: latency lost */
+	SYSLENS_CNT_OVERFLOW_LOOKUP_FAILED, /* cannot happen (array) but counted */
+	/* events */
+	SYSLENS_CNT_EXIT_WITHOUT_ENTER,  /* clone child, seccomp-skipped call,
+					   * or call in flight at attach */
+	SYSLENS_CNT_IGNORED_NR,          /* sys_enter/exit with id -1 */
+	SYSLENS_CNT_ENTER_OVERWRITTEN,   /* enter while another is in flight */
+	SYSLENS_CNT__MAX,
+};
+
+/* Rows of the overflow array: one per syscall number and ABI, used when the
+ * stats map is full so that totals stay exact even when attribution is lost. */
+#define SYSLENS_OVERFLOW_NR_MAX 1024 /* numbers >= this share the last row */
+
+#endif /* SYSLENS_BOUNDARY_H */

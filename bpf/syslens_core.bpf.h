@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Kernel types for syslens's BPF programs, hand-written for CO-RE.
+ *
+ * We do not use a generated vmlinux.h: the programs touch two kernel fields
+ * (task_struct.thread_info.{status,flags}), a full vmlinux.h is megabytes per
+ * architecture, and one generated from the build host's kernel would tie the
+ * build to that host. Every struct below carries preserve_access_index, so
+ * libbpf relocates each field access against the running kernel's BTF at load
+ * time: the object is built once and runs on any kernel with BTF (5.8+).
+ * Kernel drift is handled here and nowhere else (bcc's core_fixes.bpf.h idea).
+ */
+#ifndef SYSLENS_CORE_BPF_H
+#define SYSLENS_CORE_BPF_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <stdbool.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#ifndef E2BIG
+#define E2BIG 7
+#endif
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+#define SYSLENS_MAX_ERRNO 4095
+
+struct pt_regs;
+
+struct thread_info {
+	unsigned long flags;
+	__u32 status; /* x86 only */
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct thread_info thread_info;
+} __attribute__((preserve_access_index));
+
+/*
+ * Whether the current syscall was made through the compat ABI. The kernel's
+ * own answer is in_ia32_syscall() / is_compat_task(); we read the same bits.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define SYSLENS_TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h */
+static __always_inline int syslens_in_compat_syscall(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (!bpf_core_field_exists(task->thread_info.status))
+		return 0;
+	return (BPF_CORE_READ(task, thread_info.status) & SYSLENS_TS_COMPAT) != 0;
+}
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSLENS_TIF_32BIT 22 /* arch/arm64/include/asm/thread_info.h */
+static __always_inline int syslens_in_compat_syscall(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return (BPF_CORE_READ(task, thread_info.flags) >> SYSLENS_TIF_32BIT) & 1;
+}
+#else
+#error "syslens supports x86_64 and arm64 (define __TARGET_ARCH_x86 or __TARGET_ARCH_arm64)"
+#endif
+
+#endif /* SYSLENS_CORE_BPF_H */

@@ -1,0 +1,26 @@
+// The daemon's side of the boundary header: size checks and counter names.
+#include <cstddef>
+
+#include "syslens/snapshot.h"
+
+namespace syslens {
+
+static_assert(sizeof(syslens_stats_key) == 16, "stats key layout changed");
+static_assert(offsetof(syslens_stats_key, nr) == 8);
+static_assert(sizeof(syslens_stats_val) == 8 * (3 + SYSLENS_HIST_SLOTS), "stats value layout changed");
+static_assert(sizeof(syslens_errno_key) == 16, "errno key layout changed");
+static_assert(offsetof(syslens_errno_key, err) == 14);
+static_assert(sizeof(syslens_enter_rec) == 24, "enter record layout changed");
+
+namespace {
+constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
+    {"stats_map_full", true},        {"errno_map_full", true},
+    {"enter_store_failed", true},    {"overflow_lookup_failed", true},
+    {"exit_without_enter", false},   {"ignored_syscall_id", false},
+    {"enter_overwritten", false},
+};
+}  // namespace
+
+const CounterInfo& counter_info(unsigned index) { return kCounters[index]; }
+
+}  // namespace syslens

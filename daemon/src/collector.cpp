@@ -1,0 +1,238 @@
+#include "syslens/collector.h"
+
+#include <bit>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+#include "syslens/errno_name.h"
+#include "syslens/version.h"
+
+namespace syslens {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+BucketLayout bucket_layout_from(const Config& cfg) {
+  const auto first = static_cast<unsigned>(std::countr_zero(cfg.latency_first_bucket_ns));
+  const auto last = static_cast<unsigned>(std::countr_zero(cfg.latency_last_bucket_ns));
+  const auto step = static_cast<unsigned>(std::countr_zero(std::uint64_t{cfg.latency_bucket_factor}));
+  return make_bucket_layout(first, std::min(last, static_cast<unsigned>(SYSLENS_HIST_SLOTS - 2)), step);
+}
+
+SyscallCollector::SyscallCollector(SnapshotSource& source, CgroupNamer& namer, CollectorOptions opts, SelfInfo self,
+                                   std::function<void()> before_scrape)
+    : source_(source),
+      namer_(namer),
+      opts_(std::move(opts)),
+      self_(std::move(self)),
+      before_scrape_(std::move(before_scrape)) {}
+
+namespace {
+
+struct Agg {
+  std::uint64_t calls = 0;
+  std::uint64_t returns = 0;
+  std::uint64_t sum_ns = 0;
+  std::array<std::uint64_t, SYSLENS_HIST_SLOTS> hist{};
+
+  void add(const syslens_stats_val& v) {
+    calls += v.calls;
+    returns += v.returns;
+    sum_ns += v.sum_ns;
+    for (std::size_t i = 0; i < hist.size(); ++i) hist[i] += v.hist[i];
+  }
+};
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+ClientMetric metric(std::vector<ClientMetric::Label> labels) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  return m;
+}
+
+void add_counter(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  auto m = metric(std::move(labels));
+  m.counter.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  auto m = metric(std::move(labels));
+  m.gauge.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> SyscallCollector::Collect() const {
+  std::lock_guard lock(mu_);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (before_scrape_) before_scrape_();
+  const Snapshot snap = source_.read();
+
+  // Decode keys to labels, summing keys that decode to the same labels.
+  std::unordered_map<std::uint64_t, std::string> cgroup_label;
+  std::unordered_map<std::uint64_t, std::string> syscall_label_cache;
+  auto cgroup_of = [&](std::uint64_t id) -> const std::string& {
+    auto it = cgroup_label.find(id);
+    if (it != cgroup_label.end()) return it->second;
+    auto p = namer_.path_of(id);
+    return cgroup_label.emplace(id, p ? *p : std::string(kCgroupUnresolved)).first->second;
+  };
+  auto syscall_of = [&](std::uint32_t nr, std::uint32_t abi) -> const std::string& {
+    const std::uint64_t k = (std::uint64_t{abi} << 32) | nr;
+    auto it = syscall_label_cache.find(k);
+    if (it != syscall_label_cache.end()) return it->second;
+    return syscall_label_cache.emplace(k, syscall_label(opts_.arch, nr, abi == SYSLENS_ABI_COMPAT)).first->second;
+  };
+
+  std::map<std::pair<std::string, std::string>, Agg> per_series;
+  for (const auto& row : snap.stats) {
+    per_series[{cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi)}].add(row.val);
+  }
+  for (const auto& row : snap.overflow) {
+    per_series[{kCgroupOverflow, syscall_of(row.key.nr, row.key.abi)}].add(row.val);
+  }
+  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> per_errno;
+  for (const auto& row : snap.errors) {
+    per_errno[{cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), errno_name(row.key.err)}] +=
+        row.count;
+  }
+
+  std::vector<MetricFamily> out;
+  auto calls = family("syslens_syscalls_total",
+                      "Syscalls entered, per cgroup and syscall (what strace -c counts, including calls that never "
+                      "return).",
+                      MetricType::Counter);
+  for (const auto& [labels, agg] : per_series) {
+    add_counter(calls, {{"cgroup", labels.first}, {"syscall", labels.second}}, static_cast<double>(agg.calls));
+  }
+  out.push_back(std::move(calls));
+
+  if (opts_.latency) {
+    auto errs = family("syslens_syscall_errors_total", "Syscalls that returned an error, per cgroup, syscall and errno.",
+                       MetricType::Counter);
+    for (const auto& [labels, n] : per_errno) {
+      add_counter(errs,
+                  {{"cgroup", std::get<0>(labels)}, {"errno", std::get<2>(labels)}, {"syscall", std::get<1>(labels)}},
+                  static_cast<double>(n));
+    }
+    out.push_back(std::move(errs));
+
+    auto dur = family("syslens_syscall_duration_seconds", "Time from syscall entry to return, per cgroup and syscall.",
+                      MetricType::Histogram);
+    for (const auto& [labels, agg] : per_series) {
+      auto m = metric({{"cgroup", labels.first}, {"syscall", labels.second}});
+      auto cum = cumulative_counts(opts_.buckets, agg.hist);
+      for (std::size_t i = 0; i < cum.size(); ++i) {
+        m.histogram.bucket.push_back({cum[i], opts_.buckets.upper_seconds[i]});
+      }
+      m.histogram.bucket.push_back({agg.returns, std::numeric_limits<double>::infinity()});
+      m.histogram.sample_count = agg.returns;
+      m.histogram.sample_sum = static_cast<double>(agg.sum_ns) / 1e9;
+      dur.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(dur));
+  }
+
+  // Self-metrics.
+  auto build = family("syslens_build_info", "A metric with a constant '1' value labeled by version and commit.",
+                      MetricType::Gauge);
+  add_gauge(build, {{"commit", kGitCommit}, {"kernel", self_.kernel}, {"version", kVersion}}, 1);
+  out.push_back(std::move(build));
+
+  auto bpfinfo = family("syslens_bpf_info", "How the BPF programs were loaded: mode, attach type, per-thread store.",
+                        MetricType::Gauge);
+  add_gauge(bpfinfo, {{"attach", self_.attach}, {"mode", self_.mode}, {"thread_store", self_.thread_store}}, 1);
+  out.push_back(std::move(bpfinfo));
+
+  auto failures = family("syslens_bpf_failures_total",
+                         "Failures inside the BPF programs that lost or degraded data, by reason.", MetricType::Counter);
+  auto events = family("syslens_bpf_events_total",
+                       "Expected, informational events inside the BPF programs (see docs/metrics.md).",
+                       MetricType::Counter);
+  for (unsigned i = 0; i < SYSLENS_CNT__MAX; ++i) {
+    const auto& ci = counter_info(i);
+    add_counter(ci.failure ? failures : events, {{ci.failure ? "reason" : "event", ci.name}},
+                static_cast<double>(snap.counters[i]));
+  }
+  out.push_back(std::move(failures));
+  out.push_back(std::move(events));
+
+  auto entries = family("syslens_bpf_map_entries", "Entries in each bounded BPF map.", MetricType::Gauge);
+  auto capacity = family("syslens_bpf_map_capacity", "Maximum entries of each bounded BPF map.", MetricType::Gauge);
+  for (const auto& f : snap.fill) {
+    add_gauge(entries, {{"map", f.map}}, static_cast<double>(f.entries));
+    add_gauge(capacity, {{"map", f.map}}, static_cast<double>(f.capacity));
+  }
+  out.push_back(std::move(entries));
+  out.push_back(std::move(capacity));
+
+  auto tracked = family("syslens_tracked_cgroups", "Distinct cgroups with syscalls in the kernel's stats map.",
+                        MetricType::Gauge);
+  {
+    std::unordered_map<std::uint64_t, bool> ids;
+    for (const auto& row : snap.stats) ids[row.key.cgroup_id] = true;
+    add_gauge(tracked, {}, static_cast<double>(ids.size()));
+  }
+  out.push_back(std::move(tracked));
+
+  if (self_.program_stats) {
+    auto runs = family("syslens_bpf_program_runs_total",
+                       "Runs of each BPF program counted by the kernel while its run-time statistics were enabled "
+                       "(sampled windows, see syslens_bpf_run_stats_enabled_seconds_total).",
+                       MetricType::Counter);
+    auto secs = family("syslens_bpf_program_run_seconds_total",
+                       "Run time of each BPF program counted by the kernel while run-time statistics were enabled.",
+                       MetricType::Counter);
+    for (const auto& p : self_.program_stats()) {
+      add_counter(runs, {{"program", p.name}}, static_cast<double>(p.run_count));
+      add_counter(secs, {{"program", p.name}}, static_cast<double>(p.run_time_ns) / 1e9);
+    }
+    out.push_back(std::move(runs));
+    out.push_back(std::move(secs));
+  }
+  if (self_.run_stats_enabled_seconds) {
+    auto en = family("syslens_bpf_run_stats_enabled_seconds_total",
+                     "Time the kernel's BPF run-time statistics were enabled by syslens.", MetricType::Counter);
+    add_counter(en, {}, self_.run_stats_enabled_seconds());
+    out.push_back(std::move(en));
+  }
+  if (self_.cgroup_stats) {
+    const auto cs = self_.cgroup_stats();
+    auto ce = family("syslens_cgroup_cache_entries", "cgroup id to path cache entries.", MetricType::Gauge);
+    add_gauge(ce, {}, static_cast<double>(cs.entries));
+    out.push_back(std::move(ce));
+    auto cc = family("syslens_cgroup_cache_capacity", "cgroup id to path cache capacity.", MetricType::Gauge);
+    add_gauge(cc, {}, static_cast<double>(cs.capacity));
+    out.push_back(std::move(cc));
+    auto cev = family("syslens_cgroup_cache_evictions_total",
+                      "cgroup paths evicted from the full cache (raise cgroup.cache_size if this grows).",
+                      MetricType::Counter);
+    add_counter(cev, {}, static_cast<double>(cs.evictions));
+    out.push_back(std::move(cev));
+    auto cu = family("syslens_cgroup_unresolved_total",
+                     "cgroup ids that could not be resolved to a path (the cgroup was already removed).",
+                     MetricType::Counter);
+    add_counter(cu, {}, static_cast<double>(cs.unresolved));
+    out.push_back(std::move(cu));
+  }
+
+  auto scrape = family("syslens_scrape_duration_seconds",
+                       "Time this scrape spent reading the BPF maps and building the metrics.", MetricType::Gauge);
+  add_gauge(scrape, {},
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  out.push_back(std::move(scrape));
+  return out;
+}
+
+}  // namespace syslens

@@ -1,0 +1,336 @@
+#include "syslens/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <bit>
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "syslens/errors.h"
+#include "syslens/version.h"
+
+namespace syslens {
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr std::size_t kMaxConfigBytes = 1 << 20;
+
+[[noreturn]] void usage_error(const std::string& msg) { throw FatalError(kExitUsage, msg); }
+
+std::string help_text(const po::options_description& desc) {
+  std::ostringstream os;
+  os << "usage: syslensd [flags]\n\n"
+     << "syslens: system-wide syscall metrics per cgroup, from eBPF on the raw_syscalls "
+        "tracepoints.\n\n"
+     << desc << "\nSettings not covered by flags go in the YAML file given with --config.file;\n"
+     << "see docs/configuration.md. Exit codes: 2 usage, 3 config, 4 privilege, 5 kernel, 6 listen.\n";
+  return os.str();
+}
+
+const std::set<std::string_view> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
+
+}  // namespace
+
+std::string_view to_string(Mode m) { return m == Mode::full ? "full" : "count"; }
+
+std::string_view to_string(AttachKind a) {
+  switch (a) {
+    case AttachKind::automatic: return "auto";
+    case AttachKind::tp_btf: return "tp_btf";
+    case AttachKind::raw_tp: return "raw_tp";
+  }
+  return "?";
+}
+
+std::string_view to_string(ThreadStore t) {
+  switch (t) {
+    case ThreadStore::automatic: return "auto";
+    case ThreadStore::task_storage: return "task_storage";
+    case ThreadStore::tid_hash: return "tid_hash";
+  }
+  return "?";
+}
+
+ListenAddress parse_listen_address(std::string_view s) {
+  const std::string orig(s);
+  ListenAddress a;
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      usage_error("invalid --web.listen-address '" + orig + "': want [IPv6]:port");
+    }
+    a.host = std::string(s.substr(1, close - 1));
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) {
+      usage_error("invalid --web.listen-address '" + orig + "': want host:port or :port");
+    }
+    a.host = std::string(s.substr(0, colon));
+    if (a.host.find(':') != std::string::npos) {
+      usage_error("invalid --web.listen-address '" + orig + "': put IPv6 addresses in brackets");
+    }
+    port = s.substr(colon + 1);
+  }
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc{} || ptr != port.data() + port.size() || value > 65535) {
+    usage_error("invalid --web.listen-address '" + orig + "': port must be 0-65535");
+  }
+  a.port = static_cast<std::uint16_t>(value);
+  return a;
+}
+
+std::chrono::milliseconds parse_duration(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || ptr == s.data()) throw std::invalid_argument("not a duration");
+  std::string_view unit(ptr, static_cast<std::size_t>(s.data() + s.size() - ptr));
+  static const std::map<std::string_view, std::uint64_t> kUnits = {
+      {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) throw std::invalid_argument("unit must be ms, s, m or h");
+  if (v > (std::uint64_t{1} << 40) / it->second) throw std::invalid_argument("too large");
+  return std::chrono::milliseconds(v * it->second);
+}
+
+FlagsResult parse_flags(int argc, const char* const* argv) {
+  FlagsResult r;
+  Config& c = r.config;
+  po::options_description desc("Flags");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help and exit")
+    ("version", "show version information and exit")
+    ("web.listen-address", po::value(&c.listen_address)->default_value(c.listen_address),
+       "address to serve metrics and the API on ([host]:port)")
+    ("web.telemetry-path", po::value(&c.telemetry_path)->default_value(c.telemetry_path),
+       "path under which to expose metrics")
+    ("log.level", po::value(&c.log_level)->default_value(c.log_level),
+       "only log messages with this severity or above: trace, debug, info, warn, error")
+    ("config.file", po::value(&c.config_file), "YAML file with further settings");
+  // clang-format on
+  po::variables_map vm;
+  const po::positional_options_description no_positionals;  // a stray argument is an error
+  try {
+    po::store(po::command_line_parser(argc, const_cast<char**>(argv))
+                  .options(desc)
+                  .positional(no_positionals)
+                  .style(po::command_line_style::unix_style & ~po::command_line_style::allow_guessing)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    usage_error(std::string(e.what()) + " (see --help)");
+  }
+  if (vm.count("help")) {
+    r.print_and_exit = help_text(desc);
+    return r;
+  }
+  if (vm.count("version")) {
+    r.print_and_exit = std::string("syslensd version ") + kVersion + " (commit " + kGitCommit + ")\n";
+    return r;
+  }
+  parse_listen_address(c.listen_address);
+  if (c.telemetry_path.empty() || c.telemetry_path.front() != '/' ||
+      c.telemetry_path.find_first_of("?# ") != std::string::npos) {
+    usage_error("invalid --web.telemetry-path '" + c.telemetry_path + "': must start with '/'");
+  }
+  if (!kLogLevels.count(c.log_level)) {
+    usage_error("invalid --log.level '" + c.log_level + "': want trace, debug, info, warn, error or off");
+  }
+  return r;
+}
+
+namespace {
+
+// A strict reader over one YAML mapping: every key must be consumed, so a
+// typo is an error, not a silently ignored setting.
+class Section {
+ public:
+  Section(const YAML::Node& node, std::string path, std::string_view origin)
+      : node_(node), path_(std::move(path)), origin_(origin) {
+    if (present(node_) && !node_.IsMap()) fail(path_.empty() ? "top level" : path_, "must be a mapping");
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw FatalError(kExitConfig, std::string(origin_) + ": " + key + ": " + what);
+  }
+
+  std::string key(std::string_view k) const { return path_.empty() ? std::string(k) : path_ + "." + std::string(k); }
+
+  // A key that is absent or has no value (`key:`) counts as not set.
+  static bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
+
+  YAML::Node take(std::string_view k) {
+    seen_.insert(std::string(k));
+    if (!present(node_)) return YAML::Node(YAML::NodeType::Undefined);
+    const YAML::Node& map = node_;  // const access: never inserts the key
+    return map[std::string(k)];
+  }
+
+  Section sub(std::string_view k) { return Section(take(k), key(k), origin_); }
+
+  std::string scalar(std::string_view k, const YAML::Node& n) const {
+    if (!n.IsScalar()) fail(key(k), "must be a scalar");
+    return n.Scalar();
+  }
+
+  void str(std::string_view k, std::string& out) {
+    if (auto n = take(k); present(n)) out = scalar(k, n);
+  }
+
+  template <typename E>
+  void choice(std::string_view k, E& out, const std::map<std::string, E>& opts) {
+    auto n = take(k);
+    if (!present(n)) return;
+    auto v = scalar(k, n);
+    auto it = opts.find(v);
+    if (it == opts.end()) {
+      std::string all;
+      for (const auto& [name, _] : opts) all += (all.empty() ? "" : ", ") + name;
+      fail(key(k), "'" + v + "' is not one of " + all);
+    }
+    out = it->second;
+  }
+
+  void u32(std::string_view k, std::uint32_t& out, std::uint32_t lo, std::uint32_t hi) {
+    std::uint64_t v = out;
+    u64(k, v, lo, hi);
+    out = static_cast<std::uint32_t>(v);
+  }
+
+  void u64(std::string_view k, std::uint64_t& out, std::uint64_t lo, std::uint64_t hi) {
+    auto n = take(k);
+    if (!present(n)) return;
+    auto s = scalar(k, n);
+    std::uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || ptr != s.data() + s.size()) fail(key(k), "'" + s + "' is not a whole number");
+    if (v < lo || v > hi) fail(key(k), std::to_string(v) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
+    out = v;
+  }
+
+  void duration(std::string_view k, std::chrono::milliseconds& out, std::chrono::milliseconds lo) {
+    auto n = take(k);
+    if (!present(n)) return;
+    auto s = scalar(k, n);
+    try {
+      out = parse_duration(s);
+    } catch (const std::exception& e) {
+      fail(key(k), "'" + s + "' is not a duration like 500ms, 10s, 1m: " + e.what());
+    }
+    if (out < lo) fail(key(k), "must be at least " + std::to_string(lo.count()) + "ms");
+  }
+
+  void done() const {
+    if (!present(node_)) return;
+    for (const auto& kv : node_) {
+      auto k = kv.first.as<std::string>();
+      if (!seen_.count(k)) fail(key(k), "unknown setting");
+    }
+  }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  std::string_view origin_;
+  std::set<std::string> seen_;
+};
+
+}  // namespace
+
+void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    throw FatalError(kExitConfig, std::string(origin) + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
+                                      ": " + e.msg);
+  }
+  try {
+    Section top(root, "", origin);
+    top.choice<Mode>("mode", cfg.mode, {{"full", Mode::full}, {"count", Mode::count}});
+
+    auto bpf = top.sub("bpf");
+    bpf.choice<AttachKind>("attach", cfg.attach,
+                           {{"auto", AttachKind::automatic}, {"tp_btf", AttachKind::tp_btf}, {"raw_tp", AttachKind::raw_tp}});
+    bpf.choice<ThreadStore>("thread_store", cfg.thread_store,
+                            {{"auto", ThreadStore::automatic},
+                             {"task_storage", ThreadStore::task_storage},
+                             {"tid_hash", ThreadStore::tid_hash}});
+    bpf.str("kernel_btf", cfg.kernel_btf);
+    bpf.u32("max_stats_entries", cfg.max_stats_entries, 64, 1U << 24);
+    bpf.u32("max_errno_entries", cfg.max_errno_entries, 64, 1U << 24);
+    bpf.u32("max_threads", cfg.max_threads, 64, 1U << 24);
+    auto rs = bpf.sub("run_stats");
+    rs.choice<RunStatsMode>("mode", cfg.run_stats,
+                            {{"sampled", RunStatsMode::sampled}, {"on", RunStatsMode::on}, {"off", RunStatsMode::off}});
+    rs.duration("interval", cfg.run_stats_interval, std::chrono::milliseconds(100));
+    rs.duration("window", cfg.run_stats_window, std::chrono::milliseconds(10));
+    rs.done();
+    bpf.done();
+
+    auto cg = top.sub("cgroup");
+    cg.str("root", cfg.cgroup_root);
+    cg.u32("cache_size", cfg.cgroup_cache_size, 16, 1U << 22);
+    cg.done();
+
+    auto m = top.sub("metrics");
+    auto lb = m.sub("latency_buckets");
+    lb.u64("first_ns", cfg.latency_first_bucket_ns, 1, std::uint64_t{1} << 40);
+    lb.u64("last_ns", cfg.latency_last_bucket_ns, 1, std::uint64_t{1} << 40);
+    lb.u32("factor", cfg.latency_bucket_factor, 2, 1U << 20);
+    lb.done();
+    m.done();
+    top.done();
+  } catch (const YAML::Exception& e) {
+    throw FatalError(kExitConfig, std::string(origin) + ": " + e.msg);
+  }
+
+  if (cfg.run_stats_window >= cfg.run_stats_interval) {
+    throw FatalError(kExitConfig, std::string(origin) + ": bpf.run_stats.window must be shorter than interval");
+  }
+  auto pow2 = [](std::uint64_t v) { return std::has_single_bit(v); };
+  if (!pow2(cfg.latency_first_bucket_ns) || !pow2(cfg.latency_last_bucket_ns) || !pow2(cfg.latency_bucket_factor) ||
+      cfg.latency_first_bucket_ns > cfg.latency_last_bucket_ns) {
+    throw FatalError(kExitConfig, std::string(origin) +
+                                      ": metrics.latency_buckets: first_ns, last_ns and factor must be powers of "
+                                      "two with first_ns <= last_ns");
+  }
+}
+
+void load_config_file(Config& cfg) {
+  if (cfg.config_file.empty()) return;
+  std::error_code ec;
+  if (std::filesystem::exists(cfg.config_file, ec) && !std::filesystem::is_regular_file(cfg.config_file, ec)) {
+    throw FatalError(kExitConfig, "cannot read config file " + cfg.config_file + ": not a regular file");
+  }
+  std::ifstream in(cfg.config_file, std::ios::binary);
+  if (!in) {
+    throw FatalError(kExitConfig, "cannot read config file " + cfg.config_file + ": " + std::strerror(errno));
+  }
+  std::string text;
+  text.resize(kMaxConfigBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) {
+    throw FatalError(kExitConfig, "cannot read config file " + cfg.config_file + ": " + std::strerror(errno));
+  }
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes) {
+    throw FatalError(kExitConfig, cfg.config_file + ": larger than 1 MiB, not a syslens config file");
+  }
+  apply_config_yaml(cfg, text, cfg.config_file);
+}
+
+}  // namespace syslens

@@ -1,0 +1,197 @@
+#include "daemon.h"
+
+#include <prometheus/text_serializer.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/utsname.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "http_server.h"
+#include "process_metrics.h"
+#include "syscall_probes.h"
+#include "syslens/cgroup_paths.h"
+#include "syslens/collector.h"
+#include "syslens/config.h"
+#include "syslens/errors.h"
+#include "syslens/mountinfo.h"
+#include "syslens/version.h"
+
+namespace syslens {
+
+namespace {
+
+std::string read_file(const char* path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct CgroupRoot {
+  std::string mount_point;
+  std::string fs_root;
+};
+
+CgroupRoot find_cgroup_root(const Config& cfg) {
+  if (!cfg.cgroup_root.empty()) return {cfg.cgroup_root, "/"};
+  auto m = find_cgroup2_mount(parse_mountinfo(read_file("/proc/self/mountinfo")));
+  if (!m) {
+    throw FatalError(kExitKernel,
+                     "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); mount one, e.g. "
+                     "'mount -t cgroup2 none /sys/fs/cgroup/unified', or set cgroup.root");
+  }
+  return {m->mount_point, m->root};
+}
+
+// Samples the kernel's BPF run-time statistics in short windows.
+class RunStatsSampler {
+ public:
+  RunStatsSampler(boost::asio::io_context& io, const Config& cfg) : timer_(io), cfg_(cfg) {
+    if (cfg_.run_stats == RunStatsMode::on) open();
+    if (cfg_.run_stats == RunStatsMode::sampled) schedule_open(std::chrono::milliseconds(0));
+  }
+
+  double enabled_seconds() const {
+    double s = total_.count();
+    if (guard_ && guard_->active()) s += std::chrono::duration<double>(Clock::now() - since_).count();
+    return s;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void open() {
+    guard_.emplace();
+    since_ = Clock::now();
+  }
+  void close() {
+    if (guard_ && guard_->active()) total_ += Clock::now() - since_;
+    guard_.reset();
+  }
+  void schedule_open(std::chrono::milliseconds after) {
+    timer_.expires_after(after);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      open();
+      timer_.expires_after(cfg_.run_stats_window);
+      timer_.async_wait([this](const boost::system::error_code& ec2) {
+        close();
+        if (!ec2) schedule_open(cfg_.run_stats_interval - cfg_.run_stats_window);
+      });
+    });
+  }
+
+  boost::asio::steady_timer timer_;
+  const Config& cfg_;
+  std::optional<RunStatsGuard> guard_;
+  Clock::time_point since_;
+  std::chrono::duration<double> total_{0};
+};
+
+std::string landing_page(const Config& cfg) {
+  return "<!DOCTYPE html><html><head><title>syslens</title></head><body><h1>syslens</h1>"
+         "<p>System-wide syscall metrics per cgroup, from eBPF.</p><ul>"
+         "<li><a href=\"" +
+         cfg.telemetry_path + "\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li></ul>" +
+         "<p>version " + kVersion + " (" + kGitCommit + ")</p></body></html>\n";
+}
+
+int serve(const Config& cfg) {
+  require_bpf_privileges();
+  require_kernel_btf(cfg.kernel_btf);
+  const auto root = find_cgroup_root(cfg);
+  const auto listen = parse_listen_address(cfg.listen_address);
+
+  boost::asio::io_context io(1);
+  // The listener first: a taken port fails before any BPF is loaded.
+  std::function<HttpResponse(const std::string&)> handler;
+  HttpServer server(io, listen, [&handler](const std::string& t) { return handler(t); });
+
+  SyscallProbes probes(ProbeOptions::from(cfg));
+  CgroupPaths cgroups(root.mount_point, root.fs_root, cfg.cgroup_cache_size);
+  RunStatsSampler sampler(io, cfg);
+
+  utsname uts{};
+  ::uname(&uts);
+  SelfInfo self;
+  self.mode = std::string(to_string(probes.mode()));
+  self.attach = std::string(to_string(probes.attach_kind()));
+  self.thread_store = probes.mode() == Mode::full ? std::string(to_string(probes.thread_store())) : "none";
+  self.kernel = uts.release;
+  self.program_stats = [&probes] { return probes.program_stats(); };
+  self.run_stats_enabled_seconds = [&sampler] { return sampler.enabled_seconds(); };
+  self.cgroup_stats = [&cgroups] { return cgroups.stats(); };
+  CollectorOptions copts;
+  copts.latency = probes.mode() == Mode::full;
+  copts.buckets = bucket_layout_from(cfg);
+  SyscallCollector collector(probes, cgroups, copts, self, [&cgroups] { cgroups.refresh(); });
+
+  const prometheus::TextSerializer serializer;
+  handler = [&](const std::string& target) -> HttpResponse {
+    const std::string path = target.substr(0, target.find('?'));
+    if (path == cfg.telemetry_path) {
+      auto families = collector.Collect();
+      auto proc = collect_process_metrics();
+      families.insert(families.end(), std::make_move_iterator(proc.begin()), std::make_move_iterator(proc.end()));
+      auto rej = prometheus::MetricFamily{"syslens_http_rejected_connections_total",
+                                          "Connections closed at once because the connection limit was reached.",
+                                          prometheus::MetricType::Counter,
+                                          {}};
+      prometheus::ClientMetric m;
+      m.counter.value = static_cast<double>(server.rejected_connections());
+      rej.metric.push_back(m);
+      families.push_back(std::move(rej));
+      return {200, "text/plain; version=0.0.4; charset=utf-8", serializer.Serialize(families)};
+    }
+    if (path == "/") return {200, "text/html; charset=utf-8", landing_page(cfg)};
+    if (path == "/-/healthy" || path == "/-/ready") return {200, "text/plain; charset=utf-8", "OK\n"};
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  };
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server.stop();
+    io.stop();
+  });
+  server.start();
+  spdlog::info("syslensd {} serving metrics on {} port {} at {}", kVersion,
+               listen.host.empty() ? "*" : listen.host, server.port(), cfg.telemetry_path);
+  io.run();
+  spdlog::info("detaching BPF programs");
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_daemon(int argc, const char* const* argv) {
+  try {
+    auto flags = parse_flags(argc, argv);
+    if (flags.print_and_exit) {
+      std::cout << *flags.print_and_exit;
+      return kExitOk;
+    }
+    Config cfg = flags.config;
+    auto logger = spdlog::stderr_color_mt("syslensd");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+    spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+    load_config_file(cfg);
+    return serve(cfg);
+  } catch (const FatalError& e) {
+    std::cerr << "syslensd: " << e.what() << std::endl;
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "syslensd: internal error: " << e.what() << std::endl;
+    return kExitInternal;
+  }
+}
+
+}  // namespace syslens

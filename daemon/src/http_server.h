@@ -1,0 +1,57 @@
+// The daemon's one HTTP listener (Boost.Beast). Read-only and bounded: GET
+// and HEAD only, small request headers, no request bodies, per-request time
+// limits, a cap on concurrent connections.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "syslens/config.h"
+
+namespace syslens {
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+struct HttpLimits {
+  std::size_t max_header_bytes = 8192;
+  std::size_t max_connections = 64;
+  std::chrono::seconds read_timeout{10};
+  std::chrono::seconds write_timeout{30};
+};
+
+class HttpServer {
+ public:
+  // target: the request target (path and query). Called on the io thread.
+  using Handler = std::function<HttpResponse(const std::string& target)>;
+
+  // Binds and listens at once, so a taken port fails startup before any BPF
+  // is loaded. Throws FatalError(kExitListen).
+  HttpServer(boost::asio::io_context& io, const ListenAddress& addr, Handler handler, HttpLimits limits = {});
+  ~HttpServer();
+
+  void start();
+  void stop();
+  std::uint16_t port() const;
+  std::uint64_t rejected_connections() const { return rejected_; }
+
+ private:
+  class Session;
+  void accept();
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  Handler handler_;
+  HttpLimits limits_;
+  std::shared_ptr<std::atomic<std::size_t>> active_;
+  std::atomic<std::uint64_t> rejected_{0};
+};
+
+}  // namespace syslens

@@ -1,0 +1,337 @@
+#include "syscall_probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+
+#include "syslens_bpf.skel.h"
+#include "syslens/errors.h"
+
+namespace syslens {
+
+namespace {
+
+constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
+
+int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  int n = std::vsnprintf(buf, sizeof(buf), fmt, args);
+  if (n < 0) return n;
+  std::size_t len = std::strlen(buf);
+  while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = '\0';
+  if (len == 0) return n;
+  switch (level) {
+    case LIBBPF_WARN: spdlog::warn("libbpf: {}", buf); break;
+    case LIBBPF_INFO: spdlog::debug("libbpf: {}", buf); break;
+    case LIBBPF_DEBUG: spdlog::trace("libbpf: {}", buf); break;
+  }
+  return n;
+}
+
+std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
+
+bool has_cap(const __user_cap_data_struct (&data)[2], int cap) {
+  return (data[cap / 32].effective >> (cap % 32)) & 1U;
+}
+
+// Whether vmlinux BTF describes the raw_syscalls tracepoints for tp_btf.
+bool btf_has_sys_tracepoints(const std::string& custom) {
+  struct btf* btf = custom.empty() ? btf__load_vmlinux_btf() : btf__parse(custom.c_str(), nullptr);
+  if (!btf) return false;
+  const bool ok = btf__find_by_name_kind(btf, "btf_trace_sys_enter", BTF_KIND_TYPEDEF) > 0 &&
+                  btf__find_by_name_kind(btf, "btf_trace_sys_exit", BTF_KIND_TYPEDEF) > 0;
+  btf__free(btf);
+  return ok;
+}
+
+template <typename K, typename V>
+void dump_map(int fd, std::uint32_t max_entries, const std::function<void(const K&, const V&)>& fn) {
+  // Batched lookup (5.6+) reads a whole hash in a few syscalls; the
+  // key-by-key walk is the fallback.
+  std::uint32_t chunk = std::min<std::uint32_t>(std::max<std::uint32_t>(max_entries, 64), 4096);
+  std::vector<K> keys(chunk);
+  std::vector<V> vals(chunk);
+  std::vector<std::pair<K, V>> rows;
+  std::uint64_t in_batch = 0, out_batch = 0;
+  bool first = true;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  for (;;) {
+    __u32 count = chunk;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(), vals.data(), &count,
+                                   &opts);
+    if (err && errno != ENOENT) {
+      if (errno == ENOSPC && chunk < max_entries) {
+        chunk *= 2;
+        keys.resize(chunk);
+        vals.resize(chunk);
+        continue;
+      }
+      spdlog::debug("batched map read failed ({}); reading key by key", errstr(errno));
+      rows.clear();
+      break;
+    }
+    for (__u32 i = 0; i < count; ++i) rows.emplace_back(keys[i], vals[i]);
+    if (err) {  // ENOENT: that was the last batch
+      for (const auto& [k, v] : rows) fn(k, v);
+      return;
+    }
+    in_batch = out_batch;
+    first = false;
+  }
+  K key{}, next{};
+  const K* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    V v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) fn(next, v);
+    key = next;
+    prev = &key;
+  }
+}
+
+}  // namespace
+
+ProbeOptions ProbeOptions::from(const Config& c) {
+  ProbeOptions o;
+  o.mode = c.mode;
+  o.attach = c.attach;
+  o.thread_store = c.thread_store;
+  o.kernel_btf = c.kernel_btf;
+  o.max_stats_entries = c.max_stats_entries;
+  o.max_errno_entries = c.max_errno_entries;
+  o.max_threads = c.max_threads;
+  return o;
+}
+
+void route_libbpf_logs_to_spdlog() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(libbpf_to_spdlog); });
+}
+
+void require_bpf_privileges() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (::syscall(SYS_capget, &hdr, data) != 0) {
+    throw FatalError(kExitPrivilege, "cannot read own capabilities: " + errstr(errno));
+  }
+  const bool admin = has_cap(data, CAP_SYS_ADMIN);
+  const bool bpf_perfmon = has_cap(data, 39 /* CAP_BPF */) && has_cap(data, 38 /* CAP_PERFMON */);
+  if (!admin && !bpf_perfmon) {
+    throw FatalError(kExitPrivilege,
+                     "missing privileges to load BPF programs: syslensd needs CAP_BPF and CAP_PERFMON (Linux 5.8+) "
+                     "or CAP_SYS_ADMIN; run it as root or grant them (see deploy/README.md)");
+  }
+}
+
+void require_kernel_btf(const std::string& custom_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (custom_path.empty()) {
+    if (!fs::exists(kVmlinuxBtf, ec)) {
+      throw FatalError(kExitKernel,
+                       "kernel has no BTF: /sys/kernel/btf/vmlinux is missing; syslens needs a kernel built with "
+                       "CONFIG_DEBUG_INFO_BTF=y (Linux 5.8+), or a BTF file for this kernel set as bpf.kernel_btf");
+    }
+    return;
+  }
+  if (!fs::is_regular_file(custom_path, ec)) {
+    throw FatalError(kExitKernel, "bpf.kernel_btf: " + custom_path + " is not a readable file");
+  }
+  struct btf* btf = btf__parse(custom_path.c_str(), nullptr);
+  if (!btf) {
+    throw FatalError(kExitKernel, "bpf.kernel_btf: " + custom_path + " is not valid BTF: " + errstr(errno));
+  }
+  btf__free(btf);
+}
+
+void SyscallProbes::SkelDeleter::operator()(struct ::syslens_bpf* s) const { syslens_bpf__destroy(s); }
+void SyscallProbes::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+SyscallProbes::SyscallProbes(const ProbeOptions& opts) : mode_(opts.mode) {
+  route_libbpf_logs_to_spdlog();
+  ncpus_ = libbpf_num_possible_cpus();
+  if (ncpus_ <= 0) throw FatalError(kExitKernel, "cannot count possible CPUs: " + errstr(ncpus_));
+
+  std::vector<AttachKind> attaches;
+  if (opts.attach != AttachKind::raw_tp) {
+    if (opts.attach == AttachKind::tp_btf || btf_has_sys_tracepoints(opts.kernel_btf)) {
+      attaches.push_back(AttachKind::tp_btf);
+    } else {
+      spdlog::info("kernel BTF has no btf_trace_sys_enter: using raw_tp");
+    }
+  }
+  if (opts.attach != AttachKind::tp_btf) attaches.push_back(AttachKind::raw_tp);
+
+  std::vector<ThreadStore> stores;
+  const bool task_storage_ok = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, nullptr) == 1;
+  if (opts.thread_store != ThreadStore::tid_hash) {
+    if (opts.thread_store == ThreadStore::task_storage || task_storage_ok) {
+      stores.push_back(ThreadStore::task_storage);
+    } else {
+      spdlog::info("kernel lacks BPF task storage (Linux 5.11+): keeping enter records in a tid hash");
+    }
+  }
+  if (opts.thread_store != ThreadStore::task_storage) stores.push_back(ThreadStore::tid_hash);
+
+  std::string failures;
+  for (auto a : attaches) {
+    for (auto s : stores) {
+      std::string why;
+      if (try_load(opts, a, s, why)) {
+        attach_all();
+        spdlog::info("BPF programs attached: mode={} attach={} thread_store={}", to_string(mode_), to_string(attach_),
+                     mode_ == Mode::full ? to_string(store_) : "none");
+        return;
+      }
+      spdlog::warn("loading {} programs with {} failed: {}", to_string(a), to_string(s), why);
+      failures += std::string(failures.empty() ? "" : "; ") + std::string(to_string(a)) + "/" +
+                  std::string(to_string(s)) + ": " + why;
+    }
+  }
+  throw FatalError(kExitKernel, "cannot load the BPF programs on this kernel (" + failures + ")");
+}
+
+SyscallProbes::~SyscallProbes() {
+  links_.clear();  // detach before the programs and maps go
+  skel_.reset();
+}
+
+bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, std::string& why) {
+  LIBBPF_OPTS(bpf_object_open_opts, oopts);
+  if (!opts.kernel_btf.empty()) oopts.btf_custom_path = opts.kernel_btf.c_str();
+  std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel(syslens_bpf__open_opts(&oopts));
+  if (!skel) {
+    why = "open: " + errstr(errno);
+    return false;
+  }
+  const bool full = opts.mode == Mode::full;
+  const bool tp = attach == AttachKind::tp_btf;
+  const bool task = store == ThreadStore::task_storage;
+  skel->rodata->track_latency = full;
+
+  struct bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, false); }
+  auto& p = skel->progs;
+  bpf_program__set_autoload(tp ? (task ? p.tpbtf_enter_task : p.tpbtf_enter_tid)
+                               : (task ? p.rawtp_enter_task : p.rawtp_enter_tid),
+                            true);
+  if (full) {
+    bpf_program__set_autoload(tp ? (task ? p.tpbtf_exit_task : p.tpbtf_exit_tid)
+                                 : (task ? p.rawtp_exit_task : p.rawtp_exit_tid),
+                              true);
+    if (!task) bpf_program__set_autoload(tp ? p.tpbtf_thread_exit : p.rawtp_thread_exit, true);
+  }
+
+  auto& m = skel->maps;
+  int err = bpf_map__set_max_entries(m.syslens_stats, opts.max_stats_entries);
+  if (!err) err = bpf_map__set_max_entries(m.syslens_errors, opts.max_errno_entries);
+  if (!err) err = bpf_map__set_max_entries(m.syslens_tid_rec, (full && !task) ? opts.max_threads : 1);
+  if (!err && !task) err = bpf_map__set_autocreate(m.syslens_task_rec, false);
+  if (err) {
+    why = "configure: " + errstr(err);
+    return false;
+  }
+  err = syslens_bpf__load(skel.get());
+  if (err) {
+    why = "load: " + errstr(err) + " (run with --log.level=debug for the verifier log)";
+    return false;
+  }
+  skel_ = std::move(skel);
+  attach_ = attach;
+  store_ = store;
+  max_stats_ = opts.max_stats_entries;
+  max_errno_ = opts.max_errno_entries;
+  return true;
+}
+
+void SyscallProbes::attach_all() {
+  // Exit before enter: a call in flight at attach time then shows up as
+  // exit_without_enter, never as a stale enter record.
+  std::vector<struct bpf_program*> order;
+  auto& p = skel_->progs;
+  for (auto* prog : {p.tpbtf_thread_exit, p.rawtp_thread_exit, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
+                     p.rawtp_exit_tid, p.tpbtf_enter_task, p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
+    if (bpf_program__autoload(prog)) order.push_back(prog);
+  }
+  for (auto* prog : order) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      const int e = errno;
+      links_.clear();
+      throw FatalError(kExitKernel,
+                       std::string("cannot attach BPF program ") + bpf_program__name(prog) + ": " + errstr(e));
+    }
+    links_.emplace_back(link);
+    attached_names_.emplace_back(bpf_program__name(prog));
+  }
+}
+
+Snapshot SyscallProbes::read() {
+  Snapshot s;
+  auto& m = skel_->maps;
+
+  std::vector<std::uint64_t> percpu(static_cast<std::size_t>(ncpus_));
+  const int cnt_fd = bpf_map__fd(m.syslens_counters);
+  for (__u32 i = 0; i < SYSLENS_CNT__MAX; ++i) {
+    if (bpf_map_lookup_elem(cnt_fd, &i, percpu.data()) == 0) {
+      for (auto v : percpu) s.counters[i] += v;
+    }
+  }
+
+  s.stats.reserve(1024);
+  dump_map<syslens_stats_key, syslens_stats_val>(
+      bpf_map__fd(m.syslens_stats), max_stats_,
+      [&](const syslens_stats_key& k, const syslens_stats_val& v) { s.stats.push_back({k, v}); });
+  dump_map<syslens_errno_key, std::uint64_t>(
+      bpf_map__fd(m.syslens_errors), max_errno_,
+      [&](const syslens_errno_key& k, const std::uint64_t& v) { s.errors.push_back({k, v}); });
+
+  // The overflow rows only fill once the stats map has been full.
+  if (s.counters[SYSLENS_CNT_STATS_MAP_FULL] > 0) {
+    dump_map<__u32, syslens_stats_val>(bpf_map__fd(m.syslens_overflow), 2 * SYSLENS_OVERFLOW_NR_MAX,
+                                       [&](const __u32& row, const syslens_stats_val& v) {
+                                         if (v.calls == 0 && v.returns == 0) return;
+                                         syslens_stats_key k{};
+                                         k.abi = row >= SYSLENS_OVERFLOW_NR_MAX ? SYSLENS_ABI_COMPAT : 0;
+                                         k.nr = row % SYSLENS_OVERFLOW_NR_MAX;
+                                         s.overflow.push_back({k, v});
+                                       });
+  }
+  s.fill.push_back({"syslens_stats", s.stats.size(), max_stats_});
+  s.fill.push_back({"syslens_errors", s.errors.size(), max_errno_});
+  return s;
+}
+
+std::vector<ProgramStats> SyscallProbes::program_stats() const {
+  std::vector<ProgramStats> out;
+  struct bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (!bpf_program__autoload(prog)) continue;
+    struct bpf_prog_info info {};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) continue;
+    out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+  }
+  return out;
+}
+
+RunStatsGuard::RunStatsGuard() {
+  fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd_ < 0) spdlog::warn("cannot enable BPF run-time statistics: {}", errstr(errno));
+}
+
+RunStatsGuard::~RunStatsGuard() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace syslens

@@ -1,0 +1,95 @@
+// The loader: owns the BPF skeleton, probes kernel features, loads the right
+// program variant, attaches, and hands out the maps for reading. Everything
+// the kernel edge owns is released by the destructor (RAII).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "syslens/collector.h"
+#include "syslens/config.h"
+#include "syslens/snapshot.h"
+
+struct syslens_bpf;  // the generated skeleton
+struct bpf_link;
+
+namespace syslens {
+
+struct ProbeOptions {
+  Mode mode = Mode::full;
+  AttachKind attach = AttachKind::automatic;
+  ThreadStore thread_store = ThreadStore::automatic;
+  std::string kernel_btf;  // custom BTF file; empty: /sys/kernel/btf/vmlinux
+  std::uint32_t max_stats_entries = 65536;
+  std::uint32_t max_errno_entries = 16384;
+  std::uint32_t max_threads = 65536;
+
+  static ProbeOptions from(const Config& c);
+};
+
+// Routes libbpf's messages into spdlog (once per process).
+void route_libbpf_logs_to_spdlog();
+
+// Checks the process may load BPF: CAP_BPF + CAP_PERFMON (5.8+) or
+// CAP_SYS_ADMIN. Throws FatalError(kExitPrivilege).
+void require_bpf_privileges();
+
+// Checks the kernel BTF is there (or the custom file is readable and valid).
+// Throws FatalError(kExitKernel).
+void require_kernel_btf(const std::string& custom_path);
+
+class SyscallProbes final : public SnapshotSource {
+ public:
+  // open -> configure -> load -> attach, trying the variants `opts` allows in
+  // order of preference. Throws FatalError(kExitKernel) when none loads.
+  explicit SyscallProbes(const ProbeOptions& opts);
+  ~SyscallProbes() override;
+  SyscallProbes(const SyscallProbes&) = delete;
+  SyscallProbes& operator=(const SyscallProbes&) = delete;
+
+  Snapshot read() override;
+
+  AttachKind attach_kind() const { return attach_; }
+  ThreadStore thread_store() const { return store_; }
+  Mode mode() const { return mode_; }
+  std::vector<ProgramStats> program_stats() const;
+
+ private:
+  struct SkelDeleter {
+    void operator()(struct ::syslens_bpf* s) const;
+  };
+  struct LinkDeleter {
+    void operator()(bpf_link* l) const;
+  };
+
+  bool try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, std::string& why);
+  void attach_all();
+
+  std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel_;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::vector<std::string> attached_names_;
+  AttachKind attach_ = AttachKind::tp_btf;
+  ThreadStore store_ = ThreadStore::task_storage;
+  Mode mode_ = Mode::full;
+  std::uint32_t max_stats_ = 0;
+  std::uint32_t max_errno_ = 0;
+  int ncpus_ = 1;
+};
+
+// Enables the kernel's BPF run-time statistics (BPF_ENABLE_STATS) while the
+// object lives. They cost about 70 ns per program run, so syslensd holds one
+// only for short sampled windows unless configured otherwise.
+class RunStatsGuard {
+ public:
+  RunStatsGuard();
+  ~RunStatsGuard();
+  RunStatsGuard(const RunStatsGuard&) = delete;
+  RunStatsGuard& operator=(const RunStatsGuard&) = delete;
+  bool active() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace syslens

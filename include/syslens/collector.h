@@ -1,0 +1,68 @@
+// The Prometheus collector: reads a snapshot of the kernel maps when
+// Prometheus scrapes and turns it into metric families. Never deletes from
+// the maps; sums key sets that decode to the same labels.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "syslens/cgroup_paths.h"
+#include "syslens/config.h"
+#include "syslens/histogram.h"
+#include "syslens/snapshot.h"
+#include "syslens/syscall_table.h"
+
+namespace syslens {
+
+// Label value of the cgroup label for calls that could not be attributed.
+inline constexpr const char* kCgroupOverflow = "(overflow)";      // stats map was full
+inline constexpr const char* kCgroupUnresolved = "(unresolved)";  // cgroup gone before first scrape
+
+struct ProgramStats {
+  std::string name;
+  std::uint64_t run_count = 0;
+  std::uint64_t run_time_ns = 0;
+};
+
+// What the daemon knows about itself, supplied at scrape time.
+struct SelfInfo {
+  std::string mode;          // full | count
+  std::string attach;        // tp_btf | raw_tp
+  std::string thread_store;  // task_storage | tid_hash | none
+  std::string kernel;        // uname release
+  std::function<std::vector<ProgramStats>()> program_stats;
+  std::function<double()> run_stats_enabled_seconds;
+  std::function<CgroupPathStats()> cgroup_stats;
+};
+
+struct CollectorOptions {
+  Arch arch = host_arch();
+  bool latency = true;  // full mode: export errors and the duration histogram
+  BucketLayout buckets = make_bucket_layout(8, 34, 2);
+};
+
+BucketLayout bucket_layout_from(const Config& cfg);
+
+class SyscallCollector final : public prometheus::Collectable {
+ public:
+  SyscallCollector(SnapshotSource& source, CgroupNamer& namer, CollectorOptions opts, SelfInfo self,
+                   std::function<void()> before_scrape = {});
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  SnapshotSource& source_;
+  CgroupNamer& namer_;
+  CollectorOptions opts_;
+  SelfInfo self_;
+  std::function<void()> before_scrape_;
+  mutable std::mutex mu_;
+};
+
+}  // namespace syslens

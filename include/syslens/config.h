@@ -1,0 +1,77 @@
+// syslensd configuration: Prometheus-exporter style flags for the common
+// settings, a YAML file (--config.file) for the rest. Every setting has an
+// embedded default, so syslensd runs with no flags at all.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace syslens {
+
+enum class Mode { full, count };
+enum class AttachKind { automatic, tp_btf, raw_tp };
+enum class ThreadStore { automatic, task_storage, tid_hash };
+enum class RunStatsMode { sampled, on, off };
+
+struct ListenAddress {
+  std::string host;  // empty = every address
+  std::uint16_t port = 0;
+};
+
+struct Config {
+  // Flags.
+  std::string listen_address = ":9823";
+  std::string telemetry_path = "/metrics";
+  std::string log_level = "info";
+  std::string config_file;
+
+  // Config file.
+  Mode mode = Mode::full;
+  AttachKind attach = AttachKind::automatic;
+  ThreadStore thread_store = ThreadStore::automatic;
+  std::string kernel_btf;  // empty: the kernel's own /sys/kernel/btf/vmlinux
+  std::uint32_t max_stats_entries = 65536;
+  std::uint32_t max_errno_entries = 16384;
+  std::uint32_t max_threads = 65536;
+  RunStatsMode run_stats = RunStatsMode::sampled;
+  std::chrono::milliseconds run_stats_interval{60000};
+  std::chrono::milliseconds run_stats_window{1000};
+  std::string cgroup_root;  // empty: found in /proc/self/mountinfo
+  std::uint32_t cgroup_cache_size = 16384;
+  std::uint64_t latency_first_bucket_ns = 256;
+  std::uint64_t latency_last_bucket_ns = 17179869184ULL;  // 2^34 ns, ~17 s
+  std::uint32_t latency_bucket_factor = 4;
+};
+
+// Result of command-line parsing: either run with the config, or print text
+// (--help, --version) and exit 0.
+struct FlagsResult {
+  Config config;
+  std::optional<std::string> print_and_exit;
+};
+
+// Parses argv. Throws FatalError(kExitUsage) with a one-line message.
+FlagsResult parse_flags(int argc, const char* const* argv);
+
+// Applies a YAML config file's text over cfg. Unknown keys, wrong types and
+// out-of-range values throw FatalError(kExitConfig) naming the key.
+void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view origin);
+
+// Reads and applies cfg.config_file if set. Throws FatalError(kExitConfig).
+void load_config_file(Config& cfg);
+
+// "host:port", ":port", "[v6]:port". Throws FatalError(kExitUsage).
+ListenAddress parse_listen_address(std::string_view s);
+
+// "250ms", "1s", "2m", "1h". Throws std::invalid_argument.
+std::chrono::milliseconds parse_duration(std::string_view s);
+
+std::string_view to_string(Mode m);
+std::string_view to_string(AttachKind a);
+std::string_view to_string(ThreadStore t);
+
+}  // namespace syslens

@@ -1,0 +1,54 @@
+// What the collect layer hands to exporters: one consistent-enough read of the
+// kernel's aggregation maps. Knows nothing of labels or cgroup paths.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "syslens.h"  // the kernel/user boundary (bpf/syslens.h)
+
+namespace syslens {
+
+struct StatsRow {
+  syslens_stats_key key;
+  syslens_stats_val val;
+};
+
+struct ErrnoRow {
+  syslens_errno_key key;
+  std::uint64_t count;
+};
+
+struct MapFill {
+  const char* map;
+  std::uint64_t entries;
+  std::uint64_t capacity;
+};
+
+struct Snapshot {
+  std::vector<StatsRow> stats;
+  // Non-empty rows of the overflow array: key.cgroup_id is 0, key.nr and
+  // key.abi say which syscall. Calls land here when the stats map is full.
+  std::vector<StatsRow> overflow;
+  std::vector<ErrnoRow> errors;
+  std::array<std::uint64_t, SYSLENS_CNT__MAX> counters{};  // summed over CPUs
+  std::vector<MapFill> fill;
+};
+
+// Where snapshots come from: the BPF maps in the daemon, a fixture in tests.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  virtual Snapshot read() = 0;
+};
+
+// Names of the counters of enum syslens_counter, and whether each is a
+// failure (data lost or degraded) or an expected event.
+struct CounterInfo {
+  const char* name;
+  bool failure;
+};
+const CounterInfo& counter_info(unsigned index);
+
+}  // namespace syslens

@@ -1,0 +1,161 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <vector>
+
+#include "syslens/config.h"
+#include "syslens/errors.h"
+
+using namespace syslens;
+
+namespace {
+
+FlagsResult flags(std::vector<const char*> args) {
+  args.insert(args.begin(), "syslensd");
+  return parse_flags(static_cast<int>(args.size()), args.data());
+}
+
+// Runs fn, expecting a FatalError with the code and a message containing text.
+template <typename F>
+void expect_fatal(F fn, int code, const std::string& text) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected: " << text;
+  } catch (const FatalError& e) {
+    EXPECT_EQ(e.exit_code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "one line: " << e.what();
+  }
+}
+
+Config yaml(const std::string& text) {
+  Config c;
+  apply_config_yaml(c, text, "test.yaml");
+  return c;
+}
+
+}  // namespace
+
+TEST(Flags, DefaultsFollowExporterConventions) {
+  auto r = flags({});
+  EXPECT_FALSE(r.print_and_exit);
+  EXPECT_EQ(r.config.listen_address, ":9823");
+  EXPECT_EQ(r.config.telemetry_path, "/metrics");
+  EXPECT_EQ(r.config.log_level, "info");
+  EXPECT_EQ(r.config.mode, Mode::full);
+}
+
+TEST(Flags, BothSpellingsOfValues) {
+  auto r = flags({"--web.listen-address=127.0.0.1:9999", "--web.telemetry-path", "/m", "--log.level=debug"});
+  EXPECT_EQ(r.config.listen_address, "127.0.0.1:9999");
+  EXPECT_EQ(r.config.telemetry_path, "/m");
+  EXPECT_EQ(r.config.log_level, "debug");
+}
+
+TEST(Flags, HelpAndVersionPrintAndExit) {
+  auto h = flags({"--help"});
+  ASSERT_TRUE(h.print_and_exit);
+  EXPECT_NE(h.print_and_exit->find("--web.listen-address"), std::string::npos);
+  auto v = flags({"--version"});
+  ASSERT_TRUE(v.print_and_exit);
+  EXPECT_NE(v.print_and_exit->find("syslensd version"), std::string::npos);
+}
+
+TEST(Flags, BadInputIsAUsageError) {
+  expect_fatal([] { flags({"--nope"}); }, kExitUsage, "unrecognised option '--nope'");
+  expect_fatal([] { flags({"--web.listen"}); }, kExitUsage, "unrecognised option");  // no prefix guessing
+  expect_fatal([] { flags({"--web.listen-address=9823"}); }, kExitUsage, "want host:port");
+  expect_fatal([] { flags({"--web.listen-address=:99999"}); }, kExitUsage, "port must be 0-65535");
+  expect_fatal([] { flags({"--web.listen-address=::1:80"}); }, kExitUsage, "brackets");
+  expect_fatal([] { flags({"--web.telemetry-path=metrics"}); }, kExitUsage, "must start with '/'");
+  expect_fatal([] { flags({"--log.level=loud"}); }, kExitUsage, "invalid --log.level 'loud'");
+  expect_fatal([] { flags({"--config.file"}); }, kExitUsage, "config.file");
+  expect_fatal([] { flags({"stray"}); }, kExitUsage, "too many positional options");
+}
+
+TEST(ListenAddress, Forms) {
+  auto a = parse_listen_address(":9823");
+  EXPECT_EQ(a.host, "");
+  EXPECT_EQ(a.port, 9823);
+  auto b = parse_listen_address("[::1]:80");
+  EXPECT_EQ(b.host, "::1");
+  EXPECT_EQ(b.port, 80);
+  auto c = parse_listen_address("127.0.0.1:0");
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 0);
+}
+
+TEST(ConfigFile, FullExample) {
+  auto c = yaml(R"(
+mode: count
+bpf:
+  attach: raw_tp
+  thread_store: tid_hash
+  max_stats_entries: 1024
+  run_stats:
+    mode: "off"
+    interval: 2m
+    window: 500ms
+cgroup:
+  cache_size: 64
+metrics:
+  latency_buckets: {first_ns: 1024, last_ns: 1048576, factor: 2}
+)");
+  EXPECT_EQ(c.mode, Mode::count);
+  EXPECT_EQ(c.attach, AttachKind::raw_tp);
+  EXPECT_EQ(c.thread_store, ThreadStore::tid_hash);
+  EXPECT_EQ(c.max_stats_entries, 1024U);
+  EXPECT_EQ(c.run_stats, RunStatsMode::off);
+  EXPECT_EQ(c.run_stats_interval, std::chrono::minutes(2));
+  EXPECT_EQ(c.run_stats_window, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.cgroup_cache_size, 64U);
+  EXPECT_EQ(c.latency_bucket_factor, 2U);
+}
+
+TEST(ConfigFile, EmptyFileAndEmptySectionsKeepDefaults) {
+  auto c = yaml("");
+  EXPECT_EQ(c.mode, Mode::full);
+  auto d = yaml("bpf:\ncgroup:\n");
+  EXPECT_EQ(d.max_stats_entries, 65536U);
+}
+
+TEST(ConfigFile, MistakesNameTheKey) {
+  expect_fatal([] { yaml("mode: fast\n"); }, kExitConfig, "test.yaml: mode: 'fast' is not one of count, full");
+  expect_fatal([] { yaml("bpf:\n  atach: raw_tp\n"); }, kExitConfig, "bpf.atach: unknown setting");
+  expect_fatal([] { yaml("nope: 1\n"); }, kExitConfig, "nope: unknown setting");
+  expect_fatal([] { yaml("bpf:\n  max_stats_entries: lots\n"); }, kExitConfig, "is not a whole number");
+  expect_fatal([] { yaml("bpf:\n  max_stats_entries: 1\n"); }, kExitConfig, "outside 64..");
+  expect_fatal([] { yaml("bpf:\n  max_stats_entries: -5\n"); }, kExitConfig, "bpf.max_stats_entries");
+  expect_fatal([] { yaml("bpf: [1, 2]\n"); }, kExitConfig, "bpf: must be a mapping");
+  expect_fatal([] { yaml("- 1\n- 2\n"); }, kExitConfig, "top level: must be a mapping");
+  expect_fatal([] { yaml("mode: [full]\n"); }, kExitConfig, "mode: must be a scalar");
+  expect_fatal([] { yaml("bpf:\n  run_stats:\n    interval: soon\n"); }, kExitConfig, "not a duration");
+  expect_fatal([] { yaml("bpf:\n  run_stats:\n    interval: 1s\n    window: 2s\n"); }, kExitConfig,
+               "window must be shorter");
+  expect_fatal([] { yaml("metrics:\n  latency_buckets:\n    factor: 3\n"); }, kExitConfig, "powers of two");
+  expect_fatal([] { yaml("mode: full\n  bad indent: [\n"); }, kExitConfig, "invalid YAML at line");
+}
+
+TEST(ConfigFile, FileErrors) {
+  Config c;
+  c.config_file = "/nonexistent/syslens.yaml";
+  expect_fatal([&] { load_config_file(c); }, kExitConfig, "cannot read config file /nonexistent/syslens.yaml");
+  c.config_file = "/";
+  expect_fatal([&] { load_config_file(c); }, kExitConfig, "not a regular file");
+  const std::string big = ::testing::TempDir() + "/big.yaml";
+  {
+    std::ofstream out(big);
+    out << "# " << std::string(2 << 20, 'x') << "\n";
+  }
+  c.config_file = big;
+  expect_fatal([&] { load_config_file(c); }, kExitConfig, "larger than 1 MiB");
+}
+
+TEST(Duration, Units) {
+  EXPECT_EQ(parse_duration("250ms"), std::chrono::milliseconds(250));
+  EXPECT_EQ(parse_duration("3s"), std::chrono::seconds(3));
+  EXPECT_EQ(parse_duration("1h"), std::chrono::hours(1));
+  EXPECT_THROW(parse_duration("3"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("s"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("99999999999999h"), std::invalid_argument);
+}
