@@ -3,6 +3,8 @@
 #include <prometheus/text_serializer.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 
 #include <boost/asio/io_context.hpp>
@@ -39,7 +41,13 @@ struct CgroupRoot {
 };
 
 CgroupRoot find_cgroup_root(const Config& cfg) {
-  if (!cfg.cgroup_root.empty()) return {cfg.cgroup_root, "/"};
+  if (!cfg.cgroup_root.empty()) {
+    struct statfs st {};
+    if (::statfs(cfg.cgroup_root.c_str(), &st) != 0 || st.f_type != CGROUP2_SUPER_MAGIC) {
+      throw FatalError(kExitKernel, "no cgroup v2 hierarchy at " + cfg.cgroup_root + " (cgroup.root)");
+    }
+    return {cfg.cgroup_root, "/"};
+  }
   auto m = find_cgroup2_mount(parse_mountinfo(read_file("/proc/self/mountinfo")));
   if (!m) {
     throw FatalError(kExitKernel,
@@ -183,6 +191,7 @@ int run_daemon(int argc, const char* const* argv) {
     spdlog::set_default_logger(logger);
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+    route_libbpf_logs_to_spdlog();
     load_config_file(cfg);
     return serve(cfg);
   } catch (const FatalError& e) {

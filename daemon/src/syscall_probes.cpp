@@ -39,7 +39,12 @@ int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list arg
   return n;
 }
 
-std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
+// libbpf's own codes (4000+) have their own strings.
+std::string errstr(int err) {
+  char buf[256];
+  libbpf_strerror(err < 0 ? err : -err, buf, sizeof(buf));
+  return buf;
+}
 
 bool has_cap(const __user_cap_data_struct (&data)[2], int cap) {
   return (data[cap / 32].effective >> (cap % 32)) & 1U;
@@ -147,7 +152,10 @@ void require_kernel_btf(const std::string& custom_path) {
   if (!fs::is_regular_file(custom_path, ec)) {
     throw FatalError(kExitKernel, "bpf.kernel_btf: " + custom_path + " is not a readable file");
   }
+  // The one-line error below says it all; keep libbpf's own lines out.
+  auto previous = libbpf_set_print(nullptr);
   struct btf* btf = btf__parse(custom_path.c_str(), nullptr);
+  libbpf_set_print(previous);
   if (!btf) {
     throw FatalError(kExitKernel, "bpf.kernel_btf: " + custom_path + " is not valid BTF: " + errstr(errno));
   }
@@ -251,6 +259,7 @@ bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, Thread
   store_ = store;
   max_stats_ = opts.max_stats_entries;
   max_errno_ = opts.max_errno_entries;
+  max_threads_ = opts.max_threads;
   return true;
 }
 
@@ -309,7 +318,24 @@ Snapshot SyscallProbes::read() {
   }
   s.fill.push_back({"syslens_stats", s.stats.size(), max_stats_});
   s.fill.push_back({"syslens_errors", s.errors.size(), max_errno_});
+  if (mode_ == Mode::full && store_ == ThreadStore::tid_hash) {
+    std::uint64_t threads = 0;
+    __u32 key = 0, next = 0;
+    const __u32* prev = nullptr;
+    const int fd = bpf_map__fd(m.syslens_tid_rec);
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      ++threads;
+      key = next;
+      prev = &key;
+    }
+    s.fill.push_back({"syslens_tid_rec", threads, max_threads_});
+  }
   return s;
+}
+
+bool SyscallProbes::has_thread_record(std::uint32_t tid) const {
+  syslens_enter_rec rec{};
+  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.syslens_tid_rec), &tid, &rec) == 0;
 }
 
 std::vector<ProgramStats> SyscallProbes::program_stats() const {

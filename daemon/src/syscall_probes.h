@@ -54,6 +54,8 @@ class SyscallProbes final : public SnapshotSource {
   ThreadStore thread_store() const { return store_; }
   Mode mode() const { return mode_; }
   std::vector<ProgramStats> program_stats() const;
+  // Whether the tid hash (thread_store tid_hash) holds a record for tid.
+  bool has_thread_record(std::uint32_t tid) const;
 
  private:
   struct SkelDeleter {
@@ -74,6 +76,7 @@ class SyscallProbes final : public SnapshotSource {
   Mode mode_ = Mode::full;
   std::uint32_t max_stats_ = 0;
   std::uint32_t max_errno_ = 0;
+  std::uint32_t max_threads_ = 0;
   int ncpus_ = 1;
 };
 

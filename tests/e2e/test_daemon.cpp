@@ -1,0 +1,308 @@
+// End to end: the real syslensd binary, real workloads in fresh cgroups,
+// scraped over HTTP; checked against exact numbers, promtool and bpftrace.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "syslens/syscall_table.h"
+#include "test_support.h"
+
+using namespace syslens;
+using namespace syslens::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string daemon_path() { return build_dir() + "/daemon/syslensd"; }
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto p = fs::temp_directory_path() / ("syslens-e2e-" + std::to_string(::getpid()) + "-" + name);
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+// A running syslensd on a free loopback port, stopped with SIGTERM.
+class Daemon {
+ public:
+  explicit Daemon(const std::string& config_yaml = "", std::vector<std::string> extra = {})
+      : port_(free_port()) {
+    std::vector<std::string> argv = {daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port_)};
+    if (!config_yaml.empty()) argv.push_back("--config.file=" + write_temp("daemon.yaml", config_yaml));
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc_ = std::make_unique<Background>(argv);
+    ready_ = wait_ready(port_);
+  }
+  bool ready() const { return ready_; }
+  std::uint16_t port() const { return port_; }
+  Background& proc() { return *proc_; }
+  std::string scrape(const std::string& path = "/metrics") {
+    auto r = http_get(port_, path);
+    return r && r->status == 200 ? r->body : std::string();
+  }
+
+ private:
+  std::uint16_t port_;
+  std::unique_ptr<Background> proc_;
+  bool ready_ = false;
+};
+
+constexpr int kGetppid = 1234;
+constexpr int kOpenat = 42;
+constexpr int kSleeps = 4;
+
+int exact_workload() {
+  for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+  for (int i = 0; i < kOpenat; ++i) ::syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-e2e", O_RDONLY);
+  for (int i = 0; i < kSleeps; ++i) {
+    timespec ts{0, 3'000'000};
+    ::syscall(SYS_nanosleep, &ts, nullptr);
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST(Daemon, ScrapeShowsExactCountsErrnoAndLatencyForACgroup) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("scrape");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const std::string body = d.scrape();
+  const auto s = parse_exposition(body);
+  const std::string c = cg.path();
+
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", c}, {"syscall", "getppid"}}), kGetppid);
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", c}, {"syscall", "openat"}}), kOpenat);
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", c}, {"syscall", "nanosleep"}}), kSleeps);
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", c}, {"syscall", "exit_group"}}), 1);
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", c}}), kGetppid + kOpenat + kSleeps + 1);
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_errors_total", {{"cgroup", c}, {"syscall", "openat"}, {"errno", "ENOENT"}}),
+            kOpenat);
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_errors_total", {{"cgroup", c}}), kOpenat);
+
+  // 3 ms sleeps: none at or below le=2^20 ns, all within le=2^24 ns.
+  auto bucket = [&](const std::string& le) {
+    return sum_samples(s, "syslens_syscall_duration_seconds_bucket", {{"cgroup", c}, {"syscall", "nanosleep"}, {"le", le}});
+  };
+  EXPECT_EQ(bucket("0.001048576"), 0);
+  EXPECT_EQ(bucket("0.016777216"), kSleeps);
+  EXPECT_EQ(bucket("+Inf"), kSleeps);
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_duration_seconds_count", {{"cgroup", c}, {"syscall", "nanosleep"}}), kSleeps);
+  EXPECT_GE(sum_samples(s, "syslens_syscall_duration_seconds_sum", {{"cgroup", c}, {"syscall", "nanosleep"}}),
+            kSleeps * 0.003);
+  // exit_group never returns: one call, no duration observation.
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_duration_seconds_count", {{"cgroup", c}, {"syscall", "exit_group"}}), 0);
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", "/"}}) > 0, true);
+
+  // The exposition is clean for promtool (exit 0: no parse errors, no lint).
+  auto pt = run_process({"promtool", "check", "metrics"}, 30000, body);
+  EXPECT_EQ(pt.exit_code, 0) << pt.out << pt.err;
+  EXPECT_EQ(d.proc().stop(SIGTERM), 0);
+}
+
+TEST(Daemon, CountModeExportsExactCallsOnly) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("mode: count\n");
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("count");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const std::string body = d.scrape();
+  const auto s = parse_exposition(body);
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", cg.path()}}), kGetppid + kOpenat + kSleeps + 1);
+  EXPECT_EQ(body.find("syslens_syscall_duration_seconds"), std::string::npos);
+  EXPECT_EQ(body.find("syslens_syscall_errors_total"), std::string::npos);
+  EXPECT_EQ(sum_samples(s, "syslens_bpf_info", {{"mode", "count"}, {"thread_store", "none"}}), 1);
+  auto pt = run_process({"promtool", "check", "metrics"}, 30000, body);
+  EXPECT_EQ(pt.exit_code, 0) << pt.out << pt.err;
+}
+
+// An independent counter: bpftrace on the same tracepoint, filtered to the
+// same cgroup, must agree with syslens for every syscall of a busy workload.
+TEST(Daemon, CountsAgreeWithBpftraceForEverySyscall) {
+  SYSLENS_REQUIRE_ROOT();
+  if (!fs::exists("/sys/kernel/tracing/events")) {
+    // bpftrace's tracepoint probes read their formats from tracefs.
+    fs::create_directories("/sys/kernel/tracing");
+    ASSERT_EQ(::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr), 0) << std::strerror(errno);
+  }
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("busy");
+  const std::string script = "BEGIN { printf(\"ready\\n\"); }\n"
+                             "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"" +
+                             cg.dir() + "\")/ { @[args->id] = count(); }\n";
+  Background bt({"bpftrace", "-e", script});
+  for (int i = 0; i < 600 && bt.out().find("ready") == std::string::npos; ++i) {
+    ASSERT_TRUE(bt.running()) << bt.err();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(bt.out().find("ready"), std::string::npos) << bt.err();
+
+  // A multi-process shell workload: forks, execs, file I/O, pipes, failures.
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            const char* argv[] = {
+                                "/bin/sh", "-c",
+                                "for i in 1 2 3 4 5 6 7 8 9 10; do ls -la /proc/self/ >/dev/null; "
+                                "cat /etc/hostname /nonexistent 2>/dev/null | wc -c >/dev/null; "
+                                "dd if=/dev/zero of=/dev/null bs=4k count=50 2>/dev/null; "
+                                "sleep 0.01; done",
+                                nullptr};
+                            ::execv(argv[0], const_cast<char* const*>(argv));
+                            return 127;
+                          }),
+            0);
+  ASSERT_EQ(bt.stop(SIGINT, 30000), 0) << bt.err();
+
+  std::map<std::string, double> theirs;
+  std::regex line(R"(@\[(\d+)\]: (\d+))");
+  const std::string out = bt.out();
+  for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it) {
+    const auto nr = std::stoul((*it)[1]);
+    theirs[syscall_label(Arch::x86_64, static_cast<std::uint32_t>(nr), false)] = std::stod((*it)[2]);
+  }
+  std::map<std::string, double> ours;
+  for (const auto& s : parse_exposition(d.scrape())) {
+    if (s.name == "syslens_syscalls_total" && s.labels.at("cgroup") == cg.path()) ours[s.labels.at("syscall")] += s.value;
+  }
+  EXPECT_GE(theirs.size(), 20U) << out;
+  double total = 0;
+  for (const auto& [_, n] : theirs) total += n;
+  EXPECT_GT(total, 1000);
+  EXPECT_EQ(ours, theirs);
+}
+
+TEST(Daemon, StopsCleanlyOnSigtermAndSigint) {
+  SYSLENS_REQUIRE_ROOT();
+  for (int sig : {SIGTERM, SIGINT}) {
+    Daemon d;
+    ASSERT_TRUE(d.ready()) << d.proc().err();
+    EXPECT_EQ(d.proc().stop(sig), 0);
+    EXPECT_NE(d.proc().err().find(sig == SIGTERM ? "received SIGTERM" : "received SIGINT"), std::string::npos);
+    EXPECT_NE(d.proc().err().find("detaching BPF programs"), std::string::npos);
+  }
+  // Nothing of ours stays loaded: bpftool lists no syslens program once the
+  // kernel has run its deferred frees (RCU), which takes a moment.
+  ProcessResult r;
+  for (int i = 0; i < 50; ++i) {
+    r = run_process({"bpftool", "prog", "show"});
+    if (r.out.find("tpbtf_enter") == std::string::npos && r.out.find("rawtp_enter") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.find("tpbtf_enter"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("rawtp_enter"), std::string::npos) << r.out;
+}
+
+TEST(Daemon, HttpSurfaceIsReadOnlyAndBounded) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("", {"--web.telemetry-path=/custom"});
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  auto m = http_get(d.port(), "/custom");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200U);
+  EXPECT_EQ(m->headers["Content-Type"], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(m->body.find("syslens_syscalls_total"), std::string::npos);
+  EXPECT_EQ(http_get(d.port(), "/metrics")->status, 404U);
+  EXPECT_EQ(http_get(d.port(), "/")->status, 200U);
+  EXPECT_EQ(http_get(d.port(), "/-/healthy")->status, 200U);
+  auto post = http_get(d.port(), "/custom", "POST");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405U);
+  EXPECT_EQ(post->headers["Allow"], "GET, HEAD");
+  auto head = http_get(d.port(), "/custom", "HEAD");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200U);
+  EXPECT_TRUE(head->body.empty());
+
+  // An oversized request header is refused, and the daemon keeps serving.
+  auto big = run_process({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                          "X-Big: " + std::string(16384, 'a'), "http://127.0.0.1:" + std::to_string(d.port()) + "/custom"});
+  EXPECT_EQ(big.out, "431");
+  EXPECT_EQ(http_get(d.port(), "/custom")->status, 200U);
+}
+
+// Every startup failure: one line on stderr and its own exit code.
+struct BadStart {
+  std::string name;
+  std::vector<std::string> args;
+  std::string config;  // written to a file and passed with --config.file
+  int exit_code;
+  std::string message;
+  bool as_nobody = false;
+};
+
+[[maybe_unused]] void PrintTo(const BadStart& b, std::ostream* os) { *os << b.name; }
+
+class StartupErrors : public ::testing::TestWithParam<BadStart> {};
+
+TEST_P(StartupErrors, OneLineAndExitCode) {
+  SYSLENS_REQUIRE_ROOT();
+  const auto& p = GetParam();
+  std::vector<std::string> argv;
+  if (p.as_nobody) argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
+  argv.push_back(daemon_path());
+  // Never the default port: a bad start must not depend on it being free.
+  const bool sets_address = std::any_of(p.args.begin(), p.args.end(), [](const std::string& a) {
+    return a.rfind("--web.listen-address", 0) == 0;
+  });
+  if (!sets_address && p.name != "port_in_use") {
+    argv.push_back("--web.listen-address=127.0.0.1:" + std::to_string(free_port()));
+  }
+  argv.insert(argv.end(), p.args.begin(), p.args.end());
+  if (!p.config.empty()) {
+    const auto f = write_temp(p.name + ".yaml", p.config);
+    fs::permissions(f, fs::perms::owner_read | fs::perms::others_read | fs::perms::group_read);
+    argv.push_back("--config.file=" + f);
+  }
+  // A port already taken, for the listen case.
+  int sock = -1;
+  if (p.name == "port_in_use") {
+    sock = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(::listen(sock, 1), 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(sock, reinterpret_cast<sockaddr*>(&a), &len);
+    argv.push_back("--web.listen-address=127.0.0.1:" + std::to_string(ntohs(a.sin_port)));
+  }
+  auto r = run_process(argv, 30000);
+  if (sock >= 0) ::close(sock);
+  EXPECT_EQ(r.exit_code, p.exit_code) << r.err;
+  EXPECT_EQ(r.err.rfind("syslensd: ", 0), 0U) << r.err;
+  EXPECT_NE(r.err.find(p.message), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "more than one line: " << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Daemon, StartupErrors,
+    ::testing::Values(
+        BadStart{"unknown_flag", {"--web.listen"}, "", 2, "unrecognised option '--web.listen'"},
+        BadStart{"bad_address", {"--web.listen-address=nonsense"}, "", 2, "want host:port"},
+        BadStart{"bad_log_level", {"--log.level=loud"}, "", 2, "invalid --log.level 'loud'"},
+        BadStart{"stray_argument", {"extra"}, "", 2, "too many positional options"},
+        BadStart{"missing_config", {"--config.file=/nonexistent/syslens.yaml"}, "", 3, "cannot read config file"},
+        BadStart{"invalid_yaml", {}, "mode: [full\n", 3, "invalid YAML at line"},
+        BadStart{"unknown_setting", {}, "bpf:\n  max_entries: 5\n", 3, "bpf.max_entries: unknown setting"},
+        BadStart{"bad_value", {}, "mode: fast\n", 3, "mode: 'fast' is not one of count, full"},
+        BadStart{"not_root", {}, "", 4, "needs CAP_BPF and CAP_PERFMON", true},
+        BadStart{"missing_btf", {}, "bpf:\n  kernel_btf: /nonexistent/vmlinux\n", 5, "is not a readable file"},
+        BadStart{"invalid_btf", {}, "bpf:\n  kernel_btf: /etc/hostname\n", 5, "is not valid BTF"},
+        BadStart{"no_cgroup2", {}, "cgroup:\n  root: /nonexistent-cgroup\n", 5, "no cgroup v2 hierarchy at /nonexistent-cgroup"},
+        BadStart{"port_in_use", {}, "", 6, "Address already in use"},
+        BadStart{"not_an_ip", {"--web.listen-address=example.invalid:80"}, "", 6, "not an IP address"}),
+    [](const ::testing::TestParamInfo<BadStart>& i) { return i.param.name; });

@@ -1,0 +1,268 @@
+// Real-kernel tests of the BPF programs: load the real object, run exact
+// workloads in fresh cgroups, read the maps and compare number for number.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "syscall_probes.h"
+#include "syslens/histogram.h"
+#include "syslens/syscall_table.h"
+#include "test_support.h"
+
+using namespace syslens;
+using namespace syslens::test;
+
+namespace {
+
+constexpr int kGetppid = 1000;
+constexpr int kOpenat = 37;
+constexpr int kSleeps = 5;
+constexpr long kSleepNs = 3'000'000;  // 3 ms: slot 22, (2^21, 2^22] ns
+const char* const kMissing = "/nonexistent-syslens-test/file";
+
+int exact_workload() {
+  for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+  for (int i = 0; i < kOpenat; ++i) ::syscall(SYS_openat, AT_FDCWD, kMissing, O_RDONLY);
+  for (int i = 0; i < kSleeps; ++i) {
+    timespec ts{0, kSleepNs};
+    ::syscall(SYS_nanosleep, &ts, nullptr);
+  }
+  return 0;
+}
+
+struct CgroupView {
+  std::map<std::pair<std::uint32_t, std::uint32_t>, syslens_stats_val> stats;  // (nr, abi)
+  std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> errors;  // (nr, abi, errno)
+};
+
+CgroupView view(const Snapshot& s, std::uint64_t cgroup_id) {
+  CgroupView v;
+  for (const auto& r : s.stats) {
+    if (r.key.cgroup_id == cgroup_id) v.stats[{r.key.nr, r.key.abi}] = r.val;
+  }
+  for (const auto& r : s.errors) {
+    if (r.key.cgroup_id == cgroup_id) v.errors[{r.key.nr, r.key.abi, r.key.err}] = r.count;
+  }
+  return v;
+}
+
+std::uint32_t nr(const char* name) { return static_cast<std::uint32_t>(*syscall_number(Abi::x86_64, name)); }
+
+struct Variant {
+  AttachKind attach;
+  ThreadStore store;
+};
+
+// Keeps test names readable in CTest's output.
+[[maybe_unused]] void PrintTo(const Variant& v, std::ostream* os) {
+  *os << to_string(v.attach) << "/" << to_string(v.store);
+}
+
+std::string variant_name(const ::testing::TestParamInfo<Variant>& i) {
+  return std::string(to_string(i.param.attach)) + "_" + std::string(to_string(i.param.store));
+}
+
+ProbeOptions options(Mode mode, const Variant& v) {
+  ProbeOptions o;
+  o.mode = mode;
+  o.attach = v.attach;
+  o.thread_store = v.store;
+  return o;
+}
+
+class FullMode : public ::testing::TestWithParam<Variant> {};
+
+}  // namespace
+
+TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
+  SYSLENS_REQUIRE_ROOT();
+  SyscallProbes probes(options(Mode::full, GetParam()));
+  ASSERT_EQ(probes.attach_kind(), GetParam().attach);
+  ASSERT_EQ(probes.thread_store(), GetParam().store);
+  TestCgroup cg("exact");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const auto v = view(probes.read(), cg.id());
+
+  // Exactly these syscalls and nothing else entered in the cgroup.
+  std::map<std::uint32_t, std::uint64_t> calls;
+  for (const auto& [k, val] : v.stats) {
+    EXPECT_EQ(k.second, SYSLENS_ABI_NATIVE);
+    calls[k.first] = val.calls;
+  }
+  const std::map<std::uint32_t, std::uint64_t> want = {
+      {nr("getppid"), kGetppid}, {nr("openat"), kOpenat}, {nr("nanosleep"), kSleeps}, {nr("exit_group"), 1}};
+  EXPECT_EQ(calls, want);
+
+  // Every call returned except exit_group, which never does.
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, static_cast<std::uint64_t>(kGetppid));
+  EXPECT_EQ(v.stats.at({nr("openat"), 0}).returns, static_cast<std::uint64_t>(kOpenat));
+  EXPECT_EQ(v.stats.at({nr("exit_group"), 0}).returns, 0U);
+
+  // Failures by errno: exactly the openat ENOENTs.
+  const std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> want_err = {
+      {{nr("openat"), 0, ENOENT}, kOpenat}};
+  EXPECT_EQ(v.errors, want_err);
+
+  // Latency: every nanosleep is above 2^21 ns (the lower bound is exact: the
+  // kernel never wakes early) and, allowing for a noisy machine, below 2^24 ns.
+  const auto& sl = v.stats.at({nr("nanosleep"), 0});
+  EXPECT_EQ(sl.returns, static_cast<std::uint64_t>(kSleeps));
+  std::uint64_t in_range = 0, below = 0;
+  for (unsigned i = 0; i < SYSLENS_HIST_SLOTS; ++i) {
+    if (i <= 21) below += sl.hist[i];
+    if (i >= 22 && i <= 24) in_range += sl.hist[i];
+  }
+  EXPECT_EQ(below, 0U);
+  EXPECT_EQ(in_range, static_cast<std::uint64_t>(kSleeps));
+  EXPECT_GE(sl.sum_ns, static_cast<std::uint64_t>(kSleeps * kSleepNs));
+  // getppid is fast: the histogram holds all of them, summing to returns.
+  const auto& gp = v.stats.at({nr("getppid"), 0});
+  std::uint64_t total = 0;
+  for (auto c : gp.hist) total += c;
+  EXPECT_EQ(total, static_cast<std::uint64_t>(kGetppid));
+}
+
+TEST_P(FullMode, Ia32CompatSyscallsAreNotTakenForTheir64BitNamesakes) {
+  SYSLENS_REQUIRE_ROOT();
+  SyscallProbes probes(options(Mode::full, GetParam()));
+  TestCgroup cg("compat");
+  constexpr int kCompat = 25;
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            for (int i = 0; i < kCompat; ++i) {
+                              long ret = 64;  // __NR_getppid in the i386 table; semget on x86_64
+                              asm volatile("int $0x80" : "+a"(ret) : : "memory", "r8", "r9", "r10", "r11");
+                            }
+                            return 0;
+                          }),
+            0);
+  const auto v = view(probes.read(), cg.id());
+  ASSERT_TRUE(v.stats.count({64, SYSLENS_ABI_COMPAT})) << "no compat getppid recorded";
+  EXPECT_EQ(v.stats.at({64, SYSLENS_ABI_COMPAT}).calls, static_cast<std::uint64_t>(kCompat));
+  EXPECT_EQ(v.stats.at({64, SYSLENS_ABI_COMPAT}).returns, static_cast<std::uint64_t>(kCompat));
+  EXPECT_FALSE(v.stats.count({64, SYSLENS_ABI_NATIVE})) << "compat getppid mislabelled as semget";
+  EXPECT_EQ(syscall_label(Arch::x86_64, 64, true), "i386:getppid");
+}
+
+TEST_P(FullMode, SyscallIdMinusOneIsIgnored) {
+  SYSLENS_REQUIRE_ROOT();
+  SyscallProbes probes(options(Mode::full, GetParam()));
+  TestCgroup cg("minus-one");
+  const auto before = probes.read().counters[SYSLENS_CNT_IGNORED_NR];
+  constexpr int kBad = 7;
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            for (int i = 0; i < kBad; ++i) ::syscall(-1L);
+                            return 0;
+                          }),
+            0);
+  const auto snap = probes.read();
+  const auto v = view(snap, cg.id());
+  EXPECT_EQ(snap.counters[SYSLENS_CNT_IGNORED_NR] - before, static_cast<std::uint64_t>(kBad));
+  ASSERT_EQ(v.stats.size(), 1U);  // only exit_group
+  EXPECT_EQ(v.stats.begin()->first.first, nr("exit_group"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, FullMode,
+                         ::testing::Values(Variant{AttachKind::tp_btf, ThreadStore::task_storage},
+                                           Variant{AttachKind::tp_btf, ThreadStore::tid_hash},
+                                           Variant{AttachKind::raw_tp, ThreadStore::task_storage},
+                                           Variant{AttachKind::raw_tp, ThreadStore::tid_hash}),
+                         variant_name);
+
+TEST(CountMode, CountsEveryCallAndTracksNothingElse) {
+  SYSLENS_REQUIRE_ROOT();
+  SyscallProbes probes(options(Mode::count, {AttachKind::automatic, ThreadStore::automatic}));
+  TestCgroup cg("count");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const auto v = view(probes.read(), cg.id());
+  std::map<std::uint32_t, std::uint64_t> calls;
+  for (const auto& [k, val] : v.stats) {
+    calls[k.first] = val.calls;
+    EXPECT_EQ(val.returns, 0U);  // no sys_exit program in count mode
+    EXPECT_EQ(val.sum_ns, 0U);
+  }
+  const std::map<std::uint32_t, std::uint64_t> want = {
+      {nr("getppid"), kGetppid}, {nr("openat"), kOpenat}, {nr("nanosleep"), kSleeps}, {nr("exit_group"), 1}};
+  EXPECT_EQ(calls, want);
+  EXPECT_TRUE(v.errors.empty());
+}
+
+TEST(ThreadStore, TidRecordsAreRemovedWhenThreadsExit) {
+  SYSLENS_REQUIRE_ROOT();
+  SyscallProbes probes(options(Mode::full, {AttachKind::automatic, ThreadStore::tid_hash}));
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  constexpr int kThreads = 20;
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(fds[0]);
+    std::vector<std::thread> ts;
+    for (int i = 0; i < kThreads; ++i) {
+      ts.emplace_back([&] {
+        std::uint32_t tid = static_cast<std::uint32_t>(::syscall(SYS_gettid));
+        if (::write(fds[1], &tid, sizeof(tid)) != sizeof(tid)) ::_exit(3);
+      });
+    }
+    for (auto& t : ts) t.join();
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::set<std::uint32_t> tids;
+  std::uint32_t tid = 0;
+  while (::read(fds[0], &tid, sizeof(tid)) == sizeof(tid)) tids.insert(tid);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_EQ(tids.size(), static_cast<std::size_t>(kThreads));
+  tids.insert(static_cast<std::uint32_t>(child));
+  for (auto t : tids) EXPECT_FALSE(probes.has_thread_record(t)) << "stale enter record for exited tid " << t;
+  // ... while a live thread of ours has one.
+  EXPECT_TRUE(probes.has_thread_record(static_cast<std::uint32_t>(::syscall(SYS_gettid))));
+}
+
+TEST(Overflow, AFullStatsMapKeepsTotalsInTheOverflowRows) {
+  SYSLENS_REQUIRE_ROOT();
+  ProbeOptions o;
+  o.max_stats_entries = 64;  // the whole system fills this at once
+  SyscallProbes probes(o);
+  // Fill it: 8 cgroups x 11 distinct syscalls is more than 64 entries.
+  for (int i = 0; i < 8; ++i) {
+    TestCgroup filler("filler" + std::to_string(i));
+    run_in_cgroup(filler, [] {
+      for (long n : {SYS_getpid, SYS_getuid, SYS_getgid, SYS_geteuid, SYS_getegid, SYS_getppid, SYS_getpgrp,
+                     SYS_sched_yield, SYS_gettid, SYS_umask}) {
+        ::syscall(n, 0);
+      }
+      return 0;
+    });
+  }
+  TestCgroup cg("overflowed");
+  const auto before = probes.read();
+  std::uint64_t before_row = 0;
+  for (const auto& r : before.overflow) {
+    if (r.key.nr == nr("getppid") && r.key.abi == 0) before_row = r.val.calls;
+  }
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+                            return 0;
+                          }),
+            0);
+  const auto snap = probes.read();
+  EXPECT_GT(snap.counters[SYSLENS_CNT_STATS_MAP_FULL], 0U);
+  EXPECT_EQ(snap.stats.size(), 64U);
+  EXPECT_TRUE(view(snap, cg.id()).stats.empty());
+  std::uint64_t row = 0;
+  for (const auto& r : snap.overflow) {
+    if (r.key.nr == nr("getppid") && r.key.abi == 0) row = r.val.calls;
+  }
+  // The overflow row is shared by every cgroup, so other processes may add.
+  EXPECT_GE(row - before_row, static_cast<std::uint64_t>(kGetppid));
+}

@@ -1,0 +1,105 @@
+// Helpers for the real-kernel and end-to-end tests: fresh cgroups, child
+// workloads that run inside them, subprocesses, an HTTP GET, exposition parsing.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace syslens::test {
+
+// Skips the test with a clear message unless running as root.
+#define SYSLENS_REQUIRE_ROOT()                                                               \
+  do {                                                                                       \
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: real-kernel test (run `make test` as root)"; \
+  } while (0)
+
+// A fresh cgroup v2 directory, removed (with its children) on destruction.
+class TestCgroup {
+ public:
+  explicit TestCgroup(const std::string& name);
+  ~TestCgroup();
+  TestCgroup(const TestCgroup&) = delete;
+  TestCgroup& operator=(const TestCgroup&) = delete;
+
+  const std::string& dir() const { return dir_; }    // absolute directory
+  const std::string& path() const { return path_; }  // relative to the v2 root
+  std::uint64_t id() const { return id_; }
+  void add(pid_t pid) const;
+
+ private:
+  std::string dir_, path_;
+  std::uint64_t id_ = 0;
+};
+
+std::string cgroup2_mount();
+
+// Forks a child that waits until it has been moved into cg, then runs fn and
+// exits with exit_group(fn's return value) without any other syscall. The
+// wait happens in a read() entered before the move, so the only syscalls the
+// cgroup sees are fn's own and the final exit_group. Returns the exit status.
+int run_in_cgroup(const TestCgroup& cg, const std::function<int()>& fn);
+
+struct ProcessResult {
+  int exit_code = -1;  // 128+signal when killed
+  std::string out, err;
+};
+
+// Runs argv with a timeout, capturing stdout and stderr.
+ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms = 30000,
+                          const std::string& stdin_text = "");
+
+// A process running in the background; killed (SIGKILL) if still running on
+// destruction.
+class Background {
+ public:
+  explicit Background(const std::vector<std::string>& argv);
+  ~Background();
+  pid_t pid() const { return pid_; }
+  // Sends sig and waits up to timeout_ms; returns the exit code (128+signal).
+  int stop(int sig, int timeout_ms = 10000);
+  // What it wrote to stderr and stdout so far (files in a temp dir).
+  std::string err() const;
+  std::string out() const;
+  bool running();
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_, err_path_;
+  int status_ = -1;
+};
+
+std::uint16_t free_port();
+
+// GET http://127.0.0.1:port/target. nullopt when nothing answers.
+struct HttpResult {
+  unsigned status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+std::optional<HttpResult> http_get(std::uint16_t port, const std::string& target, const std::string& method = "GET");
+
+// Polls until GET /-/ready answers 200 or timeout.
+bool wait_ready(std::uint16_t port, int timeout_ms = 20000);
+
+// One sample of the text exposition format.
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+std::vector<Sample> parse_exposition(const std::string& text);
+
+// Sum of the values of samples named `name` whose labels include `match`.
+double sum_samples(const std::vector<Sample>& s, const std::string& name,
+                   const std::map<std::string, std::string>& match);
+
+std::string build_dir();  // from SYSLENS_BUILD_DIR (set by CTest)
+std::string source_dir();
+
+}  // namespace syslens::test
