@@ -165,11 +165,9 @@ static __always_inline void count_errno(const struct syslens_enter_rec *rec, lon
 	count_event(SYSLENS_CNT_ERRNO_MAP_FULL);
 }
 
-static __always_inline struct syslens_enter_rec *rec_for_enter(bool task_storage)
+static __always_inline struct syslens_enter_rec *rec_for_enter(struct task_struct *task, bool task_storage)
 {
 	if (task_storage) {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-
 		return bpf_task_storage_get(&syslens_task_rec, task, 0,
 					    BPF_LOCAL_STORAGE_GET_F_CREATE);
 	} else {
@@ -202,14 +200,21 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	struct syslens_stats_key key;
 	struct syslens_stats_val *v;
 	struct syslens_enter_rec *rec;
+	struct task_struct *task;
 
 	if (id < 0) {
 		count_event(SYSLENS_CNT_IGNORED_NR);
 		return 0;
 	}
+	/* Task storage implies 5.11+, so the BTF task pointer exists too. */
+	if (task_storage)
+		task = (struct task_struct *)bpf_get_current_task_btf();
+	else
+		task = (struct task_struct *)bpf_get_current_task();
 	key.cgroup_id = bpf_get_current_cgroup_id();
 	key.nr = (__u32)id;
-	key.abi = syslens_in_compat_syscall() ? SYSLENS_ABI_COMPAT : SYSLENS_ABI_NATIVE;
+	key.abi = syslens_task_in_compat_syscall(task, task_storage) ? SYSLENS_ABI_COMPAT
+								     : SYSLENS_ABI_NATIVE;
 
 	v = stats_get_or_create(&key);
 	if (v)
@@ -217,7 +222,7 @@ static __always_inline int handle_enter(long id, bool task_storage)
 
 	if (!track_latency)
 		return 0;
-	rec = rec_for_enter(task_storage);
+	rec = rec_for_enter(task, task_storage);
 	if (!rec) {
 		count_event(SYSLENS_CNT_ENTER_STORE_FAILED);
 		return 0;
