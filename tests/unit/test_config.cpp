@@ -159,3 +159,27 @@ TEST(Duration, Units) {
   EXPECT_THROW(parse_duration("s"), std::invalid_argument);
   EXPECT_THROW(parse_duration("99999999999999h"), std::invalid_argument);
 }
+
+// The shipped example config documents every key with its default: parsing
+// it must succeed and change nothing.
+TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
+  Config c;
+  c.config_file = std::string(SYSLENS_SOURCE_DIR) + "/deploy/syslens.yaml";
+  load_config_file(c);
+  const Config d;
+  EXPECT_EQ(c.mode, d.mode);
+  EXPECT_EQ(c.attach, d.attach);
+  EXPECT_EQ(c.thread_store, d.thread_store);
+  EXPECT_EQ(c.kernel_btf, d.kernel_btf);
+  EXPECT_EQ(c.max_stats_entries, d.max_stats_entries);
+  EXPECT_EQ(c.max_errno_entries, d.max_errno_entries);
+  EXPECT_EQ(c.max_threads, d.max_threads);
+  EXPECT_EQ(c.run_stats, d.run_stats);
+  EXPECT_EQ(c.run_stats_interval, d.run_stats_interval);
+  EXPECT_EQ(c.run_stats_window, d.run_stats_window);
+  EXPECT_EQ(c.cgroup_root, d.cgroup_root);
+  EXPECT_EQ(c.cgroup_cache_size, d.cgroup_cache_size);
+  EXPECT_EQ(c.latency_first_bucket_ns, d.latency_first_bucket_ns);
+  EXPECT_EQ(c.latency_last_bucket_ns, d.latency_last_bucket_ns);
+  EXPECT_EQ(c.latency_bucket_factor, d.latency_bucket_factor);
+}
