@@ -252,8 +252,16 @@ TEST_P(StartupErrors, OneLineAndExitCode) {
   SYSLENS_REQUIRE_ROOT();
   const auto& p = GetParam();
   std::vector<std::string> argv;
-  if (p.as_nobody) argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
-  argv.push_back(daemon_path());
+  std::string binary = daemon_path();
+  if (p.as_nobody) {
+    argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
+    // The build tree may not be reachable for nobody (CI clones anywhere).
+    binary = write_temp("syslensd", "");
+    fs::copy_file(daemon_path(), binary, fs::copy_options::overwrite_existing);
+    fs::permissions(binary, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+  }
+  argv.push_back(binary);
   // Never the default port: a bad start must not depend on it being free.
   const bool sets_address = std::any_of(p.args.begin(), p.args.end(), [](const std::string& a) {
     return a.rfind("--web.listen-address", 0) == 0;
@@ -282,6 +290,7 @@ TEST_P(StartupErrors, OneLineAndExitCode) {
   }
   auto r = run_process(argv, 30000);
   if (sock >= 0) ::close(sock);
+  if (p.as_nobody) fs::remove(binary);
   EXPECT_EQ(r.exit_code, p.exit_code) << r.err;
   EXPECT_EQ(r.err.rfind("syslensd: ", 0), 0U) << r.err;
   EXPECT_NE(r.err.find(p.message), std::string::npos) << r.err;
