@@ -315,3 +315,78 @@ INSTANTIATE_TEST_SUITE_P(
         BadStart{"port_in_use", {}, "", 6, "Address already in use"},
         BadStart{"not_an_ip", {"--web.listen-address=example.invalid:80"}, "", 6, "not an IP address"}),
     [](const ::testing::TestParamInfo<BadStart>& i) { return i.param.name; });
+
+TEST(Daemon, CgroupsThatVanishKeepTheirCounts) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  std::string seen_path, unseen_path;
+  {
+    TestCgroup seen("vanish-after-scrape");
+    seen_path = seen.path();
+    ASSERT_EQ(run_in_cgroup(seen, exact_workload), 0);
+    // Scraped while it exists: the path is learnt.
+    EXPECT_EQ(sum_samples(parse_exposition(d.scrape()), "syslens_syscalls_total", {{"cgroup", seen_path}}),
+              kGetppid + kOpenat + kSleeps + 1);
+  }
+  const double unresolved_before =
+      sum_samples(parse_exposition(d.scrape()), "syslens_syscalls_total", {{"cgroup", "(unresolved)"}});
+  {
+    TestCgroup unseen("vanish-before-scrape");
+    unseen_path = unseen.path();
+    ASSERT_EQ(run_in_cgroup(unseen, exact_workload), 0);
+  }
+  const auto s = parse_exposition(d.scrape());
+  // Removed after its first scrape: still exported under its path.
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", seen_path}}), kGetppid + kOpenat + kSleeps + 1);
+  // Removed before syslens could name it: its calls are not lost.
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", unseen_path}}), 0);
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", "(unresolved)"}}) - unresolved_before,
+            kGetppid + kOpenat + kSleeps + 1) << [&] {
+    std::string dbg;
+    for (const auto& x : s) if (x.name == "syslens_syscalls_total" && x.labels.at("cgroup") == "(unresolved)") dbg += x.labels.at("syscall") + "=" + std::to_string(x.value) + " ";
+    return dbg;
+  }();
+  EXPECT_GE(sum_samples(s, "syslens_cgroup_unresolved_total", {}), 1);
+}
+
+// The kernel's BPF run-time statistics cost ~70 ns per program run, so
+// syslensd turns them on only for sampled windows (or not at all). While they
+// are off the kernel does not count runs, so the runs counter must grow only
+// during windows.
+TEST(Daemon, BpfRunTimeStatisticsAreOnlyOnInSampledWindows) {
+  SYSLENS_REQUIRE_ROOT();
+  auto runs = [](Daemon& d) {
+    return sum_samples(parse_exposition(d.scrape()), "syslens_bpf_program_runs_total", {});
+  };
+  int sysctl = -1;
+  std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> sysctl;
+  ASSERT_EQ(sysctl, 0) << "kernel.bpf_stats_enabled is on system-wide; this test needs it off";
+  {
+    Daemon d("bpf:\n  run_stats:\n    mode: sampled\n    interval: 1s\n    window: 200ms\n");
+    ASSERT_TRUE(d.ready()) << d.proc().err();
+    int growing = 0, still = 0;
+    double last = runs(d);
+    for (int i = 0; i < 60; ++i) {  // 3 s: three windows of 200 ms
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      for (int j = 0; j < 100; ++j) ::syscall(SYS_getppid);  // runs the programs
+      const double now = runs(d);
+      (now > last ? growing : still)++;
+      last = now;
+    }
+    EXPECT_GT(growing, 0);
+    EXPECT_GT(still, growing * 2);  // about 4x as often off as on
+    const auto s = parse_exposition(d.scrape());
+    const double enabled = sum_samples(s, "syslens_bpf_run_stats_enabled_seconds_total", {});
+    EXPECT_GT(enabled, 0.3);
+    EXPECT_LT(enabled, 1.2);
+    EXPECT_GT(sum_samples(s, "syslens_bpf_program_run_seconds_total", {{"program", "tpbtf_enter_task"}}), 0);
+  }
+  {
+    Daemon d("bpf:\n  run_stats:\n    mode: \"off\"\n");
+    ASSERT_TRUE(d.ready()) << d.proc().err();
+    for (int j = 0; j < 1000; ++j) ::syscall(SYS_getppid);
+    EXPECT_EQ(runs(d), 0);
+    EXPECT_EQ(sum_samples(parse_exposition(d.scrape()), "syslens_bpf_run_stats_enabled_seconds_total", {}), 0);
+  }
+}

@@ -109,6 +109,13 @@ int run_in_cgroup(const TestCgroup& cg, const std::function<int()>& fn) {
     __builtin_unreachable();
   }
   ::close(go[0]);
+  // Move it only once it is blocked in that read(), so that not even the
+  // read's entry (nor glibc's post-fork set_robust_list) lands in cg.
+  const std::string blocked_in_read = std::to_string(SYS_read) + " ";
+  for (int i = 0; i < 5000; ++i) {
+    if (slurp("/proc/" + std::to_string(pid) + "/syscall").rfind(blocked_in_read, 0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   cg.add(pid);
   if (::write(go[1], "g", 1) != 1) throw std::runtime_error("write");
   ::close(go[1]);
