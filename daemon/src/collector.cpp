@@ -4,6 +4,7 @@
 #include <map>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "syslens/errno_name.h"
 #include "syslens/version.h"
@@ -180,8 +181,8 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
   auto tracked = family("syslens_tracked_cgroups", "Distinct cgroups with syscalls in the kernel's stats map.",
                         MetricType::Gauge);
   {
-    std::unordered_map<std::uint64_t, bool> ids;
-    for (const auto& row : snap.stats) ids[row.key.cgroup_id] = true;
+    std::unordered_set<std::uint64_t> ids;
+    for (const auto& row : snap.stats) ids.insert(row.key.cgroup_id);
     add_gauge(tracked, {}, static_cast<double>(ids.size()));
   }
   out.push_back(std::move(tracked));

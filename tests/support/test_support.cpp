@@ -56,6 +56,23 @@ std::string temp_file(const std::string& stem) {
       .string();
 }
 
+// In a forked child: stdin/stdout/stderr from/to the files, then exec argv.
+[[noreturn]] void exec_redirected(const std::vector<std::string>& argv, const std::string& in_path,
+                                  const std::string& out_path, const std::string& err_path) {
+  int in = ::open(in_path.c_str(), O_RDONLY);
+  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ::dup2(in, 0);
+  ::dup2(out, 1);
+  ::dup2(err, 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+  ::_exit(127);
+}
+
 }  // namespace
 
 std::string cgroup2_mount() {
@@ -129,20 +146,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms, 
   write_file(in_path, stdin_text);
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork");
-  if (pid == 0) {
-    int in = ::open(in_path.c_str(), O_RDONLY);
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
+  if (pid == 0) exec_redirected(argv, in_path, out_path, err_path);
   int status = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (::waitpid(pid, &status, WNOHANG) == 0) {
@@ -164,19 +168,7 @@ Background::Background(const std::vector<std::string>& argv)
     : out_path_(temp_file("bg-out")), err_path_(temp_file("bg-err")) {
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork");
-  if (pid_ == 0) {
-    int in = ::open("/dev/null", O_RDONLY);
-    int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  if (pid_ == 0) exec_redirected(argv, "/dev/null", out_path_, err_path_);
 }
 
 Background::~Background() {
