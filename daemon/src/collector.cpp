@@ -22,10 +22,11 @@ BucketLayout bucket_layout_from(const Config& cfg) {
   return make_bucket_layout(first, std::min(last, static_cast<unsigned>(SYSLENS_HIST_SLOTS - 2)), step);
 }
 
-SyscallCollector::SyscallCollector(SnapshotSource& source, CgroupNamer& namer, CollectorOptions opts, SelfInfo self,
-                                   std::function<void()> before_scrape)
+SyscallCollector::SyscallCollector(SnapshotSource& source, CgroupNamer& namer, WorkloadNamer* workloads,
+                                   CollectorOptions opts, SelfInfo self, std::function<void()> before_scrape)
     : source_(source),
       namer_(namer),
+      workloads_(workloads),
       opts_(std::move(opts)),
       self_(std::move(self)),
       before_scrape_(std::move(before_scrape)) {}
@@ -72,6 +73,17 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
   f.metric.push_back(std::move(m));
 }
 
+// cgroup, the workload labels, then the series' own.
+std::vector<ClientMetric::Label> series_labels(const std::string& cgroup, const WorkloadLabels& w,
+                                               std::initializer_list<ClientMetric::Label> own) {
+  std::vector<ClientMetric::Label> l = {{"cgroup", cgroup},          {"container_id", w.container_id},
+                                        {"container", w.container},  {"pod", w.pod},
+                                        {"namespace", w.pod_namespace}, {"image", w.image},
+                                        {"unit", w.unit}};
+  l.insert(l.end(), own);
+  return l;
+}
+
 }  // namespace
 
 std::vector<MetricFamily> SyscallCollector::Collect() const {
@@ -109,13 +121,31 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
         row.count;
   }
 
+  // Workload labels per cgroup path; a scrape that meets new containers may
+  // wait a little (bounded) for their metadata.
+  std::unordered_map<std::string, WorkloadLabels> workload;
+  auto label_all = [&] {
+    for (const auto& [id, path] : cgroup_label) {
+      if (path.empty() || path.front() != '/') continue;  // (unresolved)
+      workload[path] = workloads_ ? workloads_->labels_for(path) : WorkloadLabels{};
+    }
+  };
+  label_all();
+  if (workloads_ && workloads_->settle(opts_.metadata_wait)) label_all();
+  const WorkloadLabels none;
+  auto labels_of = [&](const std::string& cgroup) -> const WorkloadLabels& {
+    auto it = workload.find(cgroup);
+    return it == workload.end() ? none : it->second;
+  };
+
   std::vector<MetricFamily> out;
   auto calls = family("syslens_syscalls_total",
                       "Syscalls entered, per cgroup and syscall (what strace -c counts, including calls that never "
                       "return).",
                       MetricType::Counter);
   for (const auto& [labels, agg] : per_series) {
-    add_counter(calls, {{"cgroup", labels.first}, {"syscall", labels.second}}, static_cast<double>(agg.calls));
+    add_counter(calls, series_labels(labels.first, labels_of(labels.first), {{"syscall", labels.second}}),
+                static_cast<double>(agg.calls));
   }
   out.push_back(std::move(calls));
 
@@ -124,7 +154,8 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
                        MetricType::Counter);
     for (const auto& [labels, n] : per_errno) {
       add_counter(errs,
-                  {{"cgroup", std::get<0>(labels)}, {"errno", std::get<2>(labels)}, {"syscall", std::get<1>(labels)}},
+                  series_labels(std::get<0>(labels), labels_of(std::get<0>(labels)),
+                                {{"syscall", std::get<1>(labels)}, {"errno", std::get<2>(labels)}}),
                   static_cast<double>(n));
     }
     out.push_back(std::move(errs));
@@ -132,7 +163,7 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
     auto dur = family("syslens_syscall_duration_seconds", "Time from syscall entry to return, per cgroup and syscall.",
                       MetricType::Histogram);
     for (const auto& [labels, agg] : per_series) {
-      auto m = metric({{"cgroup", labels.first}, {"syscall", labels.second}});
+      auto m = metric(series_labels(labels.first, labels_of(labels.first), {{"syscall", labels.second}}));
       auto cum = cumulative_counts(opts_.buckets, agg.hist);
       for (std::size_t i = 0; i < cum.size(); ++i) {
         m.histogram.bucket.push_back({cum[i], opts_.buckets.upper_seconds[i]});
@@ -226,6 +257,25 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
                      MetricType::Counter);
     add_counter(cu, {}, static_cast<double>(cs.unresolved));
     out.push_back(std::move(cu));
+  }
+
+  if (self_.runtime_stats) {
+    auto up = family("syslens_runtime_up", "Whether a container runtime's API answered at its last refresh.",
+                     MetricType::Gauge);
+    auto errs = family("syslens_runtime_errors_total", "Failed metadata refreshes per container runtime API.",
+                       MetricType::Counter);
+    for (const auto& st : self_.runtime_stats()) {
+      add_gauge(up, {{"source", st.name}}, st.up ? 1 : 0);
+      add_counter(errs, {{"source", st.name}}, static_cast<double>(st.errors));
+    }
+    out.push_back(std::move(up));
+    out.push_back(std::move(errs));
+  }
+  if (self_.metadata_entries) {
+    auto me = family("syslens_container_metadata_entries", "Containers known from the runtimes' APIs.",
+                     MetricType::Gauge);
+    add_gauge(me, {}, static_cast<double>(self_.metadata_entries()));
+    out.push_back(std::move(me));
   }
 
   auto scrape = family("syslens_scrape_duration_seconds",

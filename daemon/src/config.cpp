@@ -204,6 +204,14 @@ class Section {
     out = it->second;
   }
 
+  void strings(std::string_view k, std::vector<std::string>& out) {
+    auto n = take(k);
+    if (!present(n)) return;
+    if (!n.IsSequence()) fail(key(k), "must be a list");
+    out.clear();
+    for (const auto& item : n) out.push_back(scalar(k, item));
+  }
+
   void u32(std::string_view k, std::uint32_t& out, std::uint32_t lo, std::uint32_t hi) {
     std::uint64_t v = out;
     u64(k, v, lo, hi);
@@ -285,6 +293,13 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     cg.str("root", cfg.cgroup_root);
     cg.u32("cache_size", cfg.cgroup_cache_size, 16, 1U << 22);
     cg.done();
+
+    auto rt = top.sub("runtimes");
+    rt.str("docker_socket", cfg.docker_socket);
+    rt.strings("cri_sockets", cfg.cri_sockets);
+    rt.duration("timeout", cfg.runtime_timeout, std::chrono::milliseconds(10));
+    rt.duration("scrape_wait", cfg.metadata_scrape_wait, std::chrono::milliseconds(0));
+    rt.done();
 
     auto m = top.sub("metrics");
     auto lb = m.sub("latency_buckets");

@@ -14,7 +14,9 @@
 #include <iostream>
 #include <sstream>
 
+#include "attribution.h"
 #include "http_server.h"
+#include "runtime_clients.h"
 #include "process_metrics.h"
 #include "syscall_probes.h"
 #include "syslens/cgroup_paths.h"
@@ -123,6 +125,13 @@ int serve(const Config& cfg) {
 
   SyscallProbes probes(ProbeOptions::from(cfg));
   CgroupPaths cgroups(root.mount_point, root.fs_root, cfg.cgroup_cache_size);
+  std::vector<std::unique_ptr<MetadataSource>> sources;
+  if (!cfg.docker_socket.empty()) sources.push_back(make_docker_source(cfg.docker_socket));
+  for (const auto& s : cfg.cri_sockets) sources.push_back(make_cri_source(s));
+  MetadataOptions mopts;
+  mopts.timeout = cfg.runtime_timeout;
+  MetadataCache metadata(std::move(sources), mopts);
+  WorkloadResolver workloads(&metadata, cfg.cgroup_cache_size);
   RunStatsSampler sampler(io, cfg);
 
   utsname uts{};
@@ -135,16 +144,22 @@ int serve(const Config& cfg) {
   self.program_stats = [&probes] { return probes.program_stats(); };
   self.run_stats_enabled_seconds = [&sampler] { return sampler.enabled_seconds(); };
   self.cgroup_stats = [&cgroups] { return cgroups.stats(); };
+  self.runtime_stats = [&metadata] { return metadata.stats(); };
+  self.metadata_entries = [&metadata] { return metadata.size(); };
   CollectorOptions copts;
   copts.latency = probes.mode() == Mode::full;
   copts.buckets = bucket_layout_from(cfg);
-  SyscallCollector collector(probes, cgroups, copts, self, [&cgroups] { cgroups.refresh(); });
+  copts.metadata_wait = cfg.metadata_scrape_wait;
+  SyscallCollector collector(probes, cgroups, &workloads, copts, self, [&cgroups] { cgroups.refresh(); });
 
   const prometheus::TextSerializer serializer;
+  std::mutex api_mu;
   handler = [&](const std::string& target) -> HttpResponse {
     const std::string path = target.substr(0, target.find('?'));
     if (path == cfg.telemetry_path) {
+      std::unique_lock lock(api_mu);
       auto families = collector.Collect();
+      lock.unlock();
       auto proc = collect_process_metrics();
       families.insert(families.end(), std::make_move_iterator(proc.begin()), std::make_move_iterator(proc.end()));
       auto rej = prometheus::MetricFamily{"syslens_http_rejected_connections_total",
@@ -156,6 +171,10 @@ int serve(const Config& cfg) {
       rej.metric.push_back(m);
       families.push_back(std::move(rej));
       return {200, "text/plain; version=0.0.4; charset=utf-8", serializer.Serialize(families)};
+    }
+    if (path == "/api/v1/attribution") {
+      std::lock_guard lock(api_mu);  // the resolvers are shared with the collector
+      return attribution_response(target, cgroups, workloads, &metadata);
     }
     if (path == "/") return {200, "text/html; charset=utf-8", landing_page(cfg)};
     if (path == "/-/healthy" || path == "/-/ready") return {200, "text/plain; charset=utf-8", "OK\n"};

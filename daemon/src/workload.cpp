@@ -172,4 +172,37 @@ CgroupIdentity identify_cgroup(std::string_view path) {
   return id;
 }
 
+WorkloadResolver::WorkloadResolver(MetadataCache* metadata, std::size_t cache_size)
+    : metadata_(metadata), identities_(cache_size) {}
+
+const CgroupIdentity& WorkloadResolver::identity(const std::string& path) {
+  if (auto* hit = identities_.get(path)) return *hit;
+  identities_.put(path, identify_cgroup(path));
+  return *identities_.get(path);
+}
+
+WorkloadLabels WorkloadResolver::labels_for(const std::string& path) {
+  const CgroupIdentity& id = identity(path);
+  WorkloadLabels l;
+  l.container_id = id.container_id;
+  l.unit = id.unit;
+  if (id.container_id.empty() || !metadata_) return l;
+  if (auto m = metadata_->get(id.container_id)) {
+    l.container = m->sandbox ? "POD" : m->name;
+    l.pod = m->pod;
+    l.pod_namespace = m->pod_namespace;
+    l.image = m->image;
+  } else {
+    missed_ = true;
+  }
+  return l;
+}
+
+bool WorkloadResolver::settle(std::chrono::milliseconds budget) {
+  if (!missed_ || !metadata_) return false;
+  missed_ = false;
+  metadata_->wait_for_refresh(budget);
+  return true;
+}
+
 }  // namespace syslens

@@ -17,6 +17,7 @@
 #include "syslens/histogram.h"
 #include "syslens/snapshot.h"
 #include "syslens/syscall_table.h"
+#include "syslens/workload.h"
 
 namespace syslens {
 
@@ -39,10 +40,14 @@ struct SelfInfo {
   std::function<std::vector<ProgramStats>()> program_stats;
   std::function<double()> run_stats_enabled_seconds;
   std::function<CgroupPathStats()> cgroup_stats;
+  std::function<std::vector<MetadataSourceStats>()> runtime_stats;
+  std::function<std::size_t()> metadata_entries;
 };
 
 struct CollectorOptions {
   Arch arch = host_arch();
+  // How long one scrape may wait for container metadata of new containers.
+  std::chrono::milliseconds metadata_wait{250};
   bool latency = true;  // full mode: export errors and the duration histogram
   BucketLayout buckets = make_bucket_layout(8, 34, 2);
 };
@@ -51,14 +56,16 @@ BucketLayout bucket_layout_from(const Config& cfg);
 
 class SyscallCollector final : public prometheus::Collectable {
  public:
-  SyscallCollector(SnapshotSource& source, CgroupNamer& namer, CollectorOptions opts, SelfInfo self,
-                   std::function<void()> before_scrape = {});
+  // workloads may be null: the workload labels are then empty.
+  SyscallCollector(SnapshotSource& source, CgroupNamer& namer, WorkloadNamer* workloads, CollectorOptions opts,
+                   SelfInfo self, std::function<void()> before_scrape = {});
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   SnapshotSource& source_;
   CgroupNamer& namer_;
+  WorkloadNamer* workloads_;
   CollectorOptions opts_;
   SelfInfo self_;
   std::function<void()> before_scrape_;

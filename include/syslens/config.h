@@ -45,6 +45,11 @@ struct Config {
   std::uint64_t latency_first_bucket_ns = 256;
   std::uint64_t latency_last_bucket_ns = 17179869184ULL;  // 2^34 ns, ~17 s
   std::uint32_t latency_bucket_factor = 4;
+  // Container runtimes asked for metadata ("" / empty list: none).
+  std::string docker_socket = "/var/run/docker.sock";
+  std::vector<std::string> cri_sockets = {"/run/containerd/containerd.sock", "/run/crio/crio.sock"};
+  std::chrono::milliseconds runtime_timeout{2000};
+  std::chrono::milliseconds metadata_scrape_wait{250};
 };
 
 // Result of command-line parsing: either run with the config, or print text

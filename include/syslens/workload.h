@@ -3,8 +3,12 @@
 // Kubernetes with both cgroup drivers. Pure: no I/O.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
+
+#include "syslens/lru_cache.h"
+#include "syslens/metadata.h"
 
 namespace syslens {
 
@@ -23,5 +27,41 @@ struct CgroupIdentity {
 // (or to a v1 hierarchy's root). Cgroups nested below a container belong to
 // that container; for nested containers the innermost wins.
 CgroupIdentity identify_cgroup(std::string_view path);
+
+// The workload labels every series carries besides cgroup and syscall, named
+// as cAdvisor names them so queries can join with cAdvisor and
+// kube-state-metrics. Empty where they do not apply or are not known.
+struct WorkloadLabels {
+  std::string container_id;
+  std::string container;  // "POD" for a pod's sandbox, as cAdvisor
+  std::string pod;
+  std::string pod_namespace;  // label "namespace"
+  std::string image;
+  std::string unit;
+  bool operator==(const WorkloadLabels&) const = default;
+};
+
+class WorkloadNamer {
+ public:
+  virtual ~WorkloadNamer() = default;
+  virtual WorkloadLabels labels_for(const std::string& cgroup_path) = 0;
+  // Called once per scrape after labels_for: may wait up to `budget` for
+  // metadata that labels_for found missing. True if waiting may have helped.
+  virtual bool settle(std::chrono::milliseconds /*budget*/) { return false; }
+};
+
+// Path rules plus runtime metadata. Identities are cached per path (bounded).
+class WorkloadResolver final : public WorkloadNamer {
+ public:
+  WorkloadResolver(MetadataCache* metadata, std::size_t cache_size);
+  WorkloadLabels labels_for(const std::string& cgroup_path) override;
+  bool settle(std::chrono::milliseconds budget) override;
+  const CgroupIdentity& identity(const std::string& cgroup_path);
+
+ private:
+  MetadataCache* metadata_;
+  LruCache<std::string, CgroupIdentity> identities_;
+  bool missed_ = false;
+};
 
 }  // namespace syslens

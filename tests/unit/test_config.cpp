@@ -182,4 +182,16 @@ TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
   EXPECT_EQ(c.latency_first_bucket_ns, d.latency_first_bucket_ns);
   EXPECT_EQ(c.latency_last_bucket_ns, d.latency_last_bucket_ns);
   EXPECT_EQ(c.latency_bucket_factor, d.latency_bucket_factor);
+  EXPECT_EQ(c.docker_socket, d.docker_socket);
+  EXPECT_EQ(c.cri_sockets, d.cri_sockets);
+  EXPECT_EQ(c.runtime_timeout, d.runtime_timeout);
+  EXPECT_EQ(c.metadata_scrape_wait, d.metadata_scrape_wait);
+}
+
+TEST(ConfigFile, RuntimeSockets) {
+  auto c = yaml("runtimes:\n  docker_socket: \"\"\n  cri_sockets: [/a.sock, /b.sock]\n  scrape_wait: 0ms\n");
+  EXPECT_EQ(c.docker_socket, "");
+  EXPECT_EQ(c.cri_sockets, (std::vector<std::string>{"/a.sock", "/b.sock"}));
+  EXPECT_EQ(c.metadata_scrape_wait, std::chrono::milliseconds(0));
+  expect_fatal([] { yaml("runtimes:\n  cri_sockets: /a.sock\n"); }, kExitConfig, "runtimes.cri_sockets: must be a list");
 }

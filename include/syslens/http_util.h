@@ -1,0 +1,17 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace syslens {
+
+// Percent-decoding of a URL component ('+' is a space in queries). nullopt
+// on a malformed escape.
+std::optional<std::string> url_decode(std::string_view s, bool plus_is_space = true);
+
+// The decoded value of a query parameter of a request target, "" when the
+// parameter is absent. nullopt when the query is malformed.
+std::optional<std::string> query_param(std::string_view target, std::string_view name);
+
+}  // namespace syslens

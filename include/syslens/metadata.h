@@ -1,0 +1,95 @@
+// Container metadata from the runtimes' own APIs (Docker Engine API, CRI),
+// cached, bounded, refreshed on an unknown id, and never blocking for longer
+// than a caller's small budget: a runtime that is down or slow costs a
+// warning and empty labels.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace syslens {
+
+struct ContainerMeta {
+  std::string name;           // container name (Kubernetes container name, Docker name)
+  std::string image;
+  std::string pod;            // pod name
+  std::string pod_namespace;
+  std::string pod_uid;
+  bool sandbox = false;       // the pod's sandbox (pause) container
+  std::string source;         // which source said so
+};
+
+// Thrown by a source whose runtime is not there at all (no socket): logged
+// at info, not as a warning, since most hosts run only some runtimes.
+class RuntimeAbsent : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One runtime API. list() returns every container it knows; it throws
+// std::runtime_error with a one-line reason on failure.
+class MetadataSource {
+ public:
+  virtual ~MetadataSource() = default;
+  virtual std::string name() const = 0;
+  virtual std::vector<std::pair<std::string, ContainerMeta>> list(std::chrono::milliseconds timeout) = 0;
+};
+
+struct MetadataOptions {
+  std::size_t max_entries = 65536;
+  std::chrono::milliseconds min_refresh_interval{2000};  // per unknown-id storm
+  std::chrono::milliseconds timeout{2000};               // per source call
+};
+
+struct MetadataSourceStats {
+  std::string name;
+  std::uint64_t refreshes = 0;
+  std::uint64_t errors = 0;
+  bool up = false;
+  std::string last_error;
+};
+
+class MetadataCache {
+ public:
+  MetadataCache(std::vector<std::unique_ptr<MetadataSource>> sources, MetadataOptions opts = {});
+  ~MetadataCache();
+  MetadataCache(const MetadataCache&) = delete;
+  MetadataCache& operator=(const MetadataCache&) = delete;
+
+  // Never blocks on a runtime: answers from the cache and, for an unknown id,
+  // asks the background worker for a refresh.
+  std::optional<ContainerMeta> get(const std::string& container_id);
+  // Waits at most `budget` for refreshes asked for so far to finish.
+  void wait_for_refresh(std::chrono::milliseconds budget);
+
+  std::vector<MetadataSourceStats> stats() const;
+  std::size_t size() const;
+  std::uint64_t dropped() const;  // entries beyond max_entries
+
+ private:
+  void run();
+  void refresh();
+
+  std::vector<std::unique_ptr<MetadataSource>> sources_;
+  MetadataOptions opts_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // wakes the worker
+  std::condition_variable done_cv_;  // wakes waiters
+  std::unordered_map<std::string, ContainerMeta> entries_;
+  std::vector<MetadataSourceStats> stats_;
+  std::uint64_t requested_ = 0, completed_ = 0, dropped_ = 0;
+  std::chrono::steady_clock::time_point last_refresh_{};
+  bool stop_ = false;
+  std::thread worker_;
+};
+
+}  // namespace syslens

@@ -1,0 +1,23 @@
+#include <gtest/gtest.h>
+
+#include "syslens/http_util.h"
+
+using namespace syslens;
+
+TEST(UrlDecode, Escapes) {
+  EXPECT_EQ(url_decode("%2Fdocker%2Fabc"), "/docker/abc");
+  EXPECT_EQ(url_decode("a+b"), "a b");
+  EXPECT_EQ(url_decode("a+b", false), "a+b");
+  EXPECT_EQ(url_decode("%zz"), std::nullopt);
+  EXPECT_EQ(url_decode("%4"), std::nullopt);
+  EXPECT_EQ(url_decode("%"), std::nullopt);
+}
+
+TEST(QueryParam, FindsAndDecodes) {
+  EXPECT_EQ(query_param("/api/v1/attribution?cgroup=%2Fsystem.slice%2Fa.service", "cgroup"), "/system.slice/a.service");
+  EXPECT_EQ(query_param("/x?a=1&cgroup=42&b=2", "cgroup"), "42");
+  EXPECT_EQ(query_param("/x?a=1", "cgroup"), "");
+  EXPECT_EQ(query_param("/x", "cgroup"), "");
+  EXPECT_EQ(query_param("/x?cgroup=%G1", "cgroup"), std::nullopt);
+  EXPECT_EQ(query_param("/x?cgroup", "cgroup"), "");
+}
