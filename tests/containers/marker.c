@@ -1,0 +1,38 @@
+/*
+ * marker: the workload inside the test containers. Makes exactly N
+ * ioprio_get calls, a syscall nothing in container setup makes (runc init
+ * itself calls getppid, so that one would not do), so the count in the
+ * container's cgroup is exact; then waits up to S seconds, leaving on
+ * SIGTERM. Static, so it runs in a busybox rootfs.
+ *
+ * usage: marker N S
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static void leave(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? atol(argv[1]) : 0;
+	long s = argc > 2 ? atol(argv[2]) : 0;
+	struct sigaction sa = { .sa_handler = leave };
+
+	/* PID 1 of a container ignores SIGTERM unless it has a handler. */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (long i = 0; i < n; i++)
+		syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+	for (long i = 0; i < s * 10; i++) {
+		struct timespec ts = { 0, 100000000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}

@@ -1,0 +1,422 @@
+// Workload attribution with real container runtimes: runc, dockerd +
+// containerd, containerd's CRI plugin driven by a CRI client of ours, podman,
+// and a systemd-style service cgroup. Each container runs `marker N`, which
+// makes exactly N ioprio_get calls, so every count is exact.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "cri_runtime_v1.grpc.pb.h"
+#include "test_support.h"
+
+using namespace syslens::test;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string hex_id() {
+  static std::mt19937_64 rng(std::random_device{}());
+  char buf[65];
+  for (int i = 0; i < 4; ++i) std::snprintf(buf + i * 16, 17, "%016llx", static_cast<unsigned long long>(rng()));
+  return std::string(buf, 64);
+}
+
+std::string uuid() {
+  auto h = hex_id();
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-4" + h.substr(13, 3) + "-a" + h.substr(17, 3) + "-" + h.substr(20, 12);
+}
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+// A scratch directory, removed at the end.
+struct Scratch {
+  fs::path dir;
+  explicit Scratch(const std::string& name)
+      : dir(fs::temp_directory_path() / ("syslens-ct-" + std::to_string(::getpid()) + "-" + name)) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Scratch() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+// A busybox rootfs with the marker at /marker.
+void make_rootfs(const fs::path& root) {
+  for (const char* d : {"bin", "proc", "sys", "dev", "tmp", "etc"}) fs::create_directories(root / d);
+  fs::copy_file("/bin/busybox", root / "bin/busybox", fs::copy_options::overwrite_existing);
+  for (const char* a : {"sh", "sleep", "cat", "true"}) fs::create_symlink("busybox", root / "bin" / a);
+  fs::copy_file(build_dir() + "/tests/containers/marker", root / "marker", fs::copy_options::overwrite_existing);
+  write(root / "etc/passwd", "root:x:0:0:root:/:/bin/sh\n");
+}
+
+void run_ok(const std::vector<std::string>& argv, int timeout_ms = 60000, const std::string& in = "") {
+  auto r = run_process(argv, timeout_ms, in);
+  ASSERT_EQ(r.exit_code, 0) << argv[0] << " " << (argv.size() > 1 ? argv[1] : "") << ": " << r.out << r.err;
+}
+
+bool wait_for_socket(const fs::path& p, Background& owner, int timeout_ms = 30000) {
+  for (int i = 0; i < timeout_ms / 50; ++i) {
+    if (fs::exists(p)) return true;
+    if (!owner.running()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+class Daemon {
+ public:
+  explicit Daemon(const std::string& yaml) : port_(free_port()) {
+    config_ = fs::temp_directory_path() / ("syslens-ct-" + std::to_string(::getpid()) + ".yaml");
+    write(config_, yaml);
+    proc_ = std::make_unique<Background>(std::vector<std::string>{
+        build_dir() + "/daemon/syslensd", "--web.listen-address=127.0.0.1:" + std::to_string(port_),
+        "--config.file=" + config_.string()});
+    ready_ = wait_ready(port_);
+  }
+  ~Daemon() { fs::remove(config_); }
+  bool ready() const { return ready_; }
+  std::string log() const { return proc_->err(); }
+  std::vector<Sample> scrape() {
+    auto r = http_get(port_, "/metrics");
+    return r && r->status == 200 ? parse_exposition(r->body) : std::vector<Sample>{};
+  }
+  json attribution(const std::string& cgroup) {
+    auto r = http_get(port_, "/api/v1/attribution?cgroup=" + cgroup);
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+  // The series of a container's marker calls once all `n` are in (and, with
+  // named, its container label is filled), or after a timeout: labels, count.
+  std::pair<std::map<std::string, std::string>, double> marker_series(const std::string& container_id, double n,
+                                                                       bool named = true) {
+    std::pair<std::map<std::string, std::string>, double> found;
+    for (int i = 0; i < 200; ++i) {
+      found = {};
+      for (const auto& s : scrape()) {
+        if (s.name == "syslens_syscalls_total" && s.labels.at("syscall") == "ioprio_get" &&
+            s.labels.at("container_id") == container_id) {
+          found.first = s.labels;
+          found.second += s.value;
+        }
+      }
+      if (found.second >= n && (!named || !found.first["container"].empty())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return found;
+  }
+
+ private:
+  std::uint16_t port_;
+  fs::path config_;
+  std::unique_ptr<Background> proc_;
+  bool ready_ = false;
+};
+
+// Removes the empty cgroup directories a runtime leaves under rel (leaf
+// first); directories still in use stay.
+void remove_empty_cgroups(const std::string& rel) {
+  const fs::path top = cgroup2_mount() + rel;
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(top, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_directory(ec)) dirs.push_back(it->path());
+  }
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) ::rmdir(it->c_str());
+  ::rmdir(top.c_str());
+}
+
+constexpr const char* kNoRuntimes = "runtimes:\n  docker_socket: \"\"\n  cri_sockets: []\n";
+
+}  // namespace
+
+// runc with a Kubernetes-style cgroup path (systemd slice naming): the
+// container id and pod UID come from the path alone.
+TEST(Containers, RuncContainerInAKubernetesStylePath) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d(kNoRuntimes);
+  ASSERT_TRUE(d.ready()) << d.log();
+  Scratch s("runc");
+  make_rootfs(s.dir / "rootfs");
+  run_ok({"runc", "spec", "--bundle", s.dir.string()});
+  const std::string id = hex_id(), pod_uid = uuid();
+  std::string uid_ = pod_uid;
+  std::replace(uid_.begin(), uid_.end(), '-', '_');
+  const std::string parents = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uid_ + ".slice";
+  const std::string path = parents + "/cri-containerd-" + id + ".scope";
+  json spec = json::parse(std::ifstream(s.dir / "config.json"));
+  spec["process"]["terminal"] = false;
+  spec["process"]["args"] = {"/marker", "777", "30"};
+  spec["process"]["rlimits"] = json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
+  spec["linux"]["cgroupsPath"] = path;
+  write(s.dir / "config.json", spec.dump());
+  run_ok({"runc", "run", "-d", "--bundle", s.dir.string(), "--pid-file", (s.dir / "pid").string(), id});
+
+  auto [labels, n] = d.marker_series(id, 777, /*named=*/false);
+  EXPECT_EQ(n, 777);
+  EXPECT_EQ(labels["cgroup"], path);
+  EXPECT_EQ(labels["unit"], "cri-containerd-" + id + ".scope");
+  const json a = d.attribution(path);
+  EXPECT_EQ(a["identity"]["container_id"], id) << a.dump();
+  EXPECT_EQ(a["identity"]["pod_uid"], pod_uid) << a.dump();
+  EXPECT_EQ(a["identity"]["runtime"], "containerd");
+  EXPECT_EQ(a["identity"]["qos"], "besteffort");
+  EXPECT_NE(a["rule"].get<std::string>().find("cri-containerd"), std::string::npos);
+
+  run_process({"runc", "kill", id, "KILL"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  run_process({"runc", "delete", "-f", id});
+  remove_empty_cgroups("/kubepods.slice");
+}
+
+// dockerd + containerd, started privately: `docker run --name X` appears
+// with container="X" and its image, from the Docker Engine API.
+TEST(Containers, DockerContainerGetsItsNameAndImage) {
+  SYSLENS_REQUIRE_ROOT();
+  Scratch s("docker");
+  const fs::path run = s.dir / "run";
+  fs::create_directories(run);
+  Background containerd({"containerd", "--root", (s.dir / "c-root").string(), "--state", (s.dir / "c-state").string(),
+                         "--address", (run / "containerd.sock").string()});
+  ASSERT_TRUE(wait_for_socket(run / "containerd.sock", containerd)) << containerd.err();
+  Background dockerd({"dockerd", "--containerd", (run / "containerd.sock").string(), "--data-root",
+                      (s.dir / "d-data").string(), "--exec-root", (s.dir / "d-exec").string(), "-H",
+                      "unix://" + (run / "docker.sock").string(), "--pidfile", (s.dir / "docker.pid").string(),
+                      "--bridge=none", "--iptables=false", "--ip6tables=false"});
+  const std::string dsock = "unix://" + (run / "docker.sock").string();
+  bool up = false;
+  for (int i = 0; i < 300 && !up; ++i) {
+    up = run_process({"/usr/bin/docker", "-H", dsock, "version"}, 10000).exit_code == 0;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(up) << dockerd.err();
+  make_rootfs(s.dir / "rootfs");
+  run_ok({"tar", "-C", (s.dir / "rootfs").string(), "-cf", (s.dir / "bb.tar").string(), "."});
+  run_ok({"/usr/bin/docker", "-H", dsock, "import", (s.dir / "bb.tar").string(), "syslens-bb:e2e"});
+
+  Daemon d("runtimes:\n  docker_socket: " + (run / "docker.sock").string() + "\n  cri_sockets: []\n");
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto r = run_process({"/usr/bin/docker", "-H", dsock, "run", "-d", "--name", "syslens-web", "--network", "none",
+                        "syslens-bb:e2e", "/marker", "555", "30"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = r.out.substr(0, 64);
+
+  auto [labels, n] = d.marker_series(id, 555);
+  EXPECT_EQ(n, 555);
+  EXPECT_EQ(labels["container"], "syslens-web");
+  EXPECT_EQ(labels["image"], "syslens-bb:e2e");
+  EXPECT_EQ(labels["cgroup"], "/docker/" + id);
+  EXPECT_EQ(labels["pod"], "");
+  const json a = d.attribution("/docker/" + id);
+  EXPECT_EQ(a["container"]["metadata"]["source"], "docker:" + (run / "docker.sock").string()) << a.dump();
+
+  run_process({"/usr/bin/docker", "-H", dsock, "rm", "-f", "syslens-web"});
+  dockerd.stop(SIGTERM, 20000);
+  containerd.stop(SIGTERM, 20000);
+  remove_empty_cgroups("/docker");
+}
+
+namespace {
+
+// A docker-save style archive containerd can import: one layer, tagged for
+// both the sandbox (pause) and the app container.
+void make_image_archive(const fs::path& dir, const std::string& tag) {
+  make_rootfs(dir / "rootfs");
+  run_ok({"tar", "-C", (dir / "rootfs").string(), "-cf", (dir / "layer.tar").string(), "."});
+  auto sum = run_process({"sha256sum", (dir / "layer.tar").string()});
+  ASSERT_EQ(sum.exit_code, 0) << sum.err;
+  const std::string hex = sum.out.substr(0, 64);
+  const json config = {{"architecture", "amd64"},
+                       {"os", "linux"},
+                       {"config", {{"Cmd", {"/marker", "0", "3600"}}}},
+                       {"rootfs", {{"type", "layers"}, {"diff_ids", {std::string("sha256:") + hex}}}}};
+  write(dir / "config.json", config.dump());
+  write(dir / "manifest.json",
+        json::array({{{"Config", "config.json"}, {"RepoTags", {tag}}, {"Layers", {"layer.tar"}}}}).dump());
+  run_ok({"tar", "-C", dir.string(), "-cf", (dir / "image.tar").string(), "manifest.json", "config.json", "layer.tar"});
+}
+
+}  // namespace
+
+// containerd's CRI plugin driven by our own CRI client: a pod sandbox and a
+// container show pod, namespace and container from the CRI metadata.
+TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
+  SYSLENS_REQUIRE_ROOT();
+  Scratch s("cri");
+  const std::string tag = "syslens.test/bb:e2e";
+  make_image_archive(s.dir, tag);
+  const fs::path sock = s.dir / "run/containerd.sock";
+  fs::create_directories(s.dir / "cni");
+  write(s.dir / "config.toml", "version = 2\nroot = \"" + (s.dir / "root").string() + "\"\nstate = \"" +
+                                   (s.dir / "state").string() + "\"\n[grpc]\n  address = \"" + sock.string() +
+                                   "\"\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"" + tag +
+                                   "\"\n  restrict_oom_score_adj = true\n"
+                                   "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
+                                   "    default_runtime_name = \"runc\"\n"
+                                   "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+                                   "      runtime_type = \"io.containerd.runc.v2\"\n"
+                                   "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n"
+                                   "        SystemdCgroup = false\n"
+                                   "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n    conf_dir = \"" +
+                                   (s.dir / "cni").string() + "\"\n    bin_dir = \"" + (s.dir / "cni").string() +
+                                   "\"\n");
+  Background containerd({"containerd", "--config", (s.dir / "config.toml").string()});
+  ASSERT_TRUE(wait_for_socket(sock, containerd)) << containerd.err();
+  run_ok({"ctr", "-a", sock.string(), "-n", "k8s.io", "images", "import", (s.dir / "image.tar").string()});
+
+  Daemon d("runtimes:\n  docker_socket: \"\"\n  cri_sockets: [" + sock.string() + "]\n");
+  ASSERT_TRUE(d.ready()) << d.log();
+
+  auto stub = runtime::v1::RuntimeService::NewStub(
+      grpc::CreateChannel("unix://" + sock.string(), grpc::InsecureChannelCredentials()));
+  auto ctx = [] {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return c;
+  };
+  const std::string pod_uid = uuid();
+  runtime::v1::PodSandboxConfig pod;
+  pod.mutable_metadata()->set_name("shop-web-0");
+  pod.mutable_metadata()->set_namespace_("shop");
+  pod.mutable_metadata()->set_uid(pod_uid);
+  pod.set_log_directory((s.dir / "logs").string());
+  (*pod.mutable_labels())["io.kubernetes.pod.name"] = "shop-web-0";
+  (*pod.mutable_labels())["io.kubernetes.pod.namespace"] = "shop";
+  (*pod.mutable_labels())["io.kubernetes.pod.uid"] = pod_uid;
+  pod.mutable_linux()->set_cgroup_parent("/kubepods/besteffort/pod" + pod_uid);
+  pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(runtime::v1::NODE);
+  runtime::v1::RunPodSandboxRequest run_req;
+  *run_req.mutable_config() = pod;
+  runtime::v1::RunPodSandboxResponse run_resp;
+  auto st = stub->RunPodSandbox(ctx().get(), run_req, &run_resp);
+  ASSERT_TRUE(st.ok()) << st.error_message() << containerd.err().substr(0, 4000);
+  const std::string sandbox_id = run_resp.pod_sandbox_id();
+
+  runtime::v1::CreateContainerRequest create;
+  create.set_pod_sandbox_id(sandbox_id);
+  *create.mutable_sandbox_config() = pod;
+  auto* cfg = create.mutable_config();
+  cfg->mutable_metadata()->set_name("web");
+  cfg->mutable_image()->set_image(tag);
+  cfg->add_command("/marker");
+  cfg->add_args("333");
+  cfg->add_args("60");
+  cfg->set_log_path("web.log");
+  (*cfg->mutable_labels())["io.kubernetes.container.name"] = "web";
+  (*cfg->mutable_labels())["io.kubernetes.pod.name"] = "shop-web-0";
+  (*cfg->mutable_labels())["io.kubernetes.pod.namespace"] = "shop";
+  (*cfg->mutable_labels())["io.kubernetes.pod.uid"] = pod_uid;
+  runtime::v1::CreateContainerResponse created;
+  st = stub->CreateContainer(ctx().get(), create, &created);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  runtime::v1::StartContainerRequest start;
+  start.set_container_id(created.container_id());
+  runtime::v1::StartContainerResponse started;
+  st = stub->StartContainer(ctx().get(), start, &started);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  auto [labels, n] = d.marker_series(created.container_id(), 333);
+  EXPECT_EQ(n, 333);
+  EXPECT_EQ(labels["container"], "web");
+  EXPECT_EQ(labels["pod"], "shop-web-0");
+  EXPECT_EQ(labels["namespace"], "shop");
+  EXPECT_EQ(labels["image"], tag);
+  EXPECT_EQ(labels["cgroup"], "/kubepods/besteffort/pod" + pod_uid + "/" + created.container_id());
+  // The pause process of the sandbox is the pod's "POD" container.
+  bool sandbox_seen = false;
+  for (const auto& smp : d.scrape()) {
+    if (smp.name == "syslens_syscalls_total" && smp.labels.at("container_id") == sandbox_id) {
+      EXPECT_EQ(smp.labels.at("container"), "POD");
+      EXPECT_EQ(smp.labels.at("pod"), "shop-web-0");
+      sandbox_seen = true;
+    }
+  }
+  EXPECT_TRUE(sandbox_seen);
+  const json a = d.attribution("/kubepods/besteffort/pod" + pod_uid + "/" + created.container_id());
+  EXPECT_EQ(a["identity"]["pod_uid"], pod_uid) << a.dump();
+  EXPECT_EQ(a["container"]["metadata"]["source"], "cri:" + sock.string());
+
+  runtime::v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(sandbox_id);
+  runtime::v1::StopPodSandboxResponse stopped;
+  stub->StopPodSandbox(ctx().get(), stop, &stopped);
+  runtime::v1::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(sandbox_id);
+  runtime::v1::RemovePodSandboxResponse removed;
+  stub->RemovePodSandbox(ctx().get(), rm, &removed);
+  containerd.stop(SIGTERM, 20000);
+  remove_empty_cgroups("/kubepods");
+}
+
+// podman (runc, cgroupfs): attributed to its container by the libpod rule.
+TEST(Containers, PodmanContainer) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d(kNoRuntimes);
+  ASSERT_TRUE(d.ready()) << d.log();
+  Scratch s("podman");
+  make_rootfs(s.dir / "rootfs");
+  write(s.dir / "containers.conf",
+        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n"
+        "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n");
+  const std::vector<std::string> podman = {"env", "CONTAINERS_CONF=" + (s.dir / "containers.conf").string(), "podman",
+                                           "--root", (s.dir / "root").string(), "--runroot",
+                                           (s.dir / "runroot").string()};
+  auto argv = podman;
+  for (const char* a : {"run", "-d", "--name", "syslens-podman", "--network", "none", "--rootfs"}) argv.push_back(a);
+  argv.push_back((s.dir / "rootfs").string());
+  for (const char* a : {"/marker", "444", "30"}) argv.push_back(a);
+  auto r = run_process(argv, 120000);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string id = r.out.substr(0, 64);
+  auto [labels, n] = d.marker_series(id, 444, /*named=*/false);
+  EXPECT_EQ(n, 444);
+  EXPECT_NE(labels["cgroup"].find("libpod-" + id), std::string::npos) << labels["cgroup"];
+  const json a = d.attribution(labels["cgroup"]);
+  EXPECT_EQ(a["identity"]["runtime"], "podman") << a.dump();
+  auto rm = podman;
+  for (const char* x : {"rm", "-f", "-t", "0", "syslens-podman"}) rm.push_back(x);
+  run_process(rm, 60000);
+  remove_empty_cgroups("/libpod_parent");
+}
+
+// A process in a systemd-style service cgroup carries unit="<name>.service"
+// and no container.
+TEST(Containers, ProcessInASystemdServiceCgroup) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d(kNoRuntimes);
+  ASSERT_TRUE(d.ready()) << d.log();
+  const std::string rel = "/system.slice/syslens-e2e-" + std::to_string(::getpid()) + ".service";
+  const std::string dir = cgroup2_mount() + rel;
+  fs::create_directories(dir);
+  // A shell moves itself into the unit's cgroup, then becomes the marker.
+  Background svc({"/bin/sh", "-c",
+                  "echo $$ > " + dir + "/cgroup.procs && exec " + build_dir() + "/tests/containers/marker 222 30"});
+  std::map<std::string, std::string> labels;
+  double n = 0;
+  for (int i = 0; i < 200 && n < 222; ++i) {
+    n = 0;
+    for (const auto& smp : d.scrape()) {
+      if (smp.name == "syslens_syscalls_total" && smp.labels.at("cgroup") == rel &&
+          smp.labels.at("syscall") == "ioprio_get") {
+        labels = smp.labels;
+        n += smp.value;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(n, 222);
+  EXPECT_EQ(labels["unit"], "syslens-e2e-" + std::to_string(::getpid()) + ".service");
+  EXPECT_EQ(labels["container_id"], "");
+  svc.stop(SIGTERM);
+  for (int i = 0; i < 100 && ::rmdir(dir.c_str()) != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::rmdir((cgroup2_mount() + "/system.slice").c_str());  // only if we made it and it is empty
+}
