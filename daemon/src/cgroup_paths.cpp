@@ -108,6 +108,27 @@ std::optional<std::string> CgroupPaths::path_of(std::uint64_t id) {
   return p;
 }
 
+bool CgroupPaths::exists(std::uint64_t id) {
+  if (use_handles_ && mount_fd_ >= 0) {
+    alignas(file_handle) unsigned char buf[sizeof(file_handle) + sizeof(std::uint64_t)];
+    auto* fh = reinterpret_cast<file_handle*>(buf);
+    fh->handle_bytes = sizeof(std::uint64_t);
+    fh->handle_type = kFileIdKernfs;
+    std::memcpy(fh->f_handle, &id, sizeof(id));
+    int fd = ::open_by_handle_at(mount_fd_, fh, O_RDONLY | O_CLOEXEC | O_PATH);
+    if (fd >= 0) {
+      ::close(fd);
+      return true;
+    }
+    if (errno == ESTALE || errno == ENOENT) return false;
+  }
+  auto p = path_of(id);
+  if (!p) return false;
+  struct stat st {};
+  const std::string abs = *p == "/" ? mount_point_ : mount_point_ + p->substr(fs_root_.size());
+  return ::stat(abs.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == id;
+}
+
 CgroupPathStats CgroupPaths::stats() const {
   CgroupPathStats s = stats_;
   s.entries = cache_.size();

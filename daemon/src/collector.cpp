@@ -278,6 +278,23 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
     out.push_back(std::move(me));
   }
 
+  if (self_.reclaim_stats) {
+    const auto rs = self_.reclaim_stats();
+    auto g = family("syslens_removed_cgroups_in_grace",
+                    "Removed cgroups whose final counts are still exported (cgroup.removed_grace).", MetricType::Gauge);
+    add_gauge(g, {}, static_cast<double>(rs.in_grace));
+    out.push_back(std::move(g));
+    auto rc = family("syslens_cgroups_reclaimed_total",
+                     "Removed cgroups whose series and kernel map entries were deleted after the grace period.",
+                     MetricType::Counter);
+    add_counter(rc, {}, static_cast<double>(rs.cgroups_reclaimed));
+    out.push_back(std::move(rc));
+    auto re = family("syslens_bpf_map_entries_reclaimed_total",
+                     "Kernel map entries deleted with removed cgroups.", MetricType::Counter);
+    add_counter(re, {}, static_cast<double>(rs.entries_reclaimed));
+    out.push_back(std::move(re));
+  }
+
   auto scrape = family("syslens_scrape_duration_seconds",
                        "Time this scrape spent reading the BPF maps and building the metrics.", MetricType::Gauge);
   add_gauge(scrape, {},

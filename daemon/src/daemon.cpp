@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <unordered_set>
 
 #include "attribution.h"
 #include "http_server.h"
@@ -24,6 +25,7 @@
 #include "syslens/config.h"
 #include "syslens/errors.h"
 #include "syslens/mountinfo.h"
+#include "syslens/reclaimer.h"
 #include "syslens/version.h"
 
 namespace syslens {
@@ -146,6 +148,13 @@ int serve(const Config& cfg) {
   self.cgroup_stats = [&cgroups] { return cgroups.stats(); };
   self.runtime_stats = [&metadata] { return metadata.stats(); };
   self.metadata_entries = [&metadata] { return metadata.size(); };
+  CgroupReclaimer reclaimer(cfg.removed_grace);
+  ReclaimStats reclaimed;
+  self.reclaim_stats = [&] {
+    ReclaimStats r = reclaimed;
+    r.in_grace = reclaimer.in_grace();
+    return r;
+  };
   CollectorOptions copts;
   copts.latency = probes.mode() == Mode::full;
   copts.buckets = bucket_layout_from(cfg);
@@ -181,11 +190,38 @@ int serve(const Config& cfg) {
     return {404, "text/plain; charset=utf-8", "not found\n"};
   };
 
+  // Removed cgroups: noticed within half the grace period (at most 30 s),
+  // reclaimed once the grace period has passed.
+  boost::asio::steady_timer reclaim_timer(io);
+  const auto reclaim_every = std::min<std::chrono::milliseconds>(cfg.removed_grace / 2, std::chrono::seconds(30));
+  std::function<void()> reclaim = [&] {
+    reclaim_timer.expires_after(reclaim_every);
+    reclaim_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      const Snapshot snap = probes.read();
+      std::unordered_set<std::uint64_t> ids;
+      for (const auto& r : snap.stats) ids.insert(r.key.cgroup_id);
+      for (const auto& r : snap.errors) ids.insert(r.key.cgroup_id);
+      const auto due = reclaimer.update(
+          ids, [&](std::uint64_t id) { return cgroups.exists(id); }, std::chrono::steady_clock::now());
+      if (!due.empty()) {
+        const auto n = probes.forget_cgroups(due, snap);
+        for (auto id : due) cgroups.forget(id);
+        reclaimed.cgroups_reclaimed += due.size();
+        reclaimed.entries_reclaimed += n;
+        spdlog::debug("reclaimed {} removed cgroups ({} map entries)", due.size(), n);
+      }
+      reclaim();
+    });
+  };
+  reclaim();
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.stop();
+    reclaim_timer.cancel();
     io.stop();
   });
   server.start();

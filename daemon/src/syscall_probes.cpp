@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <unordered_set>
 
 #include "syslens_bpf.skel.h"
 #include "syslens/errors.h"
@@ -331,6 +332,20 @@ Snapshot SyscallProbes::read() {
     s.fill.push_back({"syslens_tid_rec", threads, max_threads_});
   }
   return s;
+}
+
+std::uint64_t SyscallProbes::forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap) {
+  std::unordered_set<std::uint64_t> gone(ids.begin(), ids.end());
+  std::uint64_t deleted = 0;
+  const int stats_fd = bpf_map__fd(skel_->maps.syslens_stats);
+  const int errors_fd = bpf_map__fd(skel_->maps.syslens_errors);
+  for (const auto& r : snap.stats) {
+    if (gone.count(r.key.cgroup_id) && bpf_map_delete_elem(stats_fd, &r.key) == 0) ++deleted;
+  }
+  for (const auto& r : snap.errors) {
+    if (gone.count(r.key.cgroup_id) && bpf_map_delete_elem(errors_fd, &r.key) == 0) ++deleted;
+  }
+  return deleted;
 }
 
 bool SyscallProbes::has_thread_record(std::uint32_t tid) const {

@@ -54,6 +54,9 @@ class SyscallProbes final : public SnapshotSource {
   ThreadStore thread_store() const { return store_; }
   Mode mode() const { return mode_; }
   std::vector<ProgramStats> program_stats() const;
+  // Deletes every stats and errno entry of these cgroups (found in snap).
+  // Returns how many entries were deleted.
+  std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap);
   // Whether the tid hash (thread_store tid_hash) holds a record for tid.
   bool has_thread_record(std::uint32_t tid) const;
 

@@ -40,6 +40,11 @@ class CgroupPaths final : public CgroupNamer {
   CgroupPaths& operator=(const CgroupPaths&) = delete;
 
   std::optional<std::string> path_of(std::uint64_t id) override;
+  // Whether the cgroup still exists: asks the kernel by id where allowed,
+  // else checks that its known path still has that inode.
+  bool exists(std::uint64_t id);
+  // Drops what the cache knows of a removed cgroup.
+  void forget(std::uint64_t id) { cache_.erase(id); }
   // Allows one more hierarchy walk (call once per scrape).
   void refresh() { walk_allowed_ = true; }
   CgroupPathStats stats() const;

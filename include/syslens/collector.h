@@ -31,6 +31,12 @@ struct ProgramStats {
   std::uint64_t run_time_ns = 0;
 };
 
+struct ReclaimStats {
+  std::uint64_t in_grace = 0;           // removed cgroups still exported
+  std::uint64_t cgroups_reclaimed = 0;  // removed cgroups whose entries were deleted
+  std::uint64_t entries_reclaimed = 0;  // kernel map entries deleted with them
+};
+
 // What the daemon knows about itself, supplied at scrape time.
 struct SelfInfo {
   std::string mode;          // full | count
@@ -42,6 +48,7 @@ struct SelfInfo {
   std::function<CgroupPathStats()> cgroup_stats;
   std::function<std::vector<MetadataSourceStats>()> runtime_stats;
   std::function<std::size_t()> metadata_entries;
+  std::function<ReclaimStats()> reclaim_stats;
 };
 
 struct CollectorOptions {

@@ -42,6 +42,7 @@ struct Config {
   std::chrono::milliseconds run_stats_window{1000};
   std::string cgroup_root;  // empty: found in /proc/self/mountinfo
   std::uint32_t cgroup_cache_size = 16384;
+  std::chrono::milliseconds removed_grace{300000};  // removed cgroups stay exported this long
   std::uint64_t latency_first_bucket_ns = 256;
   std::uint64_t latency_last_bucket_ns = 17179869184ULL;  // 2^34 ns, ~17 s
   std::uint32_t latency_bucket_factor = 4;

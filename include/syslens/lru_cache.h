@@ -35,6 +35,13 @@ class LruCache {
     index_.emplace(k, order_.begin());
   }
 
+  void erase(const K& k) {
+    auto it = index_.find(k);
+    if (it == index_.end()) return;
+    order_.erase(it->second);
+    index_.erase(it);
+  }
+
   std::size_t size() const { return index_.size(); }
   std::size_t capacity() const { return capacity_; }
   std::uint64_t evictions() const { return evictions_; }

@@ -390,3 +390,39 @@ TEST(Daemon, BpfRunTimeStatisticsAreOnlyOnInSampledWindows) {
     EXPECT_EQ(sum_samples(parse_exposition(d.scrape()), "syslens_bpf_run_stats_enabled_seconds_total", {}), 0);
   }
 }
+
+// Churn: a removed cgroup's final counts stay for the grace period, then its
+// series and its kernel map entries go away.
+TEST(Daemon, RemovedCgroupsAreReclaimedAfterTheGracePeriod) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("cgroup:\n  removed_grace: 2s\n");
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  std::string path;
+  {
+    TestCgroup cg("reclaim");
+    path = cg.path();
+    ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+    EXPECT_EQ(sum_samples(parse_exposition(d.scrape()), "syslens_syscalls_total", {{"cgroup", path}}),
+              kGetppid + kOpenat + kSleeps + 1);
+  }
+  const auto removed_at = std::chrono::steady_clock::now();
+  // Within the grace period the final counts are still there.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto s = parse_exposition(d.scrape());
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", path}}), kGetppid + kOpenat + kSleeps + 1);
+  const double reclaimed_before = sum_samples(s, "syslens_bpf_map_entries_reclaimed_total", {});
+  // After it (noticed within 1 s, reclaimed 2 s later) they are gone.
+  bool gone = false;
+  while (!gone && std::chrono::steady_clock::now() - removed_at < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    s = parse_exposition(d.scrape());
+    gone = sum_samples(s, "syslens_syscalls_total", {{"cgroup", path}}) == 0;
+  }
+  EXPECT_TRUE(gone);
+  EXPECT_GE(std::chrono::steady_clock::now() - removed_at, std::chrono::seconds(2));
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_errors_total", {{"cgroup", path}}), 0);
+  // Its 4 stats entries (getppid, openat, nanosleep, exit_group) and 1 errno
+  // entry were deleted, with those of any other removed cgroup.
+  EXPECT_GE(sum_samples(s, "syslens_bpf_map_entries_reclaimed_total", {}) - reclaimed_before, 5);
+  EXPECT_GE(sum_samples(s, "syslens_cgroups_reclaimed_total", {}), 1);
+}
