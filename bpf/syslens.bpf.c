@@ -20,6 +20,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the daemon between open() and load(); the verifier prunes what is
  * off, so count-only mode pays nothing for latency tracking. */
 const volatile bool track_latency = true;
+/* >= 0: key by the cgroup of this cgroup v1 subsystem instead of cgroup v2. */
+const volatile int cgroup_v1_subsys = -1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -211,7 +213,10 @@ static __always_inline int handle_enter(long id, bool task_storage)
 		task = (struct task_struct *)bpf_get_current_task_btf();
 	else
 		task = (struct task_struct *)bpf_get_current_task();
-	key.cgroup_id = bpf_get_current_cgroup_id();
+	if (cgroup_v1_subsys >= 0)
+		key.cgroup_id = syslens_task_cgroup_v1_id(task, (__u32)cgroup_v1_subsys);
+	else
+		key.cgroup_id = bpf_get_current_cgroup_id();
 	key.nr = (__u32)id;
 	key.abi = syslens_task_in_compat_syscall(task, task_storage) ? SYSLENS_ABI_COMPAT
 								     : SYSLENS_ABI_NATIVE;

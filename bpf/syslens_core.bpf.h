@@ -35,9 +35,45 @@ struct thread_info {
 	__u32 status; /* x86 only */
 } __attribute__((preserve_access_index));
 
+/* cgroup v1: task->cgroups->subsys[ssid]->cgroup->kn->id (u64 since 5.5). */
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup_subsys_state *subsys[1]; /* CGROUP_SUBSYS_COUNT entries */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct thread_info thread_info;
+	struct css_set *cgroups;
 } __attribute__((preserve_access_index));
+
+/*
+ * The id of the current task's cgroup in the v1 hierarchy of subsystem
+ * ssid: the inode number of its directory there, as bpf_get_current_cgroup_id()
+ * is for v2. 0 if it cannot be read.
+ */
+static __always_inline __u64 syslens_task_cgroup_v1_id(struct task_struct *task, __u32 ssid)
+{
+	struct css_set *cs = BPF_CORE_READ(task, cgroups);
+	struct cgroup_subsys_state *css = 0;
+
+	if (!cs)
+		return 0;
+	bpf_core_read(&css, sizeof(css), &cs->subsys[ssid]);
+	if (!css)
+		return 0;
+	return BPF_CORE_READ(css, cgroup, kn, id);
+}
 
 /*
  * Whether the current syscall was made through the compat ABI. The kernel's

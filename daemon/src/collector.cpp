@@ -182,9 +182,15 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
   add_gauge(build, {{"commit", kGitCommit}, {"kernel", self_.kernel}, {"version", kVersion}}, 1);
   out.push_back(std::move(build));
 
-  auto bpfinfo = family("syslens_bpf_info", "How the BPF programs were loaded: mode, attach type, per-thread store.",
+  auto bpfinfo = family("syslens_bpf_info",
+                        "How the BPF programs were loaded: mode, attach type, per-thread store, cgroup hierarchy.",
                         MetricType::Gauge);
-  add_gauge(bpfinfo, {{"attach", self_.attach}, {"mode", self_.mode}, {"thread_store", self_.thread_store}}, 1);
+  add_gauge(bpfinfo,
+            {{"attach", self_.attach},
+             {"cgroup_hierarchy", self_.hierarchy},
+             {"mode", self_.mode},
+             {"thread_store", self_.thread_store}},
+            1);
   out.push_back(std::move(bpfinfo));
 
   auto failures = family("syslens_bpf_failures_total",

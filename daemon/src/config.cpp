@@ -291,6 +291,7 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
 
     auto cg = top.sub("cgroup");
     cg.str("root", cfg.cgroup_root);
+    cg.str("v1_controller", cfg.cgroup_v1_controller);
     cg.u32("cache_size", cfg.cgroup_cache_size, 16, 1U << 22);
     cg.duration("removed_grace", cfg.removed_grace, std::chrono::milliseconds(100));
     cg.done();

@@ -42,23 +42,50 @@ std::string read_file(const char* path) {
 struct CgroupRoot {
   std::string mount_point;
   std::string fs_root;
+  int v1_subsys = -1;           // >= 0: a v1 hierarchy
+  std::string hierarchy = "v2";  // "v2" or "v1:<controller>"
 };
 
 CgroupRoot find_cgroup_root(const Config& cfg) {
-  if (!cfg.cgroup_root.empty()) {
-    struct statfs st {};
-    if (::statfs(cfg.cgroup_root.c_str(), &st) != 0 || st.f_type != CGROUP2_SUPER_MAGIC) {
-      throw FatalError(kExitKernel, "no cgroup v2 hierarchy at " + cfg.cgroup_root + " (cgroup.root)");
+  const auto mounts = parse_mountinfo(read_file("/proc/self/mountinfo"));
+  std::string controller = cfg.cgroup_v1_controller;
+  if (controller.empty()) {
+    if (!cfg.cgroup_root.empty()) {
+      struct statfs st {};
+      if (::statfs(cfg.cgroup_root.c_str(), &st) != 0 || st.f_type != CGROUP2_SUPER_MAGIC) {
+        throw FatalError(kExitKernel, "no cgroup v2 hierarchy at " + cfg.cgroup_root + " (cgroup.root)");
+      }
+      return {cfg.cgroup_root, "/"};
     }
-    return {cfg.cgroup_root, "/"};
+    if (auto m = find_cgroup2_mount(mounts)) return {m->mount_point, m->root};
+    for (const char* c : {"memory", "pids", "cpu"}) {
+      if (find_cgroup1_mount(mounts, c)) {
+        controller = c;
+        spdlog::info("no cgroup v2 hierarchy mounted: keying by the cgroup v1 {} hierarchy", c);
+        break;
+      }
+    }
+    if (controller.empty()) {
+      throw FatalError(kExitKernel,
+                       "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo), nor a cgroup v1 memory, "
+                       "pids or cpu hierarchy; mount one, e.g. 'mount -t cgroup2 none /sys/fs/cgroup/unified'");
+    }
   }
-  auto m = find_cgroup2_mount(parse_mountinfo(read_file("/proc/self/mountinfo")));
-  if (!m) {
-    throw FatalError(kExitKernel,
-                     "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); mount one, e.g. "
-                     "'mount -t cgroup2 none /sys/fs/cgroup/unified', or set cgroup.root");
+  const auto ssid = cgroup_subsys_id(read_file("/proc/cgroups"), controller);
+  if (!ssid) throw FatalError(kExitKernel, "cgroup.v1_controller: the kernel has no cgroup controller '" + controller + "'");
+  CgroupRoot r;
+  r.v1_subsys = *ssid;
+  r.hierarchy = "v1:" + controller;
+  if (!cfg.cgroup_root.empty()) {
+    r.mount_point = cfg.cgroup_root;
+    r.fs_root = "/";
+  } else if (auto m = find_cgroup1_mount(mounts, controller)) {
+    r.mount_point = m->mount_point;
+    r.fs_root = m->root;
+  } else {
+    throw FatalError(kExitKernel, "no cgroup v1 hierarchy with the " + controller + " controller is mounted");
   }
-  return {m->mount_point, m->root};
+  return r;
 }
 
 // Samples the kernel's BPF run-time statistics in short windows.
@@ -125,7 +152,9 @@ int serve(const Config& cfg) {
   std::function<HttpResponse(const std::string&)> handler;
   HttpServer server(io, listen, [&handler](const std::string& t) { return handler(t); });
 
-  SyscallProbes probes(ProbeOptions::from(cfg));
+  auto popts = ProbeOptions::from(cfg);
+  popts.cgroup_v1_subsys = root.v1_subsys;
+  SyscallProbes probes(popts);
   CgroupPaths cgroups(root.mount_point, root.fs_root, cfg.cgroup_cache_size);
   std::vector<std::unique_ptr<MetadataSource>> sources;
   if (!cfg.docker_socket.empty()) sources.push_back(make_docker_source(cfg.docker_socket));
@@ -143,6 +172,7 @@ int serve(const Config& cfg) {
   self.attach = std::string(to_string(probes.attach_kind()));
   self.thread_store = probes.mode() == Mode::full ? std::string(to_string(probes.thread_store())) : "none";
   self.kernel = uts.release;
+  self.hierarchy = root.hierarchy;
   self.program_stats = [&probes] { return probes.program_stats(); };
   self.run_stats_enabled_seconds = [&sampler] { return sampler.enabled_seconds(); };
   self.cgroup_stats = [&cgroups] { return cgroups.stats(); };

@@ -72,4 +72,36 @@ std::optional<MountInfo> find_cgroup2_mount(const std::vector<MountInfo>& mounts
   return any;
 }
 
+std::optional<MountInfo> find_cgroup1_mount(const std::vector<MountInfo>& mounts, std::string_view controller) {
+  std::optional<MountInfo> any;
+  for (const auto& m : mounts) {
+    if (m.fstype != "cgroup") continue;
+    std::string_view opts = m.super_options;
+    bool has = false;
+    while (!opts.empty()) {
+      auto comma = opts.find(',');
+      if (opts.substr(0, comma) == controller) has = true;
+      opts = comma == std::string_view::npos ? std::string_view{} : opts.substr(comma + 1);
+    }
+    if (!has) continue;
+    if (m.root == "/") return m;
+    if (!any) any = m;
+  }
+  return any;
+}
+
+std::optional<int> cgroup_subsys_id(std::string_view text, std::string_view controller) {
+  int index = 0;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (line.empty() || line.front() == '#') continue;
+    auto end = line.find_first_of(" \t");
+    if (line.substr(0, end) == controller) return index;
+    ++index;
+  }
+  return std::nullopt;
+}
+
 }  // namespace syslens

@@ -227,6 +227,7 @@ bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, Thread
   const bool tp = attach == AttachKind::tp_btf;
   const bool task = store == ThreadStore::task_storage;
   skel->rodata->track_latency = full;
+  skel->rodata->cgroup_v1_subsys = opts.cgroup_v1_subsys;
 
   struct bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, false); }

@@ -24,6 +24,7 @@ struct ProbeOptions {
   std::uint32_t max_stats_entries = 65536;
   std::uint32_t max_errno_entries = 16384;
   std::uint32_t max_threads = 65536;
+  int cgroup_v1_subsys = -1;  // >= 0: key by this v1 subsystem's cgroup
 
   static ProbeOptions from(const Config& c);
 };

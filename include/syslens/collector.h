@@ -43,6 +43,7 @@ struct SelfInfo {
   std::string attach;        // tp_btf | raw_tp
   std::string thread_store;  // task_storage | tid_hash | none
   std::string kernel;        // uname release
+  std::string hierarchy = "v2";  // cgroup hierarchy keyed by: v2 or v1:<controller>
   std::function<std::vector<ProgramStats>()> program_stats;
   std::function<double()> run_stats_enabled_seconds;
   std::function<CgroupPathStats()> cgroup_stats;

@@ -41,6 +41,10 @@ struct Config {
   std::chrono::milliseconds run_stats_interval{60000};
   std::chrono::milliseconds run_stats_window{1000};
   std::string cgroup_root;  // empty: found in /proc/self/mountinfo
+  // Key by this cgroup v1 controller's hierarchy instead of cgroup v2 (hosts
+  // where no v2 hierarchy holds the workloads). Empty: v2 if mounted, else
+  // the first mounted of memory, pids, cpu.
+  std::string cgroup_v1_controller;
   std::uint32_t cgroup_cache_size = 16384;
   std::chrono::milliseconds removed_grace{300000};  // removed cgroups stay exported this long
   std::uint64_t latency_first_bucket_ns = 256;

@@ -25,4 +25,12 @@ std::vector<MountInfo> parse_mountinfo(std::string_view text);
 // filesystem's root.
 std::optional<MountInfo> find_cgroup2_mount(const std::vector<MountInfo>& mounts);
 
+// The cgroup v1 mount of a controller ("memory", "pids", ...): a mount of type
+// cgroup whose super options name it.
+std::optional<MountInfo> find_cgroup1_mount(const std::vector<MountInfo>& mounts, std::string_view controller);
+
+// Subsystem ids from /proc/cgroups: the kernel prints one line per subsystem
+// in id order after a header. nullopt if the controller is not listed.
+std::optional<int> cgroup_subsys_id(std::string_view proc_cgroups, std::string_view controller);
+
 }  // namespace syslens

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cri_runtime_v1.grpc.pb.h"
+#include "syslens/mountinfo.h"
 #include "test_support.h"
 
 using namespace syslens::test;
@@ -122,17 +123,22 @@ class Daemon {
 };
 
 // Removes the empty cgroup directories a runtime leaves under rel (leaf
-// first); directories still in use stay.
+// first) in every hierarchy, v2 and v1; directories still in use stay.
 void remove_empty_cgroups(const std::string& rel) {
-  const fs::path top = cgroup2_mount() + rel;
-  std::vector<fs::path> dirs;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(top, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (it->is_directory(ec)) dirs.push_back(it->path());
+  std::ifstream in("/proc/self/mountinfo");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  for (const auto& m : syslens::parse_mountinfo(text)) {
+    if (m.fstype != "cgroup" && m.fstype != "cgroup2") continue;
+    const fs::path top = m.mount_point + rel;
+    std::vector<fs::path> dirs;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(top, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (it->is_directory(ec)) dirs.push_back(it->path());
+    }
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) ::rmdir(it->c_str());
+    ::rmdir(top.c_str());
   }
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) ::rmdir(it->c_str());
-  ::rmdir(top.c_str());
 }
 
 constexpr const char* kNoRuntimes = "runtimes:\n  docker_socket: \"\"\n  cri_sockets: []\n";
@@ -176,6 +182,41 @@ TEST(Containers, RuncContainerInAKubernetesStylePath) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   run_process({"runc", "delete", "-f", id});
   remove_empty_cgroups("/kubepods.slice");
+}
+
+// The same container on a cgroup v1 hierarchy: runc creates the path in
+// every v1 hierarchy too, and syslens keyed by the memory hierarchy finds it.
+TEST(Containers, RuncContainerAttributedThroughCgroupV1) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d(std::string(kNoRuntimes) + "cgroup:\n  v1_controller: memory\n");
+  ASSERT_TRUE(d.ready()) << d.log();
+  Scratch s("runc-v1");
+  make_rootfs(s.dir / "rootfs");
+  run_ok({"runc", "spec", "--bundle", s.dir.string()});
+  const std::string id = hex_id(), pod_uid = uuid();
+  const std::string path = "/kubepods/burstable/pod" + pod_uid + "/" + id;
+  json spec = json::parse(std::ifstream(s.dir / "config.json"));
+  spec["process"]["terminal"] = false;
+  spec["process"]["args"] = {"/marker", "654", "30"};
+  spec["process"]["rlimits"] = json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
+  spec["linux"]["cgroupsPath"] = path;
+  write(s.dir / "config.json", spec.dump());
+  run_ok({"runc", "run", "-d", "--bundle", s.dir.string(), "--pid-file", (s.dir / "pid").string(), id});
+  auto [labels, n] = d.marker_series(id, 654, /*named=*/false);
+  EXPECT_EQ(n, 654);
+  EXPECT_EQ(labels["cgroup"], path);
+  const json a = d.attribution(path);
+  EXPECT_EQ(a["identity"]["pod_uid"], pod_uid) << a.dump();
+  EXPECT_EQ(a["identity"]["qos"], "burstable");
+  bool v1 = false;
+  for (const auto& smp : d.scrape()) {
+    if (smp.name == "syslens_bpf_info") v1 = smp.labels.at("cgroup_hierarchy") == "v1:memory";
+  }
+  EXPECT_TRUE(v1);
+  run_process({"runc", "kill", id, "KILL"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  run_process({"runc", "delete", "-f", id});
+  remove_empty_cgroups("/kubepods");
 }
 
 // dockerd + containerd, started privately: `docker run --name X` appears

@@ -177,6 +177,25 @@ INSTANTIATE_TEST_SUITE_P(Variants, FullMode,
                                            Variant{AttachKind::raw_tp, ThreadStore::tid_hash}),
                          variant_name);
 
+// cgroup v1 hosts: keyed by the cgroup of a v1 controller's hierarchy, read
+// with CO-RE from the task (this machine's hybrid layout has both).
+TEST(CgroupV1, KeysByTheV1HierarchyCgroup) {
+  SYSLENS_REQUIRE_ROOT();
+  ProbeOptions o;
+  o.cgroup_v1_subsys = cgroup1_subsys_id("memory");
+  SyscallProbes probes(o);
+  TestCgroup cg("v1", cgroup1_mount("memory"));
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const auto snap = probes.read();
+  const auto v = view(snap, cg.id());
+  std::map<std::uint32_t, std::uint64_t> calls;
+  for (const auto& [k, val] : v.stats) calls[k.first] = val.calls;
+  const std::map<std::uint32_t, std::uint64_t> want = {
+      {nr("getppid"), kGetppid}, {nr("openat"), kOpenat}, {nr("nanosleep"), kSleeps}, {nr("exit_group"), 1}};
+  EXPECT_EQ(calls, want);
+  EXPECT_EQ(v.errors.size(), 1U);
+}
+
 TEST(CountMode, CountsEveryCallAndTracksNothingElse) {
   SYSLENS_REQUIRE_ROOT();
   SyscallProbes probes(options(Mode::count, {AttachKind::automatic, ThreadStore::automatic}));

@@ -81,10 +81,22 @@ std::string cgroup2_mount() {
   return m->mount_point;
 }
 
-TestCgroup::TestCgroup(const std::string& name) {
+std::string cgroup1_mount(const std::string& controller) {
+  auto m = find_cgroup1_mount(parse_mountinfo(slurp("/proc/self/mountinfo")), controller);
+  if (!m) throw std::runtime_error("no cgroup v1 " + controller + " mount");
+  return m->mount_point;
+}
+
+int cgroup1_subsys_id(const std::string& controller) {
+  auto id = cgroup_subsys_id(slurp("/proc/cgroups"), controller);
+  if (!id) throw std::runtime_error("no cgroup controller " + controller);
+  return *id;
+}
+
+TestCgroup::TestCgroup(const std::string& name, const std::string& mount) {
   static int n = 0;
   path_ = "/syslens-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + name;
-  dir_ = cgroup2_mount() + path_;
+  dir_ = mount + path_;
   fs::create_directories(dir_);
   struct stat st {};
   if (::stat(dir_.c_str(), &st) != 0) throw std::runtime_error("cannot stat " + dir_);

@@ -19,10 +19,16 @@ namespace syslens::test {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root: real-kernel test (run `make test` as root)"; \
   } while (0)
 
+std::string cgroup2_mount();
+std::string cgroup1_mount(const std::string& controller);
+int cgroup1_subsys_id(const std::string& controller);
+
 // A fresh cgroup v2 directory, removed (with its children) on destruction.
 class TestCgroup {
  public:
-  explicit TestCgroup(const std::string& name);
+  explicit TestCgroup(const std::string& name) : TestCgroup(name, cgroup2_mount()) {}
+  // In another hierarchy, e.g. a cgroup v1 controller's mount.
+  TestCgroup(const std::string& name, const std::string& mount);
   ~TestCgroup();
   TestCgroup(const TestCgroup&) = delete;
   TestCgroup& operator=(const TestCgroup&) = delete;

@@ -178,6 +178,7 @@ TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
   EXPECT_EQ(c.run_stats_interval, d.run_stats_interval);
   EXPECT_EQ(c.run_stats_window, d.run_stats_window);
   EXPECT_EQ(c.cgroup_root, d.cgroup_root);
+  EXPECT_EQ(c.cgroup_v1_controller, d.cgroup_v1_controller);
   EXPECT_EQ(c.cgroup_cache_size, d.cgroup_cache_size);
   EXPECT_EQ(c.removed_grace, d.removed_grace);
   EXPECT_EQ(c.latency_first_bucket_ns, d.latency_first_bucket_ns);

@@ -61,3 +61,27 @@ TEST(Mountinfo, SkipsMalformedLines) {
   EXPECT_EQ(mounts[1].mount_point, "/bad\\9");
   EXPECT_FALSE(find_cgroup2_mount(parse_mountinfo("garbage")).has_value());
 }
+
+TEST(Mountinfo, FindsACgroupV1ControllerMount) {
+  auto mounts = parse_mountinfo(
+      "33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+      "34 30 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n"
+      "35 30 0:31 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n");
+  auto mem = find_cgroup1_mount(mounts, "memory");
+  ASSERT_TRUE(mem);
+  EXPECT_EQ(mem->mount_point, "/sys/fs/cgroup/memory");
+  auto cpu = find_cgroup1_mount(mounts, "cpu");
+  ASSERT_TRUE(cpu);
+  EXPECT_EQ(cpu->mount_point, "/sys/fs/cgroup/cpu,cpuacct");
+  EXPECT_FALSE(find_cgroup1_mount(mounts, "pids"));
+  EXPECT_FALSE(find_cgroup1_mount(mounts, "cpuacc"));
+}
+
+TEST(Mountinfo, SubsysIdsFollowProcCgroupsOrder) {
+  const char* text =
+      "#subsys_name\thierarchy\tnum_cgroups\tenabled\n"
+      "cpuset\t3\t1\t1\ncpu\t2\t1\t1\ncpuacct\t2\t1\t1\nblkio\t5\t1\t1\nmemory\t4\t40\t1\n";
+  EXPECT_EQ(cgroup_subsys_id(text, "cpuset"), 0);
+  EXPECT_EQ(cgroup_subsys_id(text, "memory"), 4);
+  EXPECT_EQ(cgroup_subsys_id(text, "pids"), std::nullopt);
+}
