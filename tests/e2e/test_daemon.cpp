@@ -426,3 +426,48 @@ TEST(Daemon, RemovedCgroupsAreReclaimedAfterTheGracePeriod) {
   EXPECT_GE(sum_samples(s, "syslens_bpf_map_entries_reclaimed_total", {}) - reclaimed_before, 5);
   EXPECT_GE(sum_samples(s, "syslens_cgroups_reclaimed_total", {}), 1);
 }
+
+// Continuous churn: hundreds of cgroups come and go. Every one is reclaimed
+// with exactly its own kernel entries, none of its series stays, and the
+// daemon's memory does not grow from one round to the next.
+TEST(Daemon, ChurnLeavesNoEntriesAndMemoryFlat) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("cgroup:\n  removed_grace: 400ms\n");
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  auto value = [&](const std::string& name) { return sum_samples(parse_exposition(d.scrape()), name, {}); };
+  auto churn_series = [&] {
+    int n = 0;
+    for (const auto& smp : parse_exposition(d.scrape())) {
+      if (smp.name == "syslens_syscalls_total" && smp.labels.at("cgroup").find("-churn") != std::string::npos) ++n;
+    }
+    return n;
+  };
+  double cgroups = 0;
+  auto round = [&](int n) {
+    const double entries_before = value("syslens_bpf_map_entries_reclaimed_total");
+    for (int i = 0; i < n; ++i) {
+      TestCgroup cg("churn");
+      run_in_cgroup(cg, [] {
+        for (int k = 0; k < 10; ++k) ::syscall(SYS_getppid);
+        return 0;
+      });
+      if (i % 25 == 0) d.scrape();  // some get named, most never do
+    }
+    cgroups += n;
+    for (int i = 0; i < 150 && value("syslens_cgroups_reclaimed_total") < cgroups; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(value("syslens_cgroups_reclaimed_total"), cgroups);
+    // Each churn cgroup had exactly two entries: getppid and exit_group.
+    EXPECT_EQ(value("syslens_bpf_map_entries_reclaimed_total") - entries_before, 2.0 * n);
+    EXPECT_EQ(churn_series(), 0);
+    EXPECT_EQ(value("syslens_removed_cgroups_in_grace"), 0);
+  };
+  round(50);  // warm-up: allocator, caches
+  round(150);
+  const double rss1 = value("process_resident_memory_bytes");
+  round(150);
+  const double rss2 = value("process_resident_memory_bytes");
+  std::printf("churn: RSS after 200 cgroups %.1f MiB, after 350 %.1f MiB\n", rss1 / 1048576, rss2 / 1048576);
+  EXPECT_LE(rss2, rss1 + 2 * 1024 * 1024) << "RSS grew from " << rss1 << " to " << rss2;
+}
