@@ -69,6 +69,12 @@ struct {
 	__type(value, struct syslens_enter_rec);
 } syslens_tid_rec SEC(".maps");
 
+/* New (cgroup, syscall) keys, as their __u64 cgroup id: rare by design. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SYSLENS_NEW_KEY_RINGBUF_BYTES);
+} syslens_new_keys SEC(".maps");
+
 static const struct syslens_stats_val zero_stats;
 static const struct syslens_enter_rec zero_rec;
 
@@ -132,6 +138,12 @@ stats_get_or_create(const struct syslens_stats_key *key)
 	if (err && err != -EEXIST) {
 		count_event(SYSLENS_CNT_STATS_MAP_FULL);
 		return overflow_row(key);
+	}
+	if (!err) {
+		__u64 cgroup_id = key->cgroup_id;
+
+		if (bpf_ringbuf_output(&syslens_new_keys, &cgroup_id, sizeof(cgroup_id), 0))
+			count_event(SYSLENS_CNT_NEW_KEY_EVENT_LOST);
 	}
 	v = bpf_map_lookup_elem(&syslens_stats, key);
 	return v ? v : overflow_row(key);

@@ -79,8 +79,15 @@ enum syslens_counter {
 					   * or call in flight at attach */
 	SYSLENS_CNT_IGNORED_NR,          /* sys_enter/exit with id -1 */
 	SYSLENS_CNT_ENTER_OVERWRITTEN,   /* enter while another is in flight */
+	SYSLENS_CNT_NEW_KEY_EVENT_LOST,  /* failure: the new-key ring buffer was
+					   * full; a short-lived cgroup may go unnamed */
 	SYSLENS_CNT__MAX,
 };
+
+/* Size of the ring buffer that carries the cgroup id of every new
+ * (cgroup, syscall) key to the daemon, so it can name a cgroup while it
+ * still exists. Rare: a few dozen events per new cgroup. */
+#define SYSLENS_NEW_KEY_RINGBUF_BYTES (256 * 1024)
 
 /* Rows of the overflow array: one per syscall number and ABI, used when the
  * stats map is full so that totals stay exact even when attribution is lost. */

@@ -17,7 +17,7 @@ constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
     {"stats_map_full", true},        {"errno_map_full", true},
     {"enter_store_failed", true},    {"overflow_lookup_failed", true},
     {"exit_without_enter", false},   {"ignored_syscall_id", false},
-    {"enter_overwritten", false},
+    {"enter_overwritten", false},    {"new_key_event_lost", true},
 };
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <sys/utsname.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fstream>
@@ -220,6 +221,23 @@ int serve(const Config& cfg) {
     return {404, "text/plain; charset=utf-8", "not found\n"};
   };
 
+  // New (cgroup, syscall) keys arrive on a ring buffer: name each new cgroup
+  // and ask for its container's metadata now, while it exists, so that even
+  // a container gone before the next scrape keeps its labels.
+  boost::asio::posix::stream_descriptor new_keys(io);
+  if (probes.new_keys_fd() >= 0) new_keys.assign(::dup(probes.new_keys_fd()));
+  std::function<void()> watch_new_keys = [&] {
+    if (!new_keys.is_open()) return;
+    new_keys.async_wait(boost::asio::posix::stream_descriptor::wait_read, [&](const boost::system::error_code& ec) {
+      if (ec) return;
+      probes.consume_new_keys([&](std::uint64_t id) {
+        if (auto p = cgroups.path_of(id)) workloads.labels_for(*p);
+      });
+      watch_new_keys();
+    });
+  };
+  watch_new_keys();
+
   // Removed cgroups: noticed within half the grace period (at most 30 s),
   // reclaimed once the grace period has passed.
   boost::asio::steady_timer reclaim_timer(io);
@@ -252,6 +270,7 @@ int serve(const Config& cfg) {
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.stop();
     reclaim_timer.cancel();
+    new_keys.close();
     io.stop();
   });
   server.start();

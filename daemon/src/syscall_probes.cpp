@@ -164,6 +164,7 @@ void require_kernel_btf(const std::string& custom_path) {
 }
 
 void SyscallProbes::SkelDeleter::operator()(struct ::syslens_bpf* s) const { syslens_bpf__destroy(s); }
+void SyscallProbes::RingDeleter::operator()(struct ring_buffer* r) const { ring_buffer__free(r); }
 void SyscallProbes::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
 SyscallProbes::SyscallProbes(const ProbeOptions& opts) : mode_(opts.mode) {
@@ -197,6 +198,7 @@ SyscallProbes::SyscallProbes(const ProbeOptions& opts) : mode_(opts.mode) {
     for (auto s : stores) {
       std::string why;
       if (try_load(opts, a, s, why)) {
+        open_new_keys();
         attach_all();
         spdlog::info("BPF programs attached: mode={} attach={} thread_store={}", to_string(mode_), to_string(attach_),
                      mode_ == Mode::full ? to_string(store_) : "none");
@@ -212,7 +214,17 @@ SyscallProbes::SyscallProbes(const ProbeOptions& opts) : mode_(opts.mode) {
 
 SyscallProbes::~SyscallProbes() {
   links_.clear();  // detach before the programs and maps go
+  new_keys_.reset();
   skel_.reset();
+}
+
+int SyscallProbes::new_keys_fd() const { return new_keys_ ? ring_buffer__epoll_fd(new_keys_.get()) : -1; }
+
+void SyscallProbes::consume_new_keys(const std::function<void(std::uint64_t)>& fn) {
+  if (!new_keys_) return;
+  on_new_key_ = fn;
+  ring_buffer__consume(new_keys_.get());
+  on_new_key_ = nullptr;
 }
 
 bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, std::string& why) {
@@ -263,6 +275,20 @@ bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, Thread
   max_errno_ = opts.max_errno_entries;
   max_threads_ = opts.max_threads;
   return true;
+}
+
+void SyscallProbes::open_new_keys() {
+  auto cb = [](void* ctx, void* data, size_t size) -> int {
+    auto* self = static_cast<SyscallProbes*>(ctx);
+    std::uint64_t id = 0;
+    if (size >= sizeof(id) && self->on_new_key_) {
+      std::memcpy(&id, data, sizeof(id));
+      self->on_new_key_(id);
+    }
+    return 0;
+  };
+  new_keys_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.syslens_new_keys), cb, this, nullptr));
+  if (!new_keys_) spdlog::warn("cannot open the new-key ring buffer: {}; short-lived cgroups may go unnamed", errstr(errno));
 }
 
 void SyscallProbes::attach_all() {

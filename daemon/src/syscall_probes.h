@@ -3,6 +3,7 @@
 // the kernel edge owns is released by the destructor (RAII).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 
 struct syslens_bpf;  // the generated skeleton
 struct bpf_link;
+struct ring_buffer;
 
 namespace syslens {
 
@@ -58,6 +60,11 @@ class SyscallProbes final : public SnapshotSource {
   // Deletes every stats and errno entry of these cgroups (found in snap).
   // Returns how many entries were deleted.
   std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap);
+  // The ring buffer of new (cgroup, syscall) keys: an epoll fd that becomes
+  // readable when there are events, and a call that hands each new key's
+  // cgroup id to fn.
+  int new_keys_fd() const;
+  void consume_new_keys(const std::function<void(std::uint64_t cgroup_id)>& fn);
   // Whether the tid hash (thread_store tid_hash) holds a record for tid.
   bool has_thread_record(std::uint32_t tid) const;
 
@@ -71,8 +78,14 @@ class SyscallProbes final : public SnapshotSource {
 
   bool try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, std::string& why);
   void attach_all();
+  void open_new_keys();
 
+  struct RingDeleter {
+    void operator()(struct ring_buffer* r) const;
+  };
   std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel_;
+  std::unique_ptr<struct ring_buffer, RingDeleter> new_keys_;
+  std::function<void(std::uint64_t)> on_new_key_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::vector<std::string> attached_names_;
   AttachKind attach_ = AttachKind::tp_btf;
