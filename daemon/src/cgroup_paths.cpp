@@ -42,14 +42,19 @@ std::string CgroupPaths::relative(const std::string& abs) const {
   return rel == "/" ? fs_root_ : fs_root_ + rel;
 }
 
-std::optional<std::string> CgroupPaths::by_handle(std::uint64_t id) {
-  if (!use_handles_ || mount_fd_ < 0) return std::nullopt;
+// The cgroup's directory by id: kernfs file handles carry the id itself.
+int CgroupPaths::open_by_id(std::uint64_t id) const {
   alignas(file_handle) unsigned char buf[sizeof(file_handle) + sizeof(std::uint64_t)];
   auto* fh = reinterpret_cast<file_handle*>(buf);
   fh->handle_bytes = sizeof(std::uint64_t);
   fh->handle_type = kFileIdKernfs;
   std::memcpy(fh->f_handle, &id, sizeof(id));
-  int fd = ::open_by_handle_at(mount_fd_, fh, O_RDONLY | O_CLOEXEC | O_PATH);
+  return ::open_by_handle_at(mount_fd_, fh, O_RDONLY | O_CLOEXEC | O_PATH);
+}
+
+std::optional<std::string> CgroupPaths::by_handle(std::uint64_t id) {
+  if (!use_handles_ || mount_fd_ < 0) return std::nullopt;
+  int fd = open_by_id(id);
   if (fd < 0) {
     if (errno == ESTALE || errno == ENOENT) {
       // The cgroup is gone; an empty string marks "known not to exist".
@@ -110,12 +115,7 @@ std::optional<std::string> CgroupPaths::path_of(std::uint64_t id) {
 
 bool CgroupPaths::exists(std::uint64_t id) {
   if (use_handles_ && mount_fd_ >= 0) {
-    alignas(file_handle) unsigned char buf[sizeof(file_handle) + sizeof(std::uint64_t)];
-    auto* fh = reinterpret_cast<file_handle*>(buf);
-    fh->handle_bytes = sizeof(std::uint64_t);
-    fh->handle_type = kFileIdKernfs;
-    std::memcpy(fh->f_handle, &id, sizeof(id));
-    int fd = ::open_by_handle_at(mount_fd_, fh, O_RDONLY | O_CLOEXEC | O_PATH);
+    int fd = open_by_id(id);
     if (fd >= 0) {
       ::close(fd);
       return true;

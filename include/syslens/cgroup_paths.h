@@ -51,6 +51,7 @@ class CgroupPaths final : public CgroupNamer {
   const std::string& mount_point() const { return mount_point_; }
 
  private:
+  int open_by_id(std::uint64_t id) const;
   std::optional<std::string> by_handle(std::uint64_t id);
   void walk();
   std::string relative(const std::string& abs) const;

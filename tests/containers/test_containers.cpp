@@ -141,6 +141,28 @@ void remove_empty_cgroups(const std::string& rel) {
   }
 }
 
+// Starts a runc container from a busybox bundle running `marker args...`,
+// in the cgroup at cgroups_path.
+void runc_run(const Scratch& s, const std::string& id, const std::string& cgroups_path,
+              const std::vector<std::string>& args) {
+  make_rootfs(s.dir / "rootfs");
+  run_ok({"runc", "spec", "--bundle", s.dir.string()});
+  json spec = json::parse(std::ifstream(s.dir / "config.json"));
+  spec["process"]["terminal"] = false;
+  spec["process"]["args"] = args;
+  // The default rlimits cannot be set on this kind of machine.
+  spec["process"]["rlimits"] = json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
+  spec["linux"]["cgroupsPath"] = cgroups_path;
+  write(s.dir / "config.json", spec.dump());
+  run_ok({"runc", "run", "-d", "--bundle", s.dir.string(), "--pid-file", (s.dir / "pid").string(), id});
+}
+
+void runc_remove(const std::string& id) {
+  run_process({"runc", "kill", id, "KILL"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  run_process({"runc", "delete", "-f", id});
+}
+
 constexpr const char* kNoRuntimes = "runtimes:\n  docker_socket: \"\"\n  cri_sockets: []\n";
 
 }  // namespace
@@ -152,20 +174,12 @@ TEST(Containers, RuncContainerInAKubernetesStylePath) {
   Daemon d(kNoRuntimes);
   ASSERT_TRUE(d.ready()) << d.log();
   Scratch s("runc");
-  make_rootfs(s.dir / "rootfs");
-  run_ok({"runc", "spec", "--bundle", s.dir.string()});
   const std::string id = hex_id(), pod_uid = uuid();
   std::string uid_ = pod_uid;
   std::replace(uid_.begin(), uid_.end(), '-', '_');
   const std::string parents = "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uid_ + ".slice";
   const std::string path = parents + "/cri-containerd-" + id + ".scope";
-  json spec = json::parse(std::ifstream(s.dir / "config.json"));
-  spec["process"]["terminal"] = false;
-  spec["process"]["args"] = {"/marker", "777", "30"};
-  spec["process"]["rlimits"] = json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
-  spec["linux"]["cgroupsPath"] = path;
-  write(s.dir / "config.json", spec.dump());
-  run_ok({"runc", "run", "-d", "--bundle", s.dir.string(), "--pid-file", (s.dir / "pid").string(), id});
+  runc_run(s, id, path, {"/marker", "777", "30"});
 
   auto [labels, n] = d.marker_series(id, 777, /*named=*/false);
   EXPECT_EQ(n, 777);
@@ -178,9 +192,7 @@ TEST(Containers, RuncContainerInAKubernetesStylePath) {
   EXPECT_EQ(a["identity"]["qos"], "besteffort");
   EXPECT_NE(a["rule"].get<std::string>().find("cri-containerd"), std::string::npos);
 
-  run_process({"runc", "kill", id, "KILL"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  run_process({"runc", "delete", "-f", id});
+  runc_remove(id);
   remove_empty_cgroups("/kubepods.slice");
 }
 
@@ -191,17 +203,9 @@ TEST(Containers, RuncContainerAttributedThroughCgroupV1) {
   Daemon d(std::string(kNoRuntimes) + "cgroup:\n  v1_controller: memory\n");
   ASSERT_TRUE(d.ready()) << d.log();
   Scratch s("runc-v1");
-  make_rootfs(s.dir / "rootfs");
-  run_ok({"runc", "spec", "--bundle", s.dir.string()});
   const std::string id = hex_id(), pod_uid = uuid();
   const std::string path = "/kubepods/burstable/pod" + pod_uid + "/" + id;
-  json spec = json::parse(std::ifstream(s.dir / "config.json"));
-  spec["process"]["terminal"] = false;
-  spec["process"]["args"] = {"/marker", "654", "30"};
-  spec["process"]["rlimits"] = json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
-  spec["linux"]["cgroupsPath"] = path;
-  write(s.dir / "config.json", spec.dump());
-  run_ok({"runc", "run", "-d", "--bundle", s.dir.string(), "--pid-file", (s.dir / "pid").string(), id});
+  runc_run(s, id, path, {"/marker", "654", "30"});
   auto [labels, n] = d.marker_series(id, 654, /*named=*/false);
   EXPECT_EQ(n, 654);
   EXPECT_EQ(labels["cgroup"], path);
@@ -213,9 +217,7 @@ TEST(Containers, RuncContainerAttributedThroughCgroupV1) {
     if (smp.name == "syslens_bpf_info") v1 = smp.labels.at("cgroup_hierarchy") == "v1:memory";
   }
   EXPECT_TRUE(v1);
-  run_process({"runc", "kill", id, "KILL"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  run_process({"runc", "delete", "-f", id});
+  runc_remove(id);
   remove_empty_cgroups("/kubepods");
 }
 
