@@ -33,20 +33,6 @@ SyscallCollector::SyscallCollector(SnapshotSource& source, CgroupNamer& namer, W
 
 namespace {
 
-struct Agg {
-  std::uint64_t calls = 0;
-  std::uint64_t returns = 0;
-  std::uint64_t sum_ns = 0;
-  std::array<std::uint64_t, SYSLENS_HIST_SLOTS> hist{};
-
-  void add(const syslens_stats_val& v) {
-    calls += v.calls;
-    returns += v.returns;
-    sum_ns += v.sum_ns;
-    for (std::size_t i = 0; i < hist.size(); ++i) hist[i] += v.hist[i];
-  }
-};
-
 MetricFamily family(std::string name, std::string help, MetricType type) {
   MetricFamily f;
   f.name = std::move(name);
@@ -92,60 +78,19 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
   if (before_scrape_) before_scrape_();
   const Snapshot snap = source_.read();
 
-  // Decode keys to labels, summing keys that decode to the same labels.
-  std::unordered_map<std::uint64_t, std::string> cgroup_label;
-  std::unordered_map<std::uint64_t, std::string> syscall_label_cache;
-  auto cgroup_of = [&](std::uint64_t id) -> const std::string& {
-    auto it = cgroup_label.find(id);
-    if (it != cgroup_label.end()) return it->second;
-    auto p = namer_.path_of(id);
-    return cgroup_label.emplace(id, p ? *p : std::string(kCgroupUnresolved)).first->second;
-  };
-  auto syscall_of = [&](std::uint32_t nr, std::uint32_t abi) -> const std::string& {
-    const std::uint64_t k = (std::uint64_t{abi} << 32) | nr;
-    auto it = syscall_label_cache.find(k);
-    if (it != syscall_label_cache.end()) return it->second;
-    return syscall_label_cache.emplace(k, syscall_label(opts_.arch, nr, abi == SYSLENS_ABI_COMPAT)).first->second;
-  };
-
-  std::map<std::pair<std::string, std::string>, Agg> per_series;
-  for (const auto& row : snap.stats) {
-    per_series[{cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi)}].add(row.val);
-  }
-  for (const auto& row : snap.overflow) {
-    per_series[{kCgroupOverflow, syscall_of(row.key.nr, row.key.abi)}].add(row.val);
-  }
-  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> per_errno;
-  for (const auto& row : snap.errors) {
-    per_errno[{cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), errno_name(row.key.err)}] +=
-        row.count;
-  }
-
-  // Workload labels per cgroup path; a scrape that meets new containers may
-  // wait a little (bounded) for their metadata.
-  std::unordered_map<std::string, WorkloadLabels> workload;
-  auto label_all = [&] {
-    for (const auto& [id, path] : cgroup_label) {
-      if (path.empty() || path.front() != '/') continue;  // (unresolved)
-      workload[path] = workloads_ ? workloads_->labels_for(path) : WorkloadLabels{};
-    }
-  };
-  label_all();
-  if (workloads_ && workloads_->settle(opts_.metadata_wait)) label_all();
-  const WorkloadLabels none;
-  auto labels_of = [&](const std::string& cgroup) -> const WorkloadLabels& {
-    auto it = workload.find(cgroup);
-    return it == workload.end() ? none : it->second;
-  };
+  const AggregatedSnapshot agg = aggregate(snap, namer_, workloads_, opts_.arch, opts_.metadata_wait);
+  const auto& per_series = agg.series;
+  const auto& per_errno = agg.errors;
+  auto labels_of = [&](const std::string& cgroup) -> const WorkloadLabels& { return agg.labels_of(cgroup); };
 
   std::vector<MetricFamily> out;
   auto calls = family("syslens_syscalls_total",
                       "Syscalls entered, per cgroup and syscall (what strace -c counts, including calls that never "
                       "return).",
                       MetricType::Counter);
-  for (const auto& [labels, agg] : per_series) {
+  for (const auto& [labels, sa] : per_series) {
     add_counter(calls, series_labels(labels.first, labels_of(labels.first), {{"syscall", labels.second}}),
-                static_cast<double>(agg.calls));
+                static_cast<double>(sa.calls));
   }
   out.push_back(std::move(calls));
 
@@ -162,15 +107,15 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
 
     auto dur = family("syslens_syscall_duration_seconds", "Time from syscall entry to return, per cgroup and syscall.",
                       MetricType::Histogram);
-    for (const auto& [labels, agg] : per_series) {
+    for (const auto& [labels, sa] : per_series) {
       auto m = metric(series_labels(labels.first, labels_of(labels.first), {{"syscall", labels.second}}));
-      auto cum = cumulative_counts(opts_.buckets, agg.hist);
+      auto cum = cumulative_counts(opts_.buckets, sa.hist);
       for (std::size_t i = 0; i < cum.size(); ++i) {
         m.histogram.bucket.push_back({cum[i], opts_.buckets.upper_seconds[i]});
       }
-      m.histogram.bucket.push_back({agg.returns, std::numeric_limits<double>::infinity()});
-      m.histogram.sample_count = agg.returns;
-      m.histogram.sample_sum = static_cast<double>(agg.sum_ns) / 1e9;
+      m.histogram.bucket.push_back({sa.returns, std::numeric_limits<double>::infinity()});
+      m.histogram.sample_count = sa.returns;
+      m.histogram.sample_sum = static_cast<double>(sa.sum_ns) / 1e9;
       dur.metric.push_back(std::move(m));
     }
     out.push_back(std::move(dur));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "syslens/aggregate.h"
 #include "syslens/cgroup_paths.h"
 #include "syslens/config.h"
 #include "syslens/histogram.h"
@@ -21,9 +22,6 @@
 
 namespace syslens {
 
-// Label value of the cgroup label for calls that could not be attributed.
-inline constexpr const char* kCgroupOverflow = "(overflow)";      // stats map was full
-inline constexpr const char* kCgroupUnresolved = "(unresolved)";  // cgroup gone before first scrape
 
 struct ProgramStats {
   std::string name;
