@@ -246,6 +246,11 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
     out.push_back(std::move(re));
   }
 
+  if (self_.workload_families) {
+    auto fams = self_.workload_families(agg);
+    out.insert(out.end(), std::make_move_iterator(fams.begin()), std::make_move_iterator(fams.end()));
+  }
+
   auto scrape = family("syslens_scrape_duration_seconds",
                        "Time this scrape spent reading the BPF maps and building the metrics.", MetricType::Gauge);
   add_gauge(scrape, {},

@@ -303,6 +303,10 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     rt.duration("scrape_wait", cfg.metadata_scrape_wait, std::chrono::milliseconds(0));
     rt.done();
 
+    auto sc = top.sub("seccomp");
+    sc.str("reference_profile", cfg.seccomp_reference);
+    sc.done();
+
     auto m = top.sub("metrics");
     auto lb = m.sub("latency_buckets");
     lb.u64("first_ns", cfg.latency_first_bucket_ns, 1, std::uint64_t{1} << 40);

@@ -11,11 +11,13 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <unordered_set>
 
+#include "api.h"
 #include "attribution.h"
 #include "http_server.h"
 #include "runtime_clients.h"
@@ -186,6 +188,22 @@ int serve(const Config& cfg) {
     r.in_grace = reclaimer.in_grace();
     return r;
   };
+  std::optional<ReferenceProfile> reference;
+  if (!cfg.seccomp_reference.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists(cfg.seccomp_reference, ec)) {
+      try {
+        reference = parse_reference_profile(read_file(cfg.seccomp_reference.c_str()), cfg.seccomp_reference,
+                                            host_arch());
+      } catch (const std::exception& e) {
+        throw FatalError(kExitConfig, "seccomp.reference_profile " + cfg.seccomp_reference + ": " + e.what());
+      }
+    } else {
+      spdlog::info("seccomp reference profile {} not present: no seccomp drift metrics", cfg.seccomp_reference);
+    }
+  }
+  Api api(probes, cgroups, workloads, host_arch(), reference);
+  self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.observe(agg); };
   CollectorOptions copts;
   copts.latency = probes.mode() == Mode::full;
   copts.buckets = bucket_layout_from(cfg);
@@ -212,6 +230,11 @@ int serve(const Config& cfg) {
       families.push_back(std::move(rej));
       return {200, "text/plain; version=0.0.4; charset=utf-8", serializer.Serialize(families)};
     }
+    if (path.rfind("/api/v1/workloads", 0) == 0) {
+      std::lock_guard lock(api_mu);
+      if (auto r = api.handle(target)) return *r;
+      return {404, "application/json", "{\"error\": \"not found\"}\n"};
+    }
     if (path == "/api/v1/attribution") {
       std::lock_guard lock(api_mu);  // the resolvers are shared with the collector
       return attribution_response(target, cgroups, workloads, &metadata);
@@ -237,6 +260,19 @@ int serve(const Config& cfg) {
     });
   };
   watch_new_keys();
+
+  // First/last seen of each workload's syscalls: observed every 10 s even
+  // when nobody scrapes or asks.
+  boost::asio::steady_timer observe_timer(io);
+  std::function<void()> observe = [&] {
+    observe_timer.expires_after(std::chrono::seconds(10));
+    observe_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      api.observe();
+      observe();
+    });
+  };
+  observe();
 
   // Removed cgroups: noticed within half the grace period (at most 30 s),
   // reclaimed once the grace period has passed.
@@ -270,6 +306,7 @@ int serve(const Config& cfg) {
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.stop();
     reclaim_timer.cancel();
+    observe_timer.cancel();
     new_keys.close();
     io.stop();
   });

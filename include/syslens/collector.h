@@ -48,6 +48,8 @@ struct SelfInfo {
   std::function<std::vector<MetadataSourceStats>()> runtime_stats;
   std::function<std::size_t()> metadata_entries;
   std::function<ReclaimStats()> reclaim_stats;
+  // Families derived from the scrape's aggregate (per-workload metrics).
+  std::function<std::vector<prometheus::MetricFamily>(const AggregatedSnapshot&)> workload_families;
 };
 
 struct CollectorOptions {

@@ -55,6 +55,9 @@ struct Config {
   std::vector<std::string> cri_sockets = {"/run/containerd/containerd.sock", "/run/crio/crio.sock"};
   std::chrono::milliseconds runtime_timeout{2000};
   std::chrono::milliseconds metadata_scrape_wait{250};
+  // Reference seccomp profile for drift ("" = none). The default is the
+  // containers default profile when present.
+  std::string seccomp_reference = "/usr/share/containers/seccomp.json";
 };
 
 // Result of command-line parsing: either run with the config, or print text

@@ -5,11 +5,17 @@
  * container's cgroup is exact; then waits up to S seconds, leaving on
  * SIGTERM. Static, so it runs in a busybox rootfs.
  *
- * usage: marker N S
+ * usage: marker N S [probe]
+ * With "probe" it then calls sysinfo (a syscall the plain run never makes)
+ * and exits with its errno: 0 if allowed, 1 (EPERM) if a seccomp profile
+ * denied it.
  */
 #include <signal.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <string.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +36,11 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	for (long i = 0; i < n; i++)
 		syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+	if (argc > 3 && strcmp(argv[3], "probe") == 0) {
+		struct sysinfo info;
+
+		return syscall(SYS_sysinfo, &info) == 0 ? 0 : errno;
+	}
 	for (long i = 0; i < s * 10; i++) {
 		struct timespec ts = { 0, 100000000 };
 		nanosleep(&ts, NULL);

@@ -87,6 +87,7 @@ class Daemon {
   ~Daemon() { fs::remove(config_); }
   bool ready() const { return ready_; }
   std::string log() const { return proc_->err(); }
+  std::uint16_t port() const { return port_; }
   std::vector<Sample> scrape() {
     auto r = http_get(port_, "/metrics");
     return r && r->status == 200 ? parse_exposition(r->body) : std::vector<Sample>{};
@@ -219,6 +220,58 @@ TEST(Containers, RuncContainerAttributedThroughCgroupV1) {
   EXPECT_TRUE(v1);
   runc_remove(id);
   remove_empty_cgroups("/kubepods");
+}
+
+// The seccomp profile syslens writes for a workload, put back into the same
+// container's config.json: the workload runs again, and a syscall outside
+// the profile fails with EPERM.
+TEST(Containers, GeneratedSeccompProfileRunsTheWorkloadAndDeniesTheRest) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d(kNoRuntimes);
+  ASSERT_TRUE(d.ready()) << d.log();
+  Scratch s("seccomp");
+  make_rootfs(s.dir / "rootfs");
+  run_ok({"runc", "spec", "--bundle", s.dir.string()});
+  const json base = json::parse(std::ifstream(s.dir / "config.json"));
+  const std::vector<std::string> workload = {"/bin/sh", "-c",
+                                             "/marker 5 0 && cat /etc/passwd >/dev/null && echo done >/tmp/out"};
+  // Foreground runs: runc returns the workload's exit code.
+  auto run = [&](const std::string& id, const std::vector<std::string>& args, const json* seccomp) {
+    json spec = base;
+    spec["process"]["terminal"] = false;
+    spec["process"]["args"] = args;
+    spec["process"]["rlimits"] = json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
+    spec["root"]["readonly"] = false;
+    spec["linux"]["cgroupsPath"] = "/syslens-seccomp/" + id;
+    if (seccomp) spec["linux"]["seccomp"] = *seccomp;
+    write(s.dir / "config.json", spec.dump());
+    auto r = run_process({"runc", "run", "--bundle", s.dir.string(), id}, 60000);
+    run_process({"runc", "delete", "-f", id});
+    return r;
+  };
+  const std::string observed = hex_id();
+  auto first = run(observed, workload, nullptr);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+
+  // The profile of what that container did (its cgroup is gone by now).
+  auto r = http_get(d.port(), "/api/v1/workloads/" + observed + "/seccomp?format=oci");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200U) << r->body;
+  const json profile = json::parse(r->body);
+  const auto names = profile["syscalls"][0]["names"].get<std::vector<std::string>>();
+  for (const char* seen : {"ioprio_get", "execve", "openat", "read"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), seen), names.end()) << seen;
+  }
+  ASSERT_EQ(std::find(names.begin(), names.end(), "sysinfo"), names.end());
+  EXPECT_EQ(profile["defaultAction"], "SCMP_ACT_ERRNO");
+
+  auto again = run(hex_id(), workload, &profile);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  auto probe = run(hex_id(), {"/marker", "5", "0", "probe"}, &profile);
+  EXPECT_EQ(probe.exit_code, EPERM) << probe.out << probe.err;
+  auto unconfined = run(hex_id(), {"/marker", "5", "0", "probe"}, nullptr);
+  EXPECT_EQ(unconfined.exit_code, 0) << "sysinfo itself must work without the profile";
+  remove_empty_cgroups("/syslens-seccomp");
 }
 
 // dockerd + containerd, started privately: `docker run --name X` appears

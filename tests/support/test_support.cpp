@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -180,7 +181,10 @@ Background::Background(const std::vector<std::string>& argv)
     : out_path_(temp_file("bg-out")), err_path_(temp_file("bg-err")) {
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork");
-  if (pid_ == 0) exec_redirected(argv, "/dev/null", out_path_, err_path_);
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a killed test
+    exec_redirected(argv, "/dev/null", out_path_, err_path_);
+  }
 }
 
 Background::~Background() {

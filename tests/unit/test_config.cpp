@@ -188,6 +188,7 @@ TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
   EXPECT_EQ(c.cri_sockets, d.cri_sockets);
   EXPECT_EQ(c.runtime_timeout, d.runtime_timeout);
   EXPECT_EQ(c.metadata_scrape_wait, d.metadata_scrape_wait);
+  EXPECT_EQ(c.seccomp_reference, d.seccomp_reference);
 }
 
 TEST(ConfigFile, RuntimeSockets) {

@@ -1,0 +1,134 @@
+#include "api.h"
+
+#include <chrono>
+
+#include "syslens/http_util.h"
+
+namespace syslens {
+
+using nlohmann::json;
+
+HttpResponse json_response(unsigned status, const json& body) {
+  return {status, "application/json", body.dump(2) + "\n"};
+}
+
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// "/api/v1/workloads/<ref>/<what>" with <ref> percent-encoded (it may hold
+// slashes: namespace/pod/container, cgroup paths).
+struct Route {
+  std::string ref, what;
+  bool list = false;
+  bool malformed = false;
+};
+
+Route route(const std::string& path) {
+  static const std::string prefix = "/api/v1/workloads";
+  Route r;
+  if (path == prefix || path == prefix + "/") {
+    r.list = true;
+    return r;
+  }
+  const std::string rest = path.substr(prefix.size() + 1);
+  const auto slash = rest.rfind('/');
+  if (slash == std::string::npos || slash == 0) {
+    r.malformed = true;
+    return r;
+  }
+  auto ref = url_decode(rest.substr(0, slash), false);
+  if (!ref) {
+    r.malformed = true;
+    return r;
+  }
+  r.ref = *ref;
+  r.what = rest.substr(slash + 1);
+  return r;
+}
+
+}  // namespace
+
+Api::Api(SnapshotSource& source, CgroupNamer& cgroups, WorkloadNamer& workloads, Arch arch,
+         std::optional<ReferenceProfile> reference)
+    : source_(source), cgroups_(cgroups), workloads_(workloads), arch_(arch), reference_(std::move(reference)) {}
+
+void Api::observe() {
+  store_.update(aggregate(source_.read(), cgroups_, &workloads_, arch_, std::chrono::milliseconds(0)), unix_now());
+}
+
+std::vector<prometheus::MetricFamily> Api::observe(const AggregatedSnapshot& agg) {
+  store_.update(agg, unix_now());
+  prometheus::MetricFamily distinct{"syslens_workload_distinct_syscalls",
+                                    "Distinct syscalls a workload (container, else cgroup) has made.",
+                                    prometheus::MetricType::Gauge,
+                                    {}};
+  prometheus::MetricFamily denied{"syslens_workload_seccomp_denied_syscalls",
+                                  "Distinct syscalls a workload made that the reference seccomp profile would deny.",
+                                  prometheus::MetricType::Gauge,
+                                  {}};
+  for (const auto& w : store_.workloads()) {
+    std::vector<prometheus::ClientMetric::Label> l = {
+        {"workload", w.key},        {"container_id", w.labels.container_id},    {"container", w.labels.container},
+        {"pod", w.labels.pod},      {"namespace", w.labels.pod_namespace},      {"image", w.labels.image},
+        {"unit", w.labels.unit}};
+    prometheus::ClientMetric m;
+    m.label = l;
+    m.gauge.value = static_cast<double>(w.syscalls.size());
+    distinct.metric.push_back(m);
+    if (reference_) {
+      m.label.push_back({"reference", reference_->name});
+      m.gauge.value = static_cast<double>(denied_by(*reference_, w).size());
+      denied.metric.push_back(m);
+    }
+  }
+  std::vector<prometheus::MetricFamily> out{std::move(distinct)};
+  if (reference_) out.push_back(std::move(denied));
+  return out;
+}
+
+Api::Resolved Api::resolve(const std::string& ref) {
+  observe();
+  Resolved r;
+  const auto res = resolve_ref(store_.workloads(), ref);
+  if (!res.workload) {
+    json err = {{"error", res.error}};
+    if (!res.candidates.empty()) err["candidates"] = res.candidates;
+    r.error = json_response(res.status, err);
+  }
+  r.workload = res.workload;
+  return r;
+}
+
+std::optional<HttpResponse> Api::handle(const std::string& target) {
+  const std::string path = target.substr(0, target.find('?'));
+  if (path.rfind("/api/v1/workloads", 0) != 0) return std::nullopt;
+  const Route rt = route(path);
+  if (rt.malformed) {
+    return json_response(400, {{"error", "want /api/v1/workloads or /api/v1/workloads/<ref>/"
+                                         "{profile,seccomp,trace,processes} with <ref> percent-encoded"}});
+  }
+  if (rt.list) {
+    observe();
+    json list = json::array();
+    for (const auto& w : store_.workloads()) list.push_back(workload_summary_json(w));
+    return json_response(200, {{"workloads", list}});
+  }
+  if (rt.what != "profile" && rt.what != "seccomp") return std::nullopt;  // trace, processes: elsewhere
+  auto res = resolve(rt.ref);
+  if (res.error) return res.error;
+  if (rt.what == "profile") return json_response(200, profile_json(*res.workload, reference_ ? &*reference_ : nullptr));
+  const auto format = query_param(target, "format");
+  const auto runtime = query_param(target, "runtime_syscalls");
+  if (!format || !runtime || (!format->empty() && *format != "docker" && *format != "oci") ||
+      (!runtime->empty() && *runtime != "true" && *runtime != "false")) {
+    return json_response(400, {{"error", "format must be docker or oci, runtime_syscalls true or false"}});
+  }
+  return json_response(200, seccomp_json(*res.workload, arch_,
+                                         *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker,
+                                         *runtime != "false"));
+}
+
+}  // namespace syslens

@@ -1,0 +1,48 @@
+// The read-only JSON API under /api/v1/: workloads, their profiles and
+// seccomp profiles (trace and processes are served by the daemon's
+// streaming code). Owns the workload store.
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http_server.h"
+#include "syslens/aggregate.h"
+#include "syslens/profiles.h"
+
+namespace syslens {
+
+class Api {
+ public:
+  Api(SnapshotSource& source, CgroupNamer& cgroups, WorkloadNamer& workloads, Arch arch,
+      std::optional<ReferenceProfile> reference);
+
+  // Answers /api/v1/workloads[/...]; nullopt for paths it does not serve.
+  std::optional<HttpResponse> handle(const std::string& target);
+  // Refreshes the store from a fresh snapshot (the periodic observer).
+  void observe();
+  // Refreshes the store from a scrape's aggregate and returns per-workload
+  // families (distinct syscalls, seccomp drift).
+  std::vector<prometheus::MetricFamily> observe(const AggregatedSnapshot& agg);
+  // The workload a reference names, or an error response.
+  struct Resolved {
+    const WorkloadRecord* workload = nullptr;
+    std::optional<HttpResponse> error;
+  };
+  Resolved resolve(const std::string& ref);
+
+ private:
+  SnapshotSource& source_;
+  CgroupNamer& cgroups_;
+  WorkloadNamer& workloads_;
+  Arch arch_;
+  std::optional<ReferenceProfile> reference_;
+  WorkloadStore store_;
+};
+
+HttpResponse json_response(unsigned status, const nlohmann::json& body);
+
+}  // namespace syslens
