@@ -75,6 +75,22 @@ struct {
 	__uint(max_entries, SYSLENS_NEW_KEY_RINGBUF_BYTES);
 } syslens_new_keys SEC(".maps");
 
+/* Live trace, off unless the daemon has a listener: one load per exit. */
+volatile __u32 trace_active;
+volatile struct syslens_trace_filter trace_filter;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SYSLENS_TRACE_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} syslens_trace_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SYSLENS_TRACE_RINGBUF_BYTES);
+} syslens_trace_events SEC(".maps");
+
 static const struct syslens_stats_val zero_stats;
 static const struct syslens_enter_rec zero_rec;
 
@@ -253,6 +269,36 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	return 0;
 }
 
+static __always_inline void trace_event(const struct syslens_enter_rec *rec, long ret, __u64 now, __u64 delta)
+{
+	struct syslens_trace_event *e;
+	__u64 pid_tgid;
+
+	if (!bpf_map_lookup_elem(&syslens_trace_cgroups, &rec->cgroup_id))
+		return;
+	if (trace_filter.nr_plus_one && trace_filter.nr_plus_one != rec->nr + 1)
+		return;
+	if (trace_filter.failed_only && !(ret < 0 && ret >= -SYSLENS_MAX_ERRNO))
+		return;
+	if (delta < trace_filter.min_latency_ns)
+		return;
+	e = bpf_ringbuf_reserve(&syslens_trace_events, sizeof(*e), 0);
+	if (!e) {
+		count_event(SYSLENS_CNT_TRACE_EVENT_LOST);
+		return;
+	}
+	pid_tgid = bpf_get_current_pid_tgid();
+	e->ts_ns = now;
+	e->latency_ns = delta;
+	e->ret = ret;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->nr = rec->nr;
+	e->abi = rec->abi;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline int handle_exit(long ret, bool task_storage)
 {
 	struct syslens_stats_key key;
@@ -281,6 +327,8 @@ static __always_inline int handle_exit(long ret, bool task_storage)
 	}
 	if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO)
 		count_errno(rec, ret);
+	if (trace_active)
+		trace_event(rec, ret, now, delta);
 	return 0;
 }
 

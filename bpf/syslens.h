@@ -81,6 +81,7 @@ enum syslens_counter {
 	SYSLENS_CNT_ENTER_OVERWRITTEN,   /* enter while another is in flight */
 	SYSLENS_CNT_NEW_KEY_EVENT_LOST,  /* failure: the new-key ring buffer was
 					   * full; a short-lived cgroup may go unnamed */
+	SYSLENS_CNT_TRACE_EVENT_LOST,    /* failure: a live-trace event did not fit */
 	SYSLENS_CNT__MAX,
 };
 
@@ -88,6 +89,28 @@ enum syslens_counter {
  * (cgroup, syscall) key to the daemon, so it can name a cgroup while it
  * still exists. Rare: a few dozen events per new cgroup. */
 #define SYSLENS_NEW_KEY_RINGBUF_BYTES (256 * 1024)
+
+/* One syscall of a traced workload, streamed while someone listens. */
+struct syslens_trace_event {
+	__u64 ts_ns;      /* bpf_ktime_get_ns() at exit */
+	__u64 latency_ns;
+	__s64 ret;        /* return value; -errno on failure */
+	__u32 pid;        /* tgid */
+	__u32 tid;
+	__u32 nr;
+	__u32 abi;
+	char comm[16];
+};
+
+/* What the daemon sets (in .bss) while a live trace runs. */
+struct syslens_trace_filter {
+	__u64 min_latency_ns; /* 0: any */
+	__u32 nr_plus_one;    /* 0: any syscall, else nr + 1 */
+	__u32 failed_only;
+};
+
+#define SYSLENS_TRACE_RINGBUF_BYTES (1024 * 1024)
+#define SYSLENS_TRACE_MAX_CGROUPS 64
 
 /* Rows of the overflow array: one per syscall number and ABI, used when the
  * stats map is full so that totals stay exact even when attribution is lost. */

@@ -129,6 +129,15 @@ bool CgroupPaths::exists(std::uint64_t id) {
   return ::stat(abs.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == id;
 }
 
+std::optional<std::uint64_t> CgroupPaths::id_of(const std::string& path) const {
+  if (path.empty() || path.front() != '/') return std::nullopt;
+  if (!fs_root_.empty() && path.compare(0, fs_root_.size(), fs_root_) != 0) return std::nullopt;
+  const std::string rel = path.substr(fs_root_.size());
+  struct stat st {};
+  if (::stat((mount_point_ + (rel == "/" ? "" : rel)).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  return static_cast<std::uint64_t>(st.st_ino);
+}
+
 CgroupPathStats CgroupPaths::stats() const {
   CgroupPathStats s = stats_;
   s.entries = cache_.size();

@@ -23,10 +23,12 @@
 #include "runtime_clients.h"
 #include "process_metrics.h"
 #include "syscall_probes.h"
+#include "trace.h"
 #include "syslens/cgroup_paths.h"
 #include "syslens/collector.h"
 #include "syslens/config.h"
 #include "syslens/errors.h"
+#include "syslens/http_util.h"
 #include "syslens/mountinfo.h"
 #include "syslens/reclaimer.h"
 #include "syslens/version.h"
@@ -210,6 +212,7 @@ int serve(const Config& cfg) {
   copts.metadata_wait = cfg.metadata_scrape_wait;
   SyscallCollector collector(probes, cgroups, &workloads, copts, self, [&cgroups] { cgroups.refresh(); });
 
+  TraceHub traces(io, probes, host_arch(), [&cgroups](const std::string& p) { return cgroups.id_of(p); });
   const prometheus::TextSerializer serializer;
   std::mutex api_mu;
   handler = [&](const std::string& target) -> HttpResponse {
@@ -233,6 +236,13 @@ int serve(const Config& cfg) {
     if (path.rfind("/api/v1/workloads", 0) == 0) {
       std::lock_guard lock(api_mu);
       if (auto r = api.handle(target)) return *r;
+      if (path.size() > 6 && path.compare(path.size() - 6, 6, "/trace") == 0) {
+        auto ref = url_decode(path.substr(18, path.size() - 24), false);
+        if (!ref) return json_response(400, {{"error", "malformed workload reference"}});
+        auto res = api.resolve(*ref);
+        if (res.error) return *res.error;
+        return traces.start(*res.workload, target);
+      }
       return {404, "application/json", "{\"error\": \"not found\"}\n"};
     }
     if (path == "/api/v1/attribution") {
@@ -306,6 +316,7 @@ int serve(const Config& cfg) {
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.stop();
     reclaim_timer.cancel();
+    traces.stop();
     observe_timer.cancel();
     new_keys.close();
     io.stop();

@@ -60,6 +60,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       spdlog::error("handling {}: {}", std::string(req.target()), e.what());
       r = {500, "text/plain; charset=utf-8", "internal error\n"};
     }
+    if (r.stream) return start_stream(std::move(r), req.version());
     auto res = make(static_cast<http::status>(r.status), r.content_type, std::move(r.body), req.version(),
                     req.keep_alive());
     if (req.method() == http::verb::head) {
@@ -81,6 +82,67 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     return res;
   }
 
+  // Chunked streaming: header, then chunks as the source produces them,
+  // until it ends or the client goes away (noticed by a pending read).
+  void start_stream(HttpResponse r, unsigned version) {
+    src_ = r.stream;
+    auto res = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(r.status), version);
+    res->set(http::field::server, "syslens");
+    res->set(http::field::content_type, r.content_type);
+    res->set(http::field::cache_control, "no-store");
+    res->chunked(true);
+    res->keep_alive(false);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    stream_.expires_after(limits_.write_timeout);
+    http::async_write_header(stream_, *sr, [self = shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
+      if (ec) return self->end_stream();
+      self->stream_.expires_never();
+      self->watch_client();
+      self->pump();
+    });
+  }
+
+  void watch_client() {
+    stream_.socket().async_read_some(asio::buffer(probe_), [self = shared_from_this()](beast::error_code, std::size_t) {
+      self->end_stream();  // EOF, reset or any byte: the client is done
+    });
+  }
+
+  void pump() {
+    if (!src_) return;
+    src_->next([self = shared_from_this()](std::string data, bool done) {
+      if (!self->src_) return;
+      auto buf = std::make_shared<std::string>(std::move(data));
+      auto after = [self, done](beast::error_code ec) {
+        if (ec || done) return self->finish_stream(ec);
+        self->stream_.expires_never();
+        self->pump();
+      };
+      if (buf->empty()) return after({});
+      self->stream_.expires_after(self->limits_.write_timeout);
+      asio::async_write(self->stream_, http::make_chunk(asio::buffer(*buf)),
+                        [buf, after](beast::error_code ec, std::size_t) { after(ec); });
+    });
+  }
+
+  void finish_stream(beast::error_code ec) {
+    if (ec || !src_) return end_stream();
+    stream_.expires_after(limits_.write_timeout);
+    auto last = std::make_shared<http::chunk_last<>>();
+    asio::async_write(stream_, *last, [self = shared_from_this(), last](beast::error_code, std::size_t) {
+      self->end_stream();
+    });
+  }
+
+  void end_stream() {
+    if (src_) {
+      auto s = std::move(src_);
+      src_.reset();
+      s->cancel();
+    }
+    close();
+  }
+
   void respond_error(http::status status, const std::string& why) {
     write(make(status, "text/plain; charset=utf-8", why + "\n", 11, false), true);
   }
@@ -96,12 +158,15 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   void close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
   }
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_{8192};
   std::optional<http::request_parser<http::empty_body>> parser_;
+  std::shared_ptr<HttpStream> src_;
+  char probe_[1];
   const Handler& handler_;
   const HttpLimits& limits_;
   std::shared_ptr<std::atomic<std::size_t>> active_;

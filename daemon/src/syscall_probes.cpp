@@ -215,6 +215,7 @@ SyscallProbes::SyscallProbes(const ProbeOptions& opts) : mode_(opts.mode) {
 SyscallProbes::~SyscallProbes() {
   links_.clear();  // detach before the programs and maps go
   new_keys_.reset();
+  trace_.reset();
   skel_.reset();
 }
 
@@ -289,6 +290,55 @@ void SyscallProbes::open_new_keys() {
   };
   new_keys_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.syslens_new_keys), cb, this, nullptr));
   if (!new_keys_) spdlog::warn("cannot open the new-key ring buffer: {}; short-lived cgroups may go unnamed", errstr(errno));
+  auto tcb = [](void* ctx, void* data, size_t size) -> int {
+    auto* self = static_cast<SyscallProbes*>(ctx);
+    if (size >= sizeof(syslens_trace_event) && self->on_trace_) {
+      syslens_trace_event e;
+      std::memcpy(&e, data, sizeof(e));
+      self->on_trace_(e);
+    }
+    return 0;
+  };
+  trace_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.syslens_trace_events), tcb, this, nullptr));
+  if (!trace_) spdlog::warn("cannot open the trace ring buffer: {}; live traces unavailable", errstr(errno));
+}
+
+std::uint64_t SyscallProbes::counter(unsigned index) const {
+  std::vector<std::uint64_t> percpu(static_cast<std::size_t>(ncpus_));
+  __u32 key = index;
+  std::uint64_t sum = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.syslens_counters), &key, percpu.data()) == 0) {
+    for (auto v : percpu) sum += v;
+  }
+  return sum;
+}
+
+void SyscallProbes::start_trace(const std::vector<std::uint64_t>& ids, const syslens_trace_filter& filter) {
+  stop_trace();
+  const int fd = bpf_map__fd(skel_->maps.syslens_trace_cgroups);
+  const __u8 one = 1;
+  for (auto id : ids) {
+    if (traced_.size() >= SYSLENS_TRACE_MAX_CGROUPS) break;
+    if (bpf_map_update_elem(fd, &id, &one, BPF_ANY) == 0) traced_.push_back(id);
+  }
+  std::memcpy(const_cast<syslens_trace_filter*>(&skel_->bss->trace_filter), &filter, sizeof(filter));
+  __atomic_store_n(&skel_->bss->trace_active, 1U, __ATOMIC_RELEASE);
+}
+
+void SyscallProbes::stop_trace() {
+  __atomic_store_n(&skel_->bss->trace_active, 0U, __ATOMIC_RELEASE);
+  const int fd = bpf_map__fd(skel_->maps.syslens_trace_cgroups);
+  for (auto id : traced_) bpf_map_delete_elem(fd, &id);
+  traced_.clear();
+}
+
+int SyscallProbes::trace_fd() const { return trace_ ? ring_buffer__epoll_fd(trace_.get()) : -1; }
+
+void SyscallProbes::consume_trace(const std::function<void(const syslens_trace_event&)>& fn) {
+  if (!trace_) return;
+  on_trace_ = fn;
+  ring_buffer__consume(trace_.get());
+  on_trace_ = nullptr;
 }
 
 void SyscallProbes::attach_all() {

@@ -65,6 +65,14 @@ class SyscallProbes final : public SnapshotSource {
   // cgroup id to fn.
   int new_keys_fd() const;
   void consume_new_keys(const std::function<void(std::uint64_t cgroup_id)>& fn);
+  // One per-CPU counter of enum syslens_counter, summed.
+  std::uint64_t counter(unsigned index) const;
+  // Live trace (full mode only): events of these cgroups, filtered in the
+  // kernel, on a ring buffer fed only between start_trace and stop_trace.
+  void start_trace(const std::vector<std::uint64_t>& cgroup_ids, const syslens_trace_filter& filter);
+  void stop_trace();
+  int trace_fd() const;
+  void consume_trace(const std::function<void(const syslens_trace_event&)>& fn);
   // Whether the tid hash (thread_store tid_hash) holds a record for tid.
   bool has_thread_record(std::uint32_t tid) const;
 
@@ -86,6 +94,9 @@ class SyscallProbes final : public SnapshotSource {
   std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel_;
   std::unique_ptr<struct ring_buffer, RingDeleter> new_keys_;
   std::function<void(std::uint64_t)> on_new_key_;
+  std::unique_ptr<struct ring_buffer, RingDeleter> trace_;
+  std::function<void(const syslens_trace_event&)> on_trace_;
+  std::vector<std::uint64_t> traced_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::vector<std::string> attached_names_;
   AttachKind attach_ = AttachKind::tp_btf;

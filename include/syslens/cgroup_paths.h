@@ -43,6 +43,8 @@ class CgroupPaths final : public CgroupNamer {
   // Whether the cgroup still exists: asks the kernel by id where allowed,
   // else checks that its known path still has that inode.
   bool exists(std::uint64_t id);
+  // The id of the cgroup at a path (relative to the root), if it exists.
+  std::optional<std::uint64_t> id_of(const std::string& path) const;
   // Drops what the cache knows of a removed cgroup.
   void forget(std::uint64_t id) { cache_.erase(id); }
   // Allows one more hierarchy walk (call once per scrape).

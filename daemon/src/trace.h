@@ -1,0 +1,39 @@
+// GET /api/v1/workloads/{ref}/trace: a live NDJSON stream of one workload's
+// syscalls. The kernel feeds its ring buffer only while a trace runs and
+// only for that workload's cgroups; one trace at a time.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "http_server.h"
+#include "syscall_probes.h"
+#include "syslens/profiles.h"
+
+namespace syslens {
+
+class TraceHub {
+ public:
+  using IdOf = std::function<std::optional<std::uint64_t>(const std::string& cgroup_path)>;
+  TraceHub(boost::asio::io_context& io, SyscallProbes& probes, Arch arch, IdOf id_of);
+  ~TraceHub();
+  HttpResponse start(const WorkloadRecord& w, const std::string& target);
+  void stop();
+
+  class Session;
+
+ private:
+  void watch();
+
+  boost::asio::io_context& io_;
+  SyscallProbes& probes_;
+  Arch arch_;
+  IdOf id_of_;
+  boost::asio::posix::stream_descriptor events_;
+  std::shared_ptr<Session> current_;
+};
+
+}  // namespace syslens
