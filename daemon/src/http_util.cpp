@@ -1,5 +1,7 @@
 #include "syslens/http_util.h"
 
+#include <cctype>
+
 namespace syslens {
 
 namespace {
@@ -25,6 +27,21 @@ std::optional<std::string> url_decode(std::string_view s, bool plus_is_space) {
       out.push_back(' ');
     } else {
       out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* hexd = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hexd[c >> 4]);
+      out.push_back(hexd[c & 15]);
     }
   }
   return out;

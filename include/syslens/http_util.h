@@ -10,6 +10,10 @@ namespace syslens {
 // on a malformed escape.
 std::optional<std::string> url_decode(std::string_view s, bool plus_is_space = true);
 
+// Percent-encodes everything but unreserved characters (RFC 3986), so a
+// workload reference with slashes fits in one path segment.
+std::string url_encode(std::string_view s);
+
 // The decoded value of a query parameter of a request target, "" when the
 // parameter is absent. nullopt when the query is malformed.
 std::optional<std::string> query_param(std::string_view target, std::string_view name);

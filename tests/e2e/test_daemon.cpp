@@ -15,6 +15,10 @@
 #include <regex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "syslens/http_util.h"
 #include "syslens/syscall_table.h"
 #include "test_support.h"
 
@@ -485,4 +489,221 @@ TEST(Daemon, HostWithoutCgroupV2FallsBackToV1) {
   EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", cg.path()}}), kGetppid + kOpenat + kSleeps + 1);
   EXPECT_EQ(sum_samples(s, "syslens_bpf_info", {{"cgroup_hierarchy", "v1:memory"}}), 1);
   EXPECT_EQ(daemon.stop(SIGTERM), 0);
+}
+
+// ---- The JSON API -------------------------------------------------------
+
+namespace {
+nlohmann::json api_json(Daemon& d, const std::string& target, unsigned want_status = 200) {
+  auto r = http_get(d.port(), target);
+  EXPECT_TRUE(r) << target;
+  if (!r) return {};
+  EXPECT_EQ(r->status, want_status) << target << ": " << r->body;
+  EXPECT_EQ(r->headers["Content-Type"], "application/json") << target;
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r->body;
+  return j;
+}
+}  // namespace
+
+TEST(Api, WorkloadsProfileAndSeccompOfACgroup) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("api");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+
+  auto list = api_json(d, "/api/v1/workloads");
+  nlohmann::json mine;
+  for (const auto& w : list["workloads"]) {
+    if (w["key"] == cg.path()) mine = w;
+  }
+  ASSERT_TRUE(mine.is_object()) << list.dump();
+  EXPECT_EQ(mine["calls"], kGetppid + kOpenat + kSleeps + 1);
+  EXPECT_EQ(mine["failures"], kOpenat);
+  EXPECT_EQ(mine["distinct_syscalls"], 4);
+  EXPECT_FALSE(mine["first_seen"].get<std::string>().empty());
+  EXPECT_FALSE(mine["last_seen"].get<std::string>().empty());
+
+  const std::string ref = syslens::url_encode(cg.path());
+  auto p = api_json(d, "/api/v1/workloads/" + ref + "/profile");
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& s : p["syscalls"]) by[s["syscall"]] = s;
+  ASSERT_EQ(by.size(), 4U) << p.dump();
+  EXPECT_EQ(by["getppid"]["calls"], kGetppid);
+  EXPECT_EQ(by["openat"]["calls"], kOpenat);
+  EXPECT_EQ(by["openat"]["failures"]["ENOENT"], kOpenat);
+  EXPECT_EQ(by["exit_group"]["calls"], 1);
+  EXPECT_EQ(by["exit_group"]["returned"], 0);
+  EXPECT_TRUE(by["exit_group"]["latency_seconds"].is_null());
+  const double p50 = by["nanosleep"]["latency_seconds"]["p50"].get<double>();
+  EXPECT_GE(p50, 0.003);  // upper bound of the slot holding 3 ms sleeps
+  EXPECT_LE(p50, 0.016777216);
+
+  auto sc = api_json(d, "/api/v1/workloads/" + ref + "/seccomp?runtime_syscalls=false");
+  EXPECT_EQ(sc["syscalls"][0]["names"], nlohmann::json({"exit_group", "getppid", "nanosleep", "openat"}));
+  EXPECT_EQ(sc["defaultAction"], "SCMP_ACT_ERRNO");
+  auto oci = api_json(d, "/api/v1/workloads/" + ref + "/seccomp?format=oci");
+  EXPECT_EQ(oci["architectures"], nlohmann::json({"SCMP_ARCH_X86_64"}));
+
+  // Drift against the shipped containers default profile: all 4 allowed.
+  auto s = parse_exposition(d.scrape());
+  EXPECT_EQ(sum_samples(s, "syslens_workload_distinct_syscalls", {{"workload", cg.path()}}), 4);
+}
+
+TEST(Api, RefFormsAndErrors) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  // Two cgroups whose systemd unit has the same name: an ambiguous ref.
+  const std::string base = cgroup2_mount() + "/syslens-api-" + std::to_string(::getpid());
+  for (const char* sub : {"/a/dup.service", "/b/dup.service", "/c/only.service"}) fs::create_directories(base + sub);
+  for (const char* sub : {"/a/dup.service", "/b/dup.service", "/c/only.service"}) {
+    run_in_cgroup_dir(base + sub, [] {
+      ::syscall(SYS_getppid);
+      return 0;
+    });
+  }
+  auto ok = api_json(d, "/api/v1/workloads/only.service/profile");
+  EXPECT_EQ(ok["workload"]["labels"]["unit"], "only.service");
+  auto amb = api_json(d, "/api/v1/workloads/dup.service/profile", 409);
+  EXPECT_EQ(amb["candidates"].size(), 2U);
+  EXPECT_NE(amb["error"].get<std::string>().find("matches 2 workloads"), std::string::npos);
+  api_json(d, "/api/v1/workloads/no-such-thing/profile", 404);
+  api_json(d, "/api/v1/workloads/%2Fno%2Fsuch/profile", 404);
+  api_json(d, "/api/v1/workloads/%zz/profile", 400);
+  api_json(d, "/api/v1/workloads/" + std::string(600, 'a') + "/profile", 400);
+  api_json(d, "/api/v1/workloads/only.service/seccomp?format=yaml", 400);
+  api_json(d, "/api/v1/workloads/only.service/trace?syscall=nope", 400);
+  api_json(d, "/api/v1/workloads/only.service/trace?slower_than=soon", 400);
+  api_json(d, "/api/v1/workloads/only.service", 400);
+  api_json(d, "/api/v1/workloads/only.service/unknown", 404);
+  api_json(d, "/api/v1/attribution", 400);
+  api_json(d, "/api/v1/attribution?cgroup=%2Fno%2Fsuch", 404);
+  auto post = http_get(d.port(), "/api/v1/workloads", "POST");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405U);
+  auto big = run_process({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                          "http://127.0.0.1:" + std::to_string(d.port()) + "/api/v1/workloads/" +
+                              std::string(9000, 'x') + "/profile"});
+  EXPECT_EQ(big.out, "431");
+  for (const char* sub : {"/a/dup.service", "/b/dup.service", "/c/only.service", "/a", "/b", "/c", ""}) {
+    ::rmdir((base + sub).c_str());
+  }
+}
+
+// The trace stream carries exactly the syscalls the test's child made in
+// the traced workload, and nothing from anyone else.
+TEST(Api, TraceStreamsTheWorkloadsSyscalls) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("trace");
+  int go[2], back[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(back), 0);
+  constexpr int kCalls = 50, kFails = 5;
+  // The child registers the workload with one call, then waits for the
+  // trace to start before making the calls to be seen.
+  std::thread child([&] {
+    run_in_cgroup(cg, [&] {
+      ::syscall(SYS_getppid);
+      ::syscall(SYS_write, back[1], "r", 1);
+      char c;
+      ::syscall(SYS_read, go[0], &c, 1);
+      for (int i = 0; i < kCalls; ++i) ::syscall(SYS_getppid);
+      for (int i = 0; i < kFails; ++i) ::syscall(SYS_openat, AT_FDCWD, "/nonexistent-trace", O_RDONLY);
+      return 0;
+    });
+  });
+  char c;
+  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  const std::string url = "http://127.0.0.1:" + std::to_string(d.port()) + "/api/v1/workloads/" +
+                          syslens::url_encode(cg.path()) + "/trace?duration=2s";
+  Background curl({"curl", "-sN", url});
+  for (int i = 0; i < 100 && curl.out().find("\"trace\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NE(curl.out().find("\"trace\""), std::string::npos) << curl.err();
+  // A second listener meanwhile: one trace at a time.
+  api_json(d, "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/trace", 409);
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  child.join();
+  EXPECT_EQ(curl.stop(0, 10000), 0);  // ends by itself after 2 s
+  std::istringstream lines(curl.out());
+  std::map<std::string, int> seen;
+  int enoent = 0, lines_n = 0;
+  bool ended = false;
+  for (std::string line; std::getline(lines, line);) {
+    auto e = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << line;
+    ++lines_n;
+    if (e.contains("end")) ended = true;
+    if (!e.contains("syscall")) continue;
+    seen[e["syscall"]]++;
+    EXPECT_EQ(e["tid"], e["pid"]);
+    if (e["syscall"] == "openat") {
+      EXPECT_EQ(e["errno"], "ENOENT");
+      EXPECT_EQ(e["ret"], -1);
+      ++enoent;
+    }
+  }
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(seen["getppid"], kCalls);
+  EXPECT_EQ(seen["openat"], kFails);
+  EXPECT_EQ(enoent, kFails);
+  EXPECT_EQ(seen["read"], 1);  // the wait that the go byte ended
+  EXPECT_EQ(seen.size(), 3U) << curl.out();  // exit_group never returns, so has no exit event
+  EXPECT_EQ(curl.out().find("\"lost\""), std::string::npos);
+}
+
+// ---- The CLI ------------------------------------------------------------
+
+TEST(Cli, ProfileSeccompExplainTopAgainstARunningDaemon) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("cli");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const std::string cli = build_dir() + "/cli/syslens";
+  const std::string addr = "--address=127.0.0.1:" + std::to_string(d.port());
+
+  auto pj = run_process({cli, addr, "--output", "json", "profile", cg.path()});
+  ASSERT_EQ(pj.exit_code, 0) << pj.err;
+  auto prof = nlohmann::json::parse(pj.out);
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& s : prof["syscalls"]) by[s["syscall"]] = s;
+  EXPECT_EQ(by["getppid"]["calls"], kGetppid);
+  EXPECT_EQ(by["openat"]["failures"]["ENOENT"], kOpenat);
+  auto pt = run_process({cli, addr, "profile", cg.path()});
+  ASSERT_EQ(pt.exit_code, 0) << pt.err;
+  EXPECT_NE(pt.out.find("getppid"), std::string::npos);
+  EXPECT_NE(pt.out.find(std::to_string(kGetppid)), std::string::npos);
+  EXPECT_NE(pt.out.find("ENOENT"), std::string::npos);
+
+  auto sc = run_process({cli, addr, "seccomp", cg.path(), "--no-runtime-syscalls", "--format=oci"});
+  ASSERT_EQ(sc.exit_code, 0) << sc.err;
+  EXPECT_EQ(nlohmann::json::parse(sc.out)["syscalls"][0]["names"],
+            nlohmann::json({"exit_group", "getppid", "nanosleep", "openat"}));
+
+  auto ex = run_process({cli, addr, "--output=json", "explain", cg.path()});
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  EXPECT_EQ(nlohmann::json::parse(ex.out)["cgroup"]["id"], cg.id());
+
+  auto top = run_process({cli, addr, "--output", "json", "top", "--once", "--interval", "200ms"});
+  ASSERT_EQ(top.exit_code, 0) << top.err;
+  bool listed = false;
+  const auto top_json = nlohmann::json::parse(top.out);
+  for (const auto& w : top_json["workloads"]) listed = listed || w["key"] == cg.path();
+  EXPECT_TRUE(listed) << top.out;
+
+  auto missing = run_process({cli, addr, "profile", "no-such-workload"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("syslens: no workload matches"), std::string::npos) << missing.err;
+  auto usage = run_process({cli, addr, "frobnicate"});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_NE(usage.err.find("unknown command 'frobnicate'"), std::string::npos);
+  auto down = run_process({cli, "--address=127.0.0.1:" + std::to_string(free_port()), "profile", "x"});
+  EXPECT_EQ(down.exit_code, 3);
+  EXPECT_NE(down.err.find("cannot reach syslensd"), std::string::npos) << down.err;
 }

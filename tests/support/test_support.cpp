@@ -124,7 +124,9 @@ TestCgroup::~TestCgroup() {
 
 void TestCgroup::add(pid_t pid) const { write_file(dir_ + "/cgroup.procs", std::to_string(pid)); }
 
-int run_in_cgroup(const TestCgroup& cg, const std::function<int()>& fn) {
+int run_in_cgroup(const TestCgroup& cg, const std::function<int()>& fn) { return run_in_cgroup_dir(cg.dir(), fn); }
+
+int run_in_cgroup_dir(const std::string& dir, const std::function<int()>& fn) {
   int go[2];
   if (::pipe(go) != 0) throw std::runtime_error("pipe");
   pid_t pid = ::fork();
@@ -146,7 +148,7 @@ int run_in_cgroup(const TestCgroup& cg, const std::function<int()>& fn) {
     if (slurp("/proc/" + std::to_string(pid) + "/syscall").rfind(blocked_in_read, 0) == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  cg.add(pid);
+  write_file(dir + "/cgroup.procs", std::to_string(pid));
   if (::write(go[1], "g", 1) != 1) throw std::runtime_error("write");
   ::close(go[1]);
   int status = 0;

@@ -50,6 +50,8 @@ std::string cgroup2_mount();
 // wait happens in a read() entered before the move, so the only syscalls the
 // cgroup sees are fn's own and the final exit_group. Returns the exit status.
 int run_in_cgroup(const TestCgroup& cg, const std::function<int()>& fn);
+// The same for any cgroup directory (absolute).
+int run_in_cgroup_dir(const std::string& dir, const std::function<int()>& fn);
 
 struct ProcessResult {
   int exit_code = -1;  // 128+signal when killed

@@ -21,3 +21,9 @@ TEST(QueryParam, FindsAndDecodes) {
   EXPECT_EQ(query_param("/x?cgroup=%G1", "cgroup"), std::nullopt);
   EXPECT_EQ(query_param("/x?cgroup", "cgroup"), "");
 }
+
+TEST(UrlEncode, RoundTrips) {
+  EXPECT_EQ(url_encode("shop/web-0/web"), "shop%2Fweb-0%2Fweb");
+  EXPECT_EQ(url_encode("/system.slice/a b.service"), "%2Fsystem.slice%2Fa%20b.service");
+  EXPECT_EQ(url_decode(url_encode("ns/pod/c?x=1&y"), false), "ns/pod/c?x=1&y");
+}
