@@ -91,6 +91,23 @@ struct {
 	__uint(max_entries, SYSLENS_TRACE_RINGBUF_BYTES);
 } syslens_trace_events SEC(".maps");
 
+/* Processes window, off unless the daemon opened one: one load per enter. */
+volatile __u32 procs_active;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SYSLENS_TRACE_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} syslens_proc_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SYSLENS_PROC_MAX);
+	__type(key, __u32);
+	__type(value, struct syslens_proc_count);
+} syslens_proc_counts SEC(".maps");
+
 static const struct syslens_stats_val zero_stats;
 static const struct syslens_enter_rec zero_rec;
 
@@ -225,6 +242,31 @@ static __always_inline struct syslens_enter_rec *rec_for_exit(bool task_storage)
 	}
 }
 
+static __always_inline void count_process(__u64 cgroup_id)
+{
+	struct syslens_proc_count *c, fresh = { .calls = 1 };
+	__u32 tgid;
+	long err;
+
+	if (!bpf_map_lookup_elem(&syslens_proc_cgroups, &cgroup_id))
+		return;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	c = bpf_map_lookup_elem(&syslens_proc_counts, &tgid);
+	if (c) {
+		__sync_fetch_and_add(&c->calls, 1);
+		return;
+	}
+	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+	err = bpf_map_update_elem(&syslens_proc_counts, &tgid, &fresh, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		c = bpf_map_lookup_elem(&syslens_proc_counts, &tgid);
+		if (c)
+			__sync_fetch_and_add(&c->calls, 1);
+	} else if (err) {
+		count_event(SYSLENS_CNT_PROC_MAP_FULL);
+	}
+}
+
 static __always_inline int handle_enter(long id, bool task_storage)
 {
 	struct syslens_stats_key key;
@@ -252,6 +294,8 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	v = stats_get_or_create(&key);
 	if (v)
 		__sync_fetch_and_add(&v->calls, 1);
+	if (procs_active)
+		count_process(key.cgroup_id);
 
 	if (!track_latency)
 		return 0;

@@ -82,6 +82,8 @@ enum syslens_counter {
 	SYSLENS_CNT_NEW_KEY_EVENT_LOST,  /* failure: the new-key ring buffer was
 					   * full; a short-lived cgroup may go unnamed */
 	SYSLENS_CNT_TRACE_EVENT_LOST,    /* failure: a live-trace event did not fit */
+	SYSLENS_CNT_PROC_MAP_FULL,       /* failure: a process did not fit the
+					   * processes window's map */
 	SYSLENS_CNT__MAX,
 };
 
@@ -110,6 +112,13 @@ struct syslens_trace_filter {
 };
 
 #define SYSLENS_TRACE_RINGBUF_BYTES (1024 * 1024)
+
+/* Calls per process of a workload, counted while a processes window is open. */
+struct syslens_proc_count {
+	__u64 calls;
+	char comm[16];
+};
+#define SYSLENS_PROC_MAX 4096
 #define SYSLENS_TRACE_MAX_CGROUPS 64
 
 /* Rows of the overflow array: one per syscall number and ABI, used when the

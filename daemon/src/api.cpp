@@ -116,7 +116,10 @@ std::optional<HttpResponse> Api::handle(const std::string& target) {
     for (const auto& w : store_.workloads()) list.push_back(workload_summary_json(w));
     return json_response(200, {{"workloads", list}});
   }
-  if (rt.what != "profile" && rt.what != "seccomp") return std::nullopt;  // trace, processes: elsewhere
+  if (rt.what == "trace" || rt.what == "processes") return std::nullopt;  // streamed: elsewhere
+  if (rt.what != "profile" && rt.what != "seccomp") {
+    return json_response(404, {{"error", "unknown resource '" + rt.what + "': want profile, seccomp, trace or processes"}});
+  }
   auto res = resolve(rt.ref);
   if (res.error) return res.error;
   if (rt.what == "profile") return json_response(200, profile_json(*res.workload, reference_ ? &*reference_ : nullptr));

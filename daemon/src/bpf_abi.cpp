@@ -13,6 +13,7 @@ static_assert(offsetof(syslens_errno_key, err) == 14);
 static_assert(sizeof(syslens_enter_rec) == 24, "enter record layout changed");
 static_assert(sizeof(syslens_trace_event) == 56, "trace event layout changed");
 static_assert(sizeof(syslens_trace_filter) == 16, "trace filter layout changed");
+static_assert(sizeof(syslens_proc_count) == 24, "process count layout changed");
 
 namespace {
 constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
@@ -20,7 +21,7 @@ constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
     {"enter_store_failed", true},    {"overflow_lookup_failed", true},
     {"exit_without_enter", false},   {"ignored_syscall_id", false},
     {"enter_overwritten", false},    {"new_key_event_lost", true},
-    {"trace_event_lost", true},
+    {"trace_event_lost", true},      {"proc_map_full", true},
 };
 }  // namespace
 

@@ -236,12 +236,15 @@ int serve(const Config& cfg) {
     if (path.rfind("/api/v1/workloads", 0) == 0) {
       std::lock_guard lock(api_mu);
       if (auto r = api.handle(target)) return *r;
-      if (path.size() > 6 && path.compare(path.size() - 6, 6, "/trace") == 0) {
-        auto ref = url_decode(path.substr(18, path.size() - 24), false);
+      for (const std::string what : {"/trace", "/processes"}) {
+        if (path.size() <= 18 + what.size() || path.compare(path.size() - what.size(), what.size(), what) != 0) {
+          continue;
+        }
+        auto ref = url_decode(path.substr(18, path.size() - 18 - what.size()), false);
         if (!ref) return json_response(400, {{"error", "malformed workload reference"}});
         auto res = api.resolve(*ref);
         if (res.error) return *res.error;
-        return traces.start(*res.workload, target);
+        return what == "/trace" ? traces.start(*res.workload, target) : traces.processes(*res.workload, target);
       }
       return {404, "application/json", "{\"error\": \"not found\"}\n"};
     }

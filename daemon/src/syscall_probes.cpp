@@ -332,6 +332,33 @@ void SyscallProbes::stop_trace() {
   traced_.clear();
 }
 
+void SyscallProbes::start_processes(const std::vector<std::uint64_t>& ids) {
+  stop_processes();
+  const int fd = bpf_map__fd(skel_->maps.syslens_proc_cgroups);
+  const __u8 one = 1;
+  for (auto id : ids) {
+    if (counted_.size() >= SYSLENS_TRACE_MAX_CGROUPS) break;
+    if (bpf_map_update_elem(fd, &id, &one, BPF_ANY) == 0) counted_.push_back(id);
+  }
+  __atomic_store_n(&skel_->bss->procs_active, 1U, __ATOMIC_RELEASE);
+}
+
+std::vector<SyscallProbes::ProcessCount> SyscallProbes::stop_processes() {
+  __atomic_store_n(&skel_->bss->procs_active, 0U, __ATOMIC_RELEASE);
+  const int cfd = bpf_map__fd(skel_->maps.syslens_proc_cgroups);
+  for (auto id : counted_) bpf_map_delete_elem(cfd, &id);
+  counted_.clear();
+  std::vector<ProcessCount> out;
+  const int fd = bpf_map__fd(skel_->maps.syslens_proc_counts);
+  std::vector<__u32> keys;
+  dump_map<__u32, syslens_proc_count>(fd, SYSLENS_PROC_MAX, [&](const __u32& pid, const syslens_proc_count& c) {
+    out.push_back({pid, c.calls, std::string(c.comm, strnlen(c.comm, sizeof(c.comm)))});
+    keys.push_back(pid);
+  });
+  for (auto k : keys) bpf_map_delete_elem(fd, &k);
+  return out;
+}
+
 int SyscallProbes::trace_fd() const { return trace_ ? ring_buffer__epoll_fd(trace_.get()) : -1; }
 
 void SyscallProbes::consume_trace(const std::function<void(const syslens_trace_event&)>& fn) {

@@ -73,6 +73,15 @@ class SyscallProbes final : public SnapshotSource {
   void stop_trace();
   int trace_fd() const;
   void consume_trace(const std::function<void(const syslens_trace_event&)>& fn);
+  // Processes window: count calls per process of these cgroups until
+  // stop_processes, which returns (tgid, calls, comm) and clears the counts.
+  struct ProcessCount {
+    std::uint32_t pid;
+    std::uint64_t calls;
+    std::string comm;
+  };
+  void start_processes(const std::vector<std::uint64_t>& cgroup_ids);
+  std::vector<ProcessCount> stop_processes();
   // Whether the tid hash (thread_store tid_hash) holds a record for tid.
   bool has_thread_record(std::uint32_t tid) const;
 
@@ -97,6 +106,7 @@ class SyscallProbes final : public SnapshotSource {
   std::unique_ptr<struct ring_buffer, RingDeleter> trace_;
   std::function<void(const syslens_trace_event&)> on_trace_;
   std::vector<std::uint64_t> traced_;
+  std::vector<std::uint64_t> counted_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::vector<std::string> attached_names_;
   AttachKind attach_ = AttachKind::tp_btf;

@@ -144,6 +144,108 @@ class TraceHub::Session final : public HttpStream, public std::enable_shared_fro
   std::uint64_t lost_base_ = 0, reported_lost_ = 0, dropped_ = 0;
 };
 
+class TraceHub::ProcessWindow final : public HttpStream, public std::enable_shared_from_this<ProcessWindow> {
+ public:
+  ProcessWindow(TraceHub& hub, std::string key, std::chrono::milliseconds window, std::size_t limit)
+      : hub_(hub), key_(std::move(key)), window_(window), limit_(limit), timer_(hub.io_) {}
+
+  void begin(const std::vector<std::uint64_t>& ids) {
+    full_base_ = hub_.probes_.counter(SYSLENS_CNT_PROC_MAP_FULL);
+    hub_.probes_.start_processes(ids);
+    timer_.expires_after(window_);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->finish();
+    });
+  }
+
+  void next(std::function<void(std::string, bool)> deliver) override {
+    if (done_) {
+      boost::asio::post(hub_.io_, [deliver = std::move(deliver), out = std::move(result_)]() mutable {
+        deliver(std::move(out), true);
+      });
+      return;
+    }
+    pending_ = std::move(deliver);
+  }
+
+  void cancel() override {
+    if (done_) return;
+    timer_.cancel();
+    hub_.probes_.stop_processes();
+    done_ = true;
+    if (hub_.window_.get() == this) hub_.window_.reset();
+  }
+
+ private:
+  void finish() {
+    auto counts = hub_.probes_.stop_processes();
+    const auto missed = hub_.probes_.counter(SYSLENS_CNT_PROC_MAP_FULL) - full_base_;
+    std::sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.calls > b.calls; });
+    json procs = json::array();
+    std::uint64_t total = 0;
+    for (const auto& c : counts) total += c.calls;
+    for (std::size_t i = 0; i < counts.size() && i < limit_; ++i) {
+      procs.push_back({{"pid", counts[i].pid}, {"comm", counts[i].comm}, {"calls", counts[i].calls}});
+    }
+    result_ = json{{"workload", key_},
+                   {"window_seconds", static_cast<double>(window_.count()) / 1000},
+                   {"calls", total},
+                   {"processes_seen", counts.size()},
+                   {"processes", procs},
+                   {"calls_not_attributed", missed}}
+                  .dump(2) +
+              "\n";
+    done_ = true;
+    if (hub_.window_.get() == this) hub_.window_.reset();
+    if (pending_) {
+      auto p = std::move(pending_);
+      pending_ = nullptr;
+      next(std::move(p));
+    }
+  }
+
+  TraceHub& hub_;
+  std::string key_;
+  std::chrono::milliseconds window_;
+  std::size_t limit_;
+  boost::asio::steady_timer timer_;
+  std::function<void(std::string, bool)> pending_;
+  std::string result_;
+  bool done_ = false;
+  std::uint64_t full_base_ = 0;
+};
+
+std::vector<std::uint64_t> TraceHub::ids_of(const WorkloadRecord& w) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& path : w.cgroups) {
+    if (auto id = id_of_(path)) ids.push_back(*id);
+  }
+  return ids;
+}
+
+HttpResponse TraceHub::processes(const WorkloadRecord& w, const std::string& target) {
+  if (window_) return json_response(409, {{"error", "a processes window is already open; one at a time"}});
+  auto window = query_param(target, "window");
+  auto limit = query_param(target, "limit");
+  if (!window || !limit) return json_response(400, {{"error", "malformed query string"}});
+  std::chrono::milliseconds win{2000};
+  std::size_t lim = 20;
+  try {
+    if (!window->empty()) win = parse_duration(*window);
+    if (!limit->empty()) lim = std::stoul(*limit);
+  } catch (const std::exception&) {
+    return json_response(400, {{"error", "window is a duration like 2s, limit a number"}});
+  }
+  if (win.count() < 10 || win > std::chrono::seconds(30) || lim < 1 || lim > 1000) {
+    return json_response(400, {{"error", "window must be 10ms to 30s, limit 1 to 1000"}});
+  }
+  auto ids = ids_of(w);
+  if (ids.empty()) return json_response(410, {{"error", "the workload's cgroups no longer exist"}});
+  window_ = std::make_shared<ProcessWindow>(*this, w.key, win, lim);
+  window_->begin(ids);
+  return HttpResponse(200, "application/json", {}, window_);
+}
+
 TraceHub::TraceHub(boost::asio::io_context& io, SyscallProbes& probes, Arch arch, IdOf id_of)
     : io_(io), probes_(probes), arch_(arch), id_of_(std::move(id_of)), events_(io) {
   if (probes_.trace_fd() >= 0) events_.assign(::dup(probes_.trace_fd()));
@@ -154,6 +256,7 @@ TraceHub::~TraceHub() { stop(); }
 
 void TraceHub::stop() {
   if (current_) current_->end(false);
+  if (window_) window_->cancel();
   boost::system::error_code ec;
   events_.close(ec);
 }
@@ -208,10 +311,7 @@ HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target)
   if (dur.count() <= 0 || dur > std::chrono::hours(1)) {
     return json_response(400, {{"error", "duration must be between 1ms and 1h"}});
   }
-  std::vector<std::uint64_t> ids;
-  for (const auto& path : w.cgroups) {
-    if (auto id = id_of_(path)) ids.push_back(*id);
-  }
+  auto ids = ids_of(w);
   if (ids.empty()) return json_response(410, {{"error", "the workload's cgroups no longer exist"}});
   current_ = std::make_shared<Session>(*this, dur);
   probes_.start_trace(ids, f);

@@ -21,9 +21,13 @@ class TraceHub {
   TraceHub(boost::asio::io_context& io, SyscallProbes& probes, Arch arch, IdOf id_of);
   ~TraceHub();
   HttpResponse start(const WorkloadRecord& w, const std::string& target);
+  // GET .../processes: calls per process of the workload over a window
+  // (default 2 s, at most 30 s), answered when the window closes.
+  HttpResponse processes(const WorkloadRecord& w, const std::string& target);
   void stop();
 
   class Session;
+  class ProcessWindow;
 
  private:
   void watch();
@@ -34,6 +38,8 @@ class TraceHub {
   IdOf id_of_;
   boost::asio::posix::stream_descriptor events_;
   std::shared_ptr<Session> current_;
+  std::shared_ptr<ProcessWindow> window_;
+  std::vector<std::uint64_t> ids_of(const WorkloadRecord& w);
 };
 
 }  // namespace syslens

@@ -707,3 +707,47 @@ TEST(Cli, ProfileSeccompExplainTopAgainstARunningDaemon) {
   EXPECT_EQ(down.exit_code, 3);
   EXPECT_NE(down.err.find("cannot reach syslensd"), std::string::npos) << down.err;
 }
+
+// Top processes of a workload over a window, counted in the kernel.
+TEST(Api, ProcessesCountsCallsPerProcessOverAWindow) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("mode: count\n");  // works without the exit program
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("procs");
+  int go[2], back[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(back), 0);
+  constexpr int kCalls = 321;
+  std::thread child([&] {
+    run_in_cgroup(cg, [&] {
+      ::syscall(SYS_write, back[1], "r", 1);
+      char c;
+      ::syscall(SYS_read, go[0], &c, 1);  // entered before the window opens
+      for (int i = 0; i < kCalls; ++i) ::syscall(SYS_getppid);
+      return 0;  // + exit_group
+    });
+  });
+  char c;
+  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  Background curl({"curl", "-s", "http://127.0.0.1:" + std::to_string(d.port()) + "/api/v1/workloads/" +
+                                     syslens::url_encode(cg.path()) + "/processes?window=1500ms"});
+  // The window is open once the kernel map lists the workload's cgroup.
+  bool open = false;
+  for (int i = 0; i < 200 && !open; ++i) {
+    auto r = run_process({"bpftool", "-j", "map", "dump", "name", "syslens_proc_cg"});
+    open = r.exit_code == 0 && r.out.find("\"key\"") != std::string::npos;
+    if (!open) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(open);
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  child.join();
+  EXPECT_EQ(curl.stop(0, 10000), 0);
+  auto j = nlohmann::json::parse(curl.out(), nullptr, false);
+  ASSERT_TRUE(j.is_object()) << curl.out();
+  EXPECT_EQ(j["workload"], cg.path());
+  ASSERT_EQ(j["processes"].size(), 1U) << j.dump();
+  EXPECT_EQ(j["processes"][0]["calls"], kCalls + 1);
+  EXPECT_EQ(j["calls"], kCalls + 1);
+  EXPECT_EQ(j["calls_not_attributed"], 0);
+  api_json(d, "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/processes?window=1h", 400);
+}

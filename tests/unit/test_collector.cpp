@@ -177,7 +177,7 @@ TEST(Collector, SelfMetricsArePresent) {
   }
   EXPECT_DOUBLE_EQ(find(fs, "syslens_bpf_program_run_seconds_total")->metric[0].counter.value, 5e-6);
   // The failure counters are all there, zero or not, so alerts can use them.
-  EXPECT_EQ(find(fs, "syslens_bpf_failures_total")->metric.size(), 6U);
+  EXPECT_EQ(find(fs, "syslens_bpf_failures_total")->metric.size(), 7U);
   auto text = prometheus::TextSerializer().Serialize(fs);
   EXPECT_NE(text.find("syslens_bpf_map_capacity{map=\"syslens_stats\"} 64"), std::string::npos) << text;
 }
