@@ -313,41 +313,48 @@ std::uint64_t SyscallProbes::counter(unsigned index) const {
   return sum;
 }
 
-void SyscallProbes::start_trace(const std::vector<std::uint64_t>& ids, const syslens_trace_filter& filter) {
-  stop_trace();
-  const int fd = bpf_map__fd(skel_->maps.syslens_trace_cgroups);
+namespace {
+
+// The cgroup sets of the trace and processes windows (small hashes the BPF
+// programs consult only while their .bss switch is on).
+void fill_cgroup_set(struct bpf_map* map, const std::vector<std::uint64_t>& ids, std::vector<std::uint64_t>& added) {
+  const int fd = bpf_map__fd(map);
   const __u8 one = 1;
   for (auto id : ids) {
-    if (traced_.size() >= SYSLENS_TRACE_MAX_CGROUPS) break;
-    if (bpf_map_update_elem(fd, &id, &one, BPF_ANY) == 0) traced_.push_back(id);
+    if (added.size() >= SYSLENS_TRACE_MAX_CGROUPS) break;
+    if (bpf_map_update_elem(fd, &id, &one, BPF_ANY) == 0) added.push_back(id);
   }
+}
+
+void clear_cgroup_set(struct bpf_map* map, std::vector<std::uint64_t>& added) {
+  const int fd = bpf_map__fd(map);
+  for (auto id : added) bpf_map_delete_elem(fd, &id);
+  added.clear();
+}
+
+}  // namespace
+
+void SyscallProbes::start_trace(const std::vector<std::uint64_t>& ids, const syslens_trace_filter& filter) {
+  stop_trace();
+  fill_cgroup_set(skel_->maps.syslens_trace_cgroups, ids, traced_);
   std::memcpy(const_cast<syslens_trace_filter*>(&skel_->bss->trace_filter), &filter, sizeof(filter));
   __atomic_store_n(&skel_->bss->trace_active, 1U, __ATOMIC_RELEASE);
 }
 
 void SyscallProbes::stop_trace() {
   __atomic_store_n(&skel_->bss->trace_active, 0U, __ATOMIC_RELEASE);
-  const int fd = bpf_map__fd(skel_->maps.syslens_trace_cgroups);
-  for (auto id : traced_) bpf_map_delete_elem(fd, &id);
-  traced_.clear();
+  clear_cgroup_set(skel_->maps.syslens_trace_cgroups, traced_);
 }
 
 void SyscallProbes::start_processes(const std::vector<std::uint64_t>& ids) {
   stop_processes();
-  const int fd = bpf_map__fd(skel_->maps.syslens_proc_cgroups);
-  const __u8 one = 1;
-  for (auto id : ids) {
-    if (counted_.size() >= SYSLENS_TRACE_MAX_CGROUPS) break;
-    if (bpf_map_update_elem(fd, &id, &one, BPF_ANY) == 0) counted_.push_back(id);
-  }
+  fill_cgroup_set(skel_->maps.syslens_proc_cgroups, ids, counted_);
   __atomic_store_n(&skel_->bss->procs_active, 1U, __ATOMIC_RELEASE);
 }
 
 std::vector<SyscallProbes::ProcessCount> SyscallProbes::stop_processes() {
   __atomic_store_n(&skel_->bss->procs_active, 0U, __ATOMIC_RELEASE);
-  const int cfd = bpf_map__fd(skel_->maps.syslens_proc_cgroups);
-  for (auto id : counted_) bpf_map_delete_elem(cfd, &id);
-  counted_.clear();
+  clear_cgroup_set(skel_->maps.syslens_proc_cgroups, counted_);
   std::vector<ProcessCount> out;
   const int fd = bpf_map__fd(skel_->maps.syslens_proc_counts);
   std::vector<__u32> keys;
