@@ -5,13 +5,17 @@
 #include <spdlog/spdlog.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -137,6 +141,25 @@ class RunStatsSampler {
   Clock::time_point since_;
   std::chrono::duration<double> total_{0};
 };
+
+// systemd's readiness protocol (Type=notify): one datagram to
+// $NOTIFY_SOCKET. A few lines, not worth a libsystemd dependency.
+void sd_notify(const std::string& state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || (path[0] != '/' && path[0] != '@')) return;
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::size_t len = std::min(std::strlen(path), sizeof(addr.sun_path) - 1);
+  std::memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  if (::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), size) < 0) {
+    spdlog::debug("sd_notify: {}", std::strerror(errno));
+  }
+  ::close(fd);
+}
 
 std::string landing_page(const Config& cfg) {
   return "<!DOCTYPE html><html><head><title>syslens</title></head><body><h1>syslens</h1>"
@@ -327,7 +350,9 @@ int serve(const Config& cfg) {
   server.start();
   spdlog::info("syslensd {} serving metrics on {} port {} at {}", kVersion,
                listen.host.empty() ? "*" : listen.host, server.port(), cfg.telemetry_path);
+  sd_notify("READY=1\nSTATUS=serving metrics on port " + std::to_string(server.port()) + "\n");
   io.run();
+  sd_notify("STOPPING=1\n");
   spdlog::info("detaching BPF programs");
   return kExitOk;
 }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -750,4 +753,125 @@ TEST(Api, ProcessesCountsCallsPerProcessOverAWindow) {
   EXPECT_EQ(j["calls"], kCalls + 1);
   EXPECT_EQ(j["calls_not_attributed"], 0);
   api_json(d, "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/processes?window=1h", 400);
+}
+
+// ---- systemd ------------------------------------------------------------
+
+namespace {
+std::string unit_path() { return build_dir() + "/deploy/syslens.service"; }
+
+// Names in a systemd syscall group, nested groups expanded.
+std::set<std::string> expand_syscall_group(const std::string& item, int depth = 0) {
+  if (item.empty() || item[0] != '@') return {item};
+  std::set<std::string> out;
+  if (depth > 8) return out;
+  auto r = run_process({"systemd-analyze", "syscall-filter", item});
+  std::istringstream in(r.out);
+  bool first = true;
+  for (std::string line; std::getline(in, line);) {
+    if (first) {  // the group's own name
+      first = false;
+      continue;
+    }
+    const auto b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const std::string name = line.substr(b);
+    for (const auto& n : expand_syscall_group(name, depth + 1)) out.insert(n);
+  }
+  return out;
+}
+}  // namespace
+
+TEST(Systemd, UnitVerifiesAndScoresAtMost3) {
+  auto v = run_process({"systemd-analyze", "verify", unit_path()});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_EQ(v.err, "") << "systemd-analyze verify warned";
+  auto s = run_process({"systemd-analyze", "security", "--offline=true", "--threshold=30", unit_path()});
+  EXPECT_EQ(s.exit_code, 0) << s.out << s.err;
+  const auto at = s.out.find("Overall exposure level for syslens.service: ");
+  ASSERT_NE(at, std::string::npos) << s.out;
+  const double level = std::stod(s.out.substr(at + 44));
+  EXPECT_LE(level, 3.0);
+  std::printf("systemd-analyze security exposure: %.1f\n", level);
+}
+
+TEST(Systemd, ReadinessIsReportedOverNotifySocket) {
+  SYSLENS_REQUIRE_ROOT();
+  const std::string sock = fs::temp_directory_path() / ("syslens-notify-" + std::to_string(::getpid()));
+  ::unlink(sock.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, sock.c_str(), sizeof(a.sun_path) - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  const auto port = free_port();
+  Background d({"env", "NOTIFY_SOCKET=" + sock, daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port)});
+  auto receive = [&](int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) != 1) return std::string();
+    char buf[512];
+    const auto n = ::recv(fd, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  };
+  const auto ready = receive(20000);
+  EXPECT_NE(ready.find("READY=1"), std::string::npos) << ready << d.err();
+  EXPECT_EQ(http_get(port, "/-/ready")->status, 200U);  // listening when it says so
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+  EXPECT_NE(receive(5000).find("STOPPING=1"), std::string::npos);
+  ::close(fd);
+  ::unlink(sock.c_str());
+}
+
+// The unit's SystemCallFilter must allow every syscall syslensd makes: a
+// syslensd doing its whole repertoire is observed by another one, and its
+// profile is checked against the filter (groups expanded by systemd itself).
+TEST(Systemd, SyscallFilterAllowsEverythingSyslensdDoes) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon observer;
+  ASSERT_TRUE(observer.ready()) << observer.proc().err();
+  TestCgroup cg("syslensd-under-test");
+  const auto port = free_port();
+  Background subject({"/bin/sh", "-c",
+                      "echo $$ > " + cg.dir() + "/cgroup.procs && exec " + daemon_path() +
+                          " --web.listen-address=127.0.0.1:" + std::to_string(port) +
+                          " --config.file=" + source_dir() + "/deploy/syslens.yaml"});
+  ASSERT_TRUE(wait_ready(port)) << subject.err();
+  const std::string me = syslens::url_encode(cg.path());
+  for (const std::string t : {"/metrics", "/", "/-/healthy", "/api/v1/workloads", "/api/v1/workloads/%2F/profile",
+                              "/api/v1/workloads/%2F/seccomp", "/api/v1/attribution?cgroup=%2F",
+                              "/api/v1/workloads/%2F/trace?duration=300ms",
+                              "/api/v1/workloads/%2F/processes?window=100ms", "/nope"}) {
+    ASSERT_TRUE(http_get(port, t)) << t;
+  }
+  EXPECT_EQ(subject.stop(SIGTERM), 0);
+  auto r = http_get(observer.port(), "/api/v1/workloads/" + me + "/seccomp?runtime_syscalls=false");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200U) << r->body;
+  const auto used = nlohmann::json::parse(r->body)["syscalls"][0]["names"].get<std::vector<std::string>>();
+  ASSERT_GT(used.size(), 30U);
+
+  std::set<std::string> allowed;
+  std::ifstream unit(unit_path());
+  for (std::string line; std::getline(unit, line);) {
+    if (line.rfind("SystemCallFilter=", 0) != 0) continue;
+    std::string value = line.substr(17);
+    const bool deny = !value.empty() && value[0] == '~';
+    if (deny) value.erase(0, 1);
+    std::istringstream items(value);
+    for (std::string item; items >> item;) {
+      for (const auto& n : expand_syscall_group(item)) {
+        if (deny) {
+          allowed.erase(n);
+        } else {
+          allowed.insert(n);
+        }
+      }
+    }
+  }
+  ASSERT_GT(allowed.size(), 100U);
+  std::vector<std::string> refused;
+  for (const auto& n : used) {
+    if (!allowed.count(n)) refused.push_back(n);
+  }
+  EXPECT_TRUE(refused.empty()) << "the unit's SystemCallFilter would refuse: " << nlohmann::json(refused).dump();
 }

@@ -330,12 +330,12 @@ double sum_samples(const std::vector<Sample>& samples, const std::string& name,
 
 std::string build_dir() {
   const char* d = std::getenv("SYSLENS_BUILD_DIR");
-  return d ? d : ".";
+  return d ? d : SYSLENS_BUILD_DIR_DEFAULT;
 }
 
 std::string source_dir() {
   const char* d = std::getenv("SYSLENS_SOURCE_DIR");
-  return d ? d : "..";
+  return d ? d : SYSLENS_SOURCE_DIR_DEFAULT;
 }
 
 }  // namespace syslens::test

@@ -107,7 +107,7 @@ std::vector<Sample> parse_exposition(const std::string& text);
 double sum_samples(const std::vector<Sample>& s, const std::string& name,
                    const std::map<std::string, std::string>& match);
 
-std::string build_dir();  // from SYSLENS_BUILD_DIR (set by CTest)
-std::string source_dir();
+std::string build_dir();   // $SYSLENS_BUILD_DIR, else the build tree the tests were built in
+std::string source_dir();  // $SYSLENS_SOURCE_DIR, else the source tree
 
 }  // namespace syslens::test
