@@ -4,9 +4,10 @@ BUILD     ?= build
 BUILD_SAN ?= build-asan
 JOBS      ?= $(shell nproc)
 ARGS      ?=
-CMAKE_FLAGS ?=
+# /usr, so that the installed unit and the Debian package agree on paths.
+CMAKE_FLAGS ?= -DCMAKE_INSTALL_PREFIX=/usr
 
-.PHONY: all deps test-deps build run test unit-asan bench clean
+.PHONY: all deps test-deps build run test unit-asan bench package clean
 
 all: build
 
@@ -35,6 +36,10 @@ unit-asan: test-deps
 	cmake -S . -B $(BUILD_SAN) -DSYSLENS_SANITIZE=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD_SAN) -j $(JOBS) --target unit_tests
 	cd $(BUILD_SAN) && ctest --output-on-failure -L unit
+
+# A Debian package: build/syslens_<version>_<arch>.deb
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 bench: build
 	$(BUILD)/bench/syslens-bench $(ARGS)

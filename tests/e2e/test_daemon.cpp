@@ -875,3 +875,47 @@ TEST(Systemd, SyscallFilterAllowsEverythingSyslensdDoes) {
   }
   EXPECT_TRUE(refused.empty()) << "the unit's SystemCallFilter would refuse: " << nlohmann::json(refused).dump();
 }
+
+// ---- Debian package -------------------------------------------------------
+
+// The package CPack builds from this tree installs with apt, lays out the
+// binaries, config, unit and docs, runs, and removes cleanly.
+TEST(Package, DebInstallsWithAptRunsAndPurges) {
+  SYSLENS_REQUIRE_ROOT();
+  const fs::path out = fs::temp_directory_path() / ("syslens-deb-" + std::to_string(::getpid()));
+  fs::create_directories(out);
+  auto pack = run_process({"cpack", "-G", "DEB", "-B", out.string(), "--config", build_dir() + "/CPackConfig.cmake"},
+                          300000);
+  ASSERT_EQ(pack.exit_code, 0) << pack.out << pack.err;
+  std::string deb;
+  for (const auto& e : fs::directory_iterator(out)) {
+    if (e.path().extension() == ".deb") deb = e.path().string();
+  }
+  ASSERT_FALSE(deb.empty()) << pack.out;
+  auto install = run_process({"apt-get", "-o", "DPkg::Lock::Timeout=180", "install", "-y", deb}, 300000);
+  ASSERT_EQ(install.exit_code, 0) << install.out << install.err;
+  for (const char* f : {"/usr/sbin/syslensd", "/usr/bin/syslens", "/etc/syslens/syslens.yaml",
+                        "/usr/lib/systemd/system/syslens.service", "/usr/share/doc/syslens/api.md"}) {
+    EXPECT_TRUE(fs::exists(f)) << f;
+  }
+  auto v = run_process({"/usr/sbin/syslensd", "--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("syslensd version"), std::string::npos);
+  auto unit = run_process({"systemd-analyze", "verify", "/usr/lib/systemd/system/syslens.service"});
+  EXPECT_EQ(unit.exit_code, 0) << unit.err;
+  EXPECT_EQ(unit.err, "");
+  // The installed daemon with the installed config serves metrics.
+  const auto port = free_port();
+  {
+    Background d({"/usr/sbin/syslensd", "--config.file=/etc/syslens/syslens.yaml",
+                  "--web.listen-address=127.0.0.1:" + std::to_string(port)});
+    ASSERT_TRUE(wait_ready(port)) << d.err();
+    EXPECT_NE(http_get(port, "/metrics")->body.find("syslens_syscalls_total"), std::string::npos);
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+  auto purge = run_process({"apt-get", "-o", "DPkg::Lock::Timeout=180", "purge", "-y", "syslens"}, 300000);
+  EXPECT_EQ(purge.exit_code, 0) << purge.err;
+  EXPECT_FALSE(fs::exists("/usr/sbin/syslensd"));
+  EXPECT_FALSE(fs::exists("/etc/syslens/syslens.yaml"));
+  fs::remove_all(out);
+}
