@@ -19,6 +19,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 #include <sstream>
 
 #include "syslens/http_util.h"
@@ -918,4 +919,76 @@ TEST(Package, DebInstallsWithAptRunsAndPurges) {
   EXPECT_FALSE(fs::exists("/usr/sbin/syslensd"));
   EXPECT_FALSE(fs::exists("/etc/syslens/syslens.yaml"));
   fs::remove_all(out);
+}
+
+// ---- A real Prometheus ------------------------------------------------------
+
+// A real Prometheus scrapes syslensd and evaluates the shipped rules: every
+// rule expression must parse and run, every recording rule must produce
+// series, and the recorded series must be queryable.
+TEST(Prometheus, ScrapesSyslensdAndEvaluatesEveryRule) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("bpf:\n  run_stats:\n    mode: \"on\"\n");
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  const fs::path dir = fs::temp_directory_path() / ("syslens-prom-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string rules = source_dir() + "/deploy/prometheus/syslens-rules.yaml";
+  std::ofstream(dir / "prometheus.yml") << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                                        << "rule_files: [" << rules << "]\n"
+                                        << "scrape_configs:\n  - job_name: syslens\n    static_configs:\n"
+                                        << "      - targets: ['127.0.0.1:" << d.port() << "']\n";
+  const auto port = free_port();
+  Background prom({"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
+                   "--storage.tsdb.path=" + (dir / "data").string(),
+                   "--web.listen-address=127.0.0.1:" + std::to_string(port)});
+  auto query = [&](const std::string& expr) {
+    auto r = http_get(port, "/api/v1/query?query=" + syslens::url_encode(expr));
+    return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
+  };
+  // The first scrape comes some seconds after start.
+  bool up = false;
+  for (int i = 0; i < 300 && !up; ++i) {
+    auto j = query("up{job=\"syslens\"} == 1");
+    up = j.is_object() && j["status"] == "success" && !j["data"]["result"].empty();
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(up) << prom.err().substr(0, 2000);
+  // Some activity, and a few more scrapes so rates have two samples.
+  TestCgroup cg("prom");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+
+  const YAML::Node doc = YAML::LoadFile(rules);
+  int recording = 0, alerts = 0;
+  for (const auto& group : doc["groups"]) {
+    for (const auto& rule : group["rules"]) {
+      const auto expr = rule["expr"].as<std::string>();
+      nlohmann::json j;
+      const bool record = static_cast<bool>(rule["record"]);
+      for (int i = 0; i < 100; ++i) {  // recording rules: wait for data
+        j = query(expr);
+        if (!record || (j.is_object() && !j["data"]["result"].empty())) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      ASSERT_TRUE(j.is_object()) << expr;
+      EXPECT_EQ(j["status"], "success") << expr << ": " << j.dump();
+      if (record) {
+        ++recording;
+        EXPECT_FALSE(j["data"]["result"].empty()) << "empty: " << expr;
+        auto rec = query(rule["record"].as<std::string>());
+        EXPECT_FALSE(rec["data"]["result"].empty()) << "no recorded series " << rule["record"].as<std::string>();
+      } else {
+        ++alerts;
+      }
+    }
+  }
+  EXPECT_EQ(recording, 3);
+  EXPECT_EQ(alerts, 5);
+  // The scraped counts are syslens's own: the workload's exact total.
+  auto total = query("sum(syslens_syscalls_total{cgroup=\"" + cg.path() + "\"})");
+  ASSERT_FALSE(total["data"]["result"].empty()) << total.dump();
+  EXPECT_EQ(total["data"]["result"][0]["value"][1], std::to_string(kGetppid + kOpenat + kSleeps + 1));
+  prom.stop(SIGTERM, 20000);
+  fs::remove_all(dir);
 }
