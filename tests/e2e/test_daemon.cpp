@@ -926,7 +926,7 @@ TEST(Package, DebInstallsWithAptRunsAndPurges) {
 // A real Prometheus scrapes syslensd and evaluates the shipped rules: every
 // rule expression must parse and run, every recording rule must produce
 // series, and the recorded series must be queryable.
-TEST(Prometheus, ScrapesSyslensdAndEvaluatesEveryRule) {
+TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
   SYSLENS_REQUIRE_ROOT();
   Daemon d("bpf:\n  run_stats:\n    mode: \"on\"\n");
   ASSERT_TRUE(d.ready()) << d.proc().err();
@@ -985,6 +985,52 @@ TEST(Prometheus, ScrapesSyslensdAndEvaluatesEveryRule) {
   }
   EXPECT_EQ(recording, 3);
   EXPECT_EQ(alerts, 5);
+  // Every query of every dashboard, with its variables set to "all".
+  auto substitute = [](std::string e) {
+    for (const std::string v : {"$instance", "$namespace", "$pod", "$container"}) {
+      for (auto at = e.find(v); at != std::string::npos; at = e.find(v)) e.replace(at, v.size(), ".*");
+    }
+    for (auto at = e.find("$__rate_interval"); at != std::string::npos; at = e.find("$__rate_interval")) {
+      e.replace(at, 16, "1m");
+    }
+    return e;
+  };
+  int panels = 0, variables = 0;
+  for (const char* board : {"syslens-host.json", "syslens-workload.json", "syslens-health.json"}) {
+    std::ifstream in(source_dir() + "/dashboards/" + board);
+    const auto dash = nlohmann::json::parse(in, nullptr, false);
+    ASSERT_TRUE(dash.is_object()) << board;
+    std::vector<std::string> exprs;
+    for (const auto& panel : dash["panels"]) {
+      for (const auto& t : panel["targets"]) exprs.push_back(t["expr"].get<std::string>());
+    }
+    panels += static_cast<int>(exprs.size());
+    for (const auto& v : dash["templating"]["list"]) {
+      if (v["type"] != "query") continue;
+      // label_values(selector, label) -> count by (label) (selector)
+      const std::string q = v["definition"].get<std::string>();
+      const auto open = q.find('('), comma = q.rfind(','), close = q.rfind(')');
+      ASSERT_TRUE(q.rfind("label_values(", 0) == 0 && comma != std::string::npos) << q;
+      std::string label = q.substr(comma + 1, close - comma - 1);
+      label.erase(0, label.find_first_not_of(' '));
+      exprs.push_back("count by (" + label + ") (" + q.substr(open + 1, comma - open - 1) + ")");
+      ++variables;
+    }
+    for (const auto& raw : exprs) {
+      const auto e = substitute(raw);
+      nlohmann::json j;
+      for (int i = 0; i < 100; ++i) {
+        j = query(e);
+        if (j.is_object() && j["status"] == "success" && !j["data"]["result"].empty()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      EXPECT_EQ(j["status"], "success") << board << ": " << e << ": " << j.dump();
+      EXPECT_FALSE(j["data"]["result"].empty()) << board << ": empty result for " << e;
+    }
+  }
+  EXPECT_EQ(panels, 17);     // 15 panels, two with two queries
+  EXPECT_EQ(variables, 6);  // instance on each board, namespace/pod/container
+
   // The scraped counts are syslens's own: the workload's exact total.
   auto total = query("sum(syslens_syscalls_total{cgroup=\"" + cg.path() + "\"})");
   ASSERT_FALSE(total["data"]["result"].empty()) << total.dump();
