@@ -954,10 +954,28 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
     if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(up) << prom.err().substr(0, 2000);
-  // Some activity, and a few more scrapes so rates have two samples.
+  // Some activity, a container among it, and a few more scrapes so rates
+  // have two samples.
   TestCgroup cg("prom");
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const fs::path bundle = dir / "bundle";
+  fs::create_directories(bundle / "rootfs");
+  for (const char* sub : {"proc", "sys", "dev", "tmp"}) fs::create_directories(bundle / "rootfs" / sub);
+  fs::copy_file(build_dir() + "/tests/containers/marker", bundle / "rootfs/marker");
+  ASSERT_EQ(run_process({"runc", "spec", "--bundle", bundle.string()}).exit_code, 0);
+  auto spec = nlohmann::json::parse(std::ifstream(bundle / "config.json"));
+  const std::string cid = "5e0aa5e0f7b5c4c1b0c4d86d39e0b0f5a0c7a3f0e2f1d8c9b7a6f5e4d3c2b1a0";
+  spec["process"]["terminal"] = false;
+  spec["process"]["args"] = {"/marker", "100", "60"};
+  spec["process"]["rlimits"] = nlohmann::json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
+  spec["linux"]["cgroupsPath"] = "/syslens-prom/docker/" + cid;
+  std::ofstream(bundle / "config.json") << spec.dump();
+  auto run = run_process({"runc", "run", "-d", "--bundle", bundle.string(), cid});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
   std::this_thread::sleep_for(std::chrono::seconds(4));
+  auto in_container = query("sum(syslens_syscalls_total{container_id=\"" + cid + "\", syscall=\"ioprio_get\"})");
+  ASSERT_FALSE(in_container["data"]["result"].empty()) << in_container.dump();
+  EXPECT_EQ(in_container["data"]["result"][0]["value"][1], "100");
 
   const YAML::Node doc = YAML::LoadFile(rules);
   int recording = 0, alerts = 0;
@@ -973,6 +991,26 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
       }
       ASSERT_TRUE(j.is_object()) << expr;
       EXPECT_EQ(j["status"], "success") << expr << ": " << j.dump();
+      if (!record) {
+        // An alert that does not fire is an empty result; what it watches
+        // (the expression before its threshold or guard) must have data.
+        std::string signal;
+        for (char ch : expr) {  // one line, single spaces
+          const char c2 = (ch == '\n' || ch == '\t') ? ' ' : ch;
+          if (!(c2 == ' ' && !signal.empty() && signal.back() == ' ')) signal.push_back(c2);
+        }
+        for (const std::string cut : {" == ", " > ", " and "}) {
+          if (auto at = signal.find(cut); at != std::string::npos) signal = signal.substr(0, at);
+        }
+        nlohmann::json sj;
+        for (int i = 0; i < 100; ++i) {
+          sj = query(signal);
+          if (sj.is_object() && !sj["data"]["result"].empty()) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        EXPECT_FALSE(sj["data"]["result"].empty()) << "no data for the signal of " << rule["alert"].as<std::string>()
+                                                   << ": " << signal;
+      }
       if (record) {
         ++recording;
         EXPECT_FALSE(j["data"]["result"].empty()) << "empty: " << expr;
@@ -1036,5 +1074,9 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
   ASSERT_FALSE(total["data"]["result"].empty()) << total.dump();
   EXPECT_EQ(total["data"]["result"][0]["value"][1], std::to_string(kGetppid + kOpenat + kSleeps + 1));
   prom.stop(SIGTERM, 20000);
+  run_process({"runc", "kill", cid, "KILL"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  run_process({"runc", "delete", "-f", cid});
+  for (const char* sub : {"/syslens-prom/docker", "/syslens-prom"}) ::rmdir((cgroup2_mount() + sub).c_str());
   fs::remove_all(dir);
 }
