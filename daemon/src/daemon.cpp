@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
@@ -347,6 +348,10 @@ int serve(const Config& cfg) {
     new_keys.close();
     io.stop();
   });
+  // Everything that needed privilege is done: programs loaded and attached,
+  // maps and ring buffers open, the listener bound.
+  const auto kept = drop_capabilities(cfg.run_stats != RunStatsMode::off);
+  spdlog::info("dropped capabilities; kept: {}", kept.empty() ? std::string("none") : fmt::format("{}", fmt::join(kept, ", ")));
   server.start();
   spdlog::info("syslensd {} serving metrics on {} port {} at {}", kVersion,
                listen.host.empty() ? "*" : listen.host, server.port(), cfg.telemetry_path);

@@ -5,9 +5,11 @@
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -161,6 +163,36 @@ void require_kernel_btf(const std::string& custom_path) {
     throw FatalError(kExitKernel, "bpf.kernel_btf: " + custom_path + " is not valid BTF: " + errstr(errno));
   }
   btf__free(btf);
+}
+
+std::vector<std::string> drop_capabilities(bool keep_sys_admin) {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (::syscall(SYS_capget, &hdr, data) != 0) throw FatalError(kExitInternal, "capget: " + errstr(errno));
+  std::vector<int> keep;
+  if (has_cap(data, CAP_DAC_READ_SEARCH)) keep.push_back(CAP_DAC_READ_SEARCH);
+  if (keep_sys_admin && has_cap(data, CAP_SYS_ADMIN)) keep.push_back(CAP_SYS_ADMIN);
+  // The bounding set first: dropping from it needs CAP_SETPCAP, which goes
+  // with the rest below.
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (std::find(keep.begin(), keep.end(), cap) != keep.end()) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL && errno != EPERM) {
+      throw FatalError(kExitInternal, "cannot drop capability " + std::to_string(cap) + ": " + errstr(errno));
+    }
+  }
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  __user_cap_data_struct want[2]{};
+  for (int cap : keep) {
+    want[cap / 32].effective |= 1U << (cap % 32);
+    want[cap / 32].permitted |= 1U << (cap % 32);
+  }
+  if (::syscall(SYS_capset, &hdr, want) != 0) throw FatalError(kExitInternal, "capset: " + errstr(errno));
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    throw FatalError(kExitInternal, "cannot set no_new_privs: " + errstr(errno));
+  }
+  std::vector<std::string> names;
+  for (int cap : keep) names.push_back(cap == CAP_DAC_READ_SEARCH ? "CAP_DAC_READ_SEARCH" : "CAP_SYS_ADMIN");
+  return names;
 }
 
 void SyscallProbes::SkelDeleter::operator()(struct ::syslens_bpf* s) const { syslens_bpf__destroy(s); }

@@ -42,6 +42,13 @@ void require_bpf_privileges();
 // Throws FatalError(kExitKernel).
 void require_kernel_btf(const std::string& custom_path);
 
+// After loading and attaching, syslensd needs only CAP_DAC_READ_SEARCH (cgroup
+// ids by handle) and, to sample BPF run-time statistics, CAP_SYS_ADMIN;
+// map reads and updates go through fds it already holds. Drops every other
+// capability from the effective, permitted, inheritable, ambient and
+// bounding sets, and sets no_new_privs. Returns the kept set as names.
+std::vector<std::string> drop_capabilities(bool keep_sys_admin);
+
 class SyscallProbes final : public SnapshotSource {
  public:
   // open -> configure -> load -> attach, trying the variants `opts` allows in

@@ -1080,3 +1080,46 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
   for (const char* sub : {"/syslens-prom/docker", "/syslens-prom"}) ::rmdir((cgroup2_mount() + sub).c_str());
   fs::remove_all(dir);
 }
+
+// ---- Least privilege ---------------------------------------------------------
+
+// Once attached, syslensd keeps only CAP_DAC_READ_SEARCH (and CAP_SYS_ADMIN
+// while it samples BPF run-time statistics), in every capability set, with
+// no_new_privs; everything the other tests do works with that.
+TEST(LeastPrivilege, CapabilitiesAreDroppedAfterAttach) {
+  SYSLENS_REQUIRE_ROOT();
+  auto status = [](pid_t pid) {
+    std::map<std::string, std::string> m;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);) {
+      const auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      auto v = line.substr(colon + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      m[line.substr(0, colon)] = v;
+    }
+    return m;
+  };
+  const std::uint64_t dac_read_search = 1ULL << 2, sys_admin = 1ULL << 21;
+  for (const bool sampling : {true, false}) {
+    Daemon d(sampling ? "" : "bpf:\n  run_stats:\n    mode: \"off\"\n");
+    ASSERT_TRUE(d.ready()) << d.proc().err();
+    auto st = status(d.proc().pid());
+    const std::uint64_t want = dac_read_search | (sampling ? sys_admin : 0);
+    for (const char* set : {"CapEff", "CapPrm", "CapBnd"}) {
+      EXPECT_EQ(std::stoull(st[set], nullptr, 16), want) << set << " = " << st[set] << (sampling ? " (sampling)" : "");
+    }
+    EXPECT_EQ(std::stoull(st["CapInh"], nullptr, 16), 0U);
+    EXPECT_EQ(std::stoull(st["CapAmb"], nullptr, 16), 0U);
+    EXPECT_EQ(st["NoNewPrivs"], "1");
+    EXPECT_NE(d.proc().err().find("dropped capabilities; kept: CAP_DAC_READ_SEARCH"), std::string::npos);
+    // Still doing its job: reads maps, names cgroups, streams a trace.
+    TestCgroup cg("caps");
+    ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+    EXPECT_EQ(sum_samples(parse_exposition(d.scrape()), "syslens_syscalls_total", {{"cgroup", cg.path()}}),
+              kGetppid + kOpenat + kSleeps + 1);
+    auto t = http_get(d.port(), "/api/v1/workloads/%2F/trace?duration=100ms");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->status, 200U);
+  }
+}
