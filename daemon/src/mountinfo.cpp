@@ -1,5 +1,7 @@
 #include "syslens/mountinfo.h"
 
+#include "syslens/split.h"
+
 #include <sstream>
 
 namespace syslens {
@@ -20,18 +22,6 @@ std::string unescape(std::string_view s) {
   return out;
 }
 
-std::vector<std::string_view> split_fields(std::string_view line) {
-  std::vector<std::string_view> f;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && line[i] == ' ') ++i;
-    std::size_t j = i;
-    while (j < line.size() && line[j] != ' ') ++j;
-    if (j > i) f.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return f;
-}
 
 }  // namespace
 
@@ -41,7 +31,7 @@ std::vector<MountInfo> parse_mountinfo(std::string_view text) {
     auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    auto f = split_fields(line);
+    auto f = split_nonempty(line, ' ');
     // id parent maj:min root mount_point options [optional...] - fstype source super
     std::size_t sep = 0;
     for (std::size_t i = 6; i < f.size(); ++i) {

@@ -1,5 +1,7 @@
 #include "syslens/workload.h"
 
+#include "syslens/split.h"
+
 #include <array>
 #include <vector>
 
@@ -37,18 +39,6 @@ bool parse_pod_uid(std::string_view s, std::string& out) {
   return true;
 }
 
-std::vector<std::string_view> components(std::string_view path) {
-  std::vector<std::string_view> c;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    std::size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) c.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return c;
-}
 
 struct PrefixRule {
   std::string_view prefix;
@@ -91,7 +81,7 @@ std::string_view runtime_from_parent(std::string_view parent, std::string_view& 
 
 CgroupIdentity identify_cgroup(std::string_view path) {
   CgroupIdentity id;
-  const auto comp = components(path);
+  const auto comp = split_nonempty(path, '/');
   std::string prefix_path;
   std::vector<std::string> prefixes;  // path of each component's cgroup
   for (auto c : comp) {
