@@ -238,13 +238,12 @@ int serve(const Config& cfg) {
 
   TraceHub traces(io, probes, host_arch(), [&cgroups](const std::string& p) { return cgroups.id_of(p); });
   const prometheus::TextSerializer serializer;
-  std::mutex api_mu;
+  // Every handler, timer and ring-buffer callback runs on this one
+  // io_context thread, so the shared resolvers and store need no locks.
   handler = [&](const std::string& target) -> HttpResponse {
     const std::string path = target.substr(0, target.find('?'));
     if (path == cfg.telemetry_path) {
-      std::unique_lock lock(api_mu);
       auto families = collector.Collect();
-      lock.unlock();
       auto proc = collect_process_metrics();
       families.insert(families.end(), std::make_move_iterator(proc.begin()), std::make_move_iterator(proc.end()));
       auto rej = prometheus::MetricFamily{"syslens_http_rejected_connections_total",
@@ -258,7 +257,6 @@ int serve(const Config& cfg) {
       return {200, "text/plain; version=0.0.4; charset=utf-8", serializer.Serialize(families)};
     }
     if (path.rfind("/api/v1/workloads", 0) == 0) {
-      std::lock_guard lock(api_mu);
       if (auto r = api.handle(target)) return *r;
       for (const std::string what : {"/trace", "/processes"}) {
         if (path.size() <= 18 + what.size() || path.compare(path.size() - what.size(), what.size(), what) != 0) {
@@ -273,7 +271,6 @@ int serve(const Config& cfg) {
       return {404, "application/json", "{\"error\": \"not found\"}\n"};
     }
     if (path == "/api/v1/attribution") {
-      std::lock_guard lock(api_mu);  // the resolvers are shared with the collector
       return attribution_response(target, cgroups, workloads, &metadata);
     }
     if (path == "/") return {200, "text/html; charset=utf-8", landing_page(cfg)};
