@@ -20,6 +20,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the daemon between open() and load(); the verifier prunes what is
  * off, so count-only mode pays nothing for latency tracking. */
 const volatile bool track_latency = true;
+/* Entries per CPU in syslens_cpu_slots, a power of two; 0: no slot table. */
+const volatile __u32 cpu_slots = 0;
 /* >= 0: key by the cgroup of this cgroup v1 subsystem instead of cgroup v2. */
 const volatile int cgroup_v1_subsys = -1;
 
@@ -36,6 +38,16 @@ struct {
 	__type(key, struct syslens_errno_key);
 	__type(value, __u64);
 } syslens_errors SEC(".maps");
+
+/* The fast path: see struct syslens_cpu_slot. Sized cpus * cpu_slots by the
+ * daemon, which reads it through mmap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* resized by the daemon */
+	__type(key, __u32);
+	__type(value, struct syslens_cpu_slot);
+} syslens_cpu_slots SEC(".maps");
 
 /* Where calls go when syslens_stats is full: totals stay exact, only the
  * cgroup is lost. Row = abi * SYSLENS_OVERFLOW_NR_MAX + min(nr, MAX - 1). */
@@ -182,6 +194,42 @@ stats_get_or_create(const struct syslens_stats_key *key)
 	return v ? v : overflow_row(key);
 }
 
+/*
+ * This CPU's slot for key: claimed if free, NULL if it holds another key (the
+ * caller then uses the shared hash, with atomics). Only programs on this CPU
+ * write the entry and they do not preempt each other, so plain stores and
+ * adds are safe; the daemon only reads it, and frees entries of removed
+ * cgroups, which no program writes any more.
+ */
+static __always_inline struct syslens_stats_val *
+cpu_slot(const struct syslens_stats_key *key)
+{
+	__u64 h = key->cgroup_id * 0x9E3779B97F4A7C15ULL ^
+		  ((__u64)key->nr | (__u64)key->abi << 32) * 0xFF51AFD7ED558CCDULL;
+	__u32 idx = bpf_get_smp_processor_id() * cpu_slots + ((__u32)(h >> 32) & (cpu_slots - 1));
+	struct syslens_cpu_slot *s = bpf_map_lookup_elem(&syslens_cpu_slots, &idx);
+
+	if (!s)
+		return 0;
+	if (s->key.cgroup_id == key->cgroup_id && s->key.nr == key->nr && s->key.abi == key->abi)
+		return &s->val;
+	if (s->key.cgroup_id) {
+		count_event(SYSLENS_CNT_CPU_SLOT_TAKEN);
+		return 0;
+	}
+	s->key.nr = key->nr;
+	s->key.abi = key->abi;
+	barrier(); /* a reader that sees the cgroup id sees nr and abi */
+	s->key.cgroup_id = key->cgroup_id;
+	{
+		__u64 cgroup_id = key->cgroup_id;
+
+		if (bpf_ringbuf_output(&syslens_new_keys, &cgroup_id, sizeof(cgroup_id), 0))
+			count_event(SYSLENS_CNT_NEW_KEY_EVENT_LOST);
+	}
+	return &s->val;
+}
+
 static __always_inline void count_errno(const struct syslens_enter_rec *rec, long ret)
 {
 	struct syslens_errno_key key = {
@@ -291,9 +339,14 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	key.abi = syslens_task_in_compat_syscall(task, task_storage) ? SYSLENS_ABI_COMPAT
 								     : SYSLENS_ABI_NATIVE;
 
-	v = stats_get_or_create(&key);
-	if (v)
-		__sync_fetch_and_add(&v->calls, 1);
+	v = cpu_slots ? cpu_slot(&key) : 0;
+	if (v) {
+		v->calls += 1;
+	} else {
+		v = stats_get_or_create(&key);
+		if (v)
+			__sync_fetch_and_add(&v->calls, 1);
+	}
 	if (procs_active)
 		count_process(key.cgroup_id);
 
@@ -361,10 +414,14 @@ static __always_inline int handle_exit(long ret, bool task_storage)
 	key.nr = rec->nr;
 	key.abi = rec->abi;
 
-	v = bpf_map_lookup_elem(&syslens_stats, &key);
-	if (!v)
-		v = overflow_row(&key); /* the enter went there too */
+	/* Not necessarily where the enter went: it may have run on another
+	 * CPU. The daemon sums a key over all places. */
+	v = cpu_slots ? cpu_slot(&key) : 0;
 	if (v) {
+		v->returns += 1;
+		v->sum_ns += delta;
+		v->hist[hist_slot(delta)] += 1;
+	} else if ((v = stats_get_or_create(&key))) {
 		__sync_fetch_and_add(&v->returns, 1);
 		__sync_fetch_and_add(&v->sum_ns, delta);
 		__sync_fetch_and_add(&v->hist[hist_slot(delta)], 1);

@@ -54,6 +54,20 @@ struct syslens_errno_key {
 	__u16 err; /* positive errno, 1..4095 */
 };
 
+/*
+ * One entry of the per-CPU slot table "syslens_cpu_slots": the fast path for
+ * the statistics. Entry index = cpu * slots_per_cpu + hash(key) % slots_per_cpu,
+ * so every entry has exactly one writer (programs on that CPU, which run with
+ * preemption off) and is updated with plain adds, no atomics and no shared
+ * cache lines. key.cgroup_id == 0 marks a free entry; BPF writes it last when
+ * it claims one. A key whose entry holds another key goes to syslens_stats.
+ * The daemon sums a key over every CPU's entry and syslens_stats.
+ */
+struct syslens_cpu_slot {
+	struct syslens_stats_key key;
+	struct syslens_stats_val val;
+};
+
 /* Per-thread record written at sys_enter and consumed at sys_exit. */
 struct syslens_enter_rec {
 	__u64 ts_ns;     /* 0 = no syscall in flight */
@@ -84,6 +98,9 @@ enum syslens_counter {
 	SYSLENS_CNT_TRACE_EVENT_LOST,    /* failure: a live-trace event did not fit */
 	SYSLENS_CNT_PROC_MAP_FULL,       /* failure: a process did not fit the
 					   * processes window's map */
+	SYSLENS_CNT_CPU_SLOT_TAKEN,      /* event: this CPU's slot for the key
+					   * holds another key; the shared hash
+					   * took the update instead */
 	SYSLENS_CNT__MAX,
 };
 

@@ -27,6 +27,9 @@
 #define EEXIST 17
 #endif
 #define SYSLENS_MAX_ERRNO 4095
+#ifndef barrier
+#define barrier() asm volatile("" ::: "memory")
+#endif
 
 struct pt_regs;
 

@@ -8,6 +8,7 @@ namespace syslens {
 static_assert(sizeof(syslens_stats_key) == 16, "stats key layout changed");
 static_assert(offsetof(syslens_stats_key, nr) == 8);
 static_assert(sizeof(syslens_stats_val) == 8 * (3 + SYSLENS_HIST_SLOTS), "stats value layout changed");
+static_assert(sizeof(syslens_cpu_slot) == 16 + sizeof(syslens_stats_val), "slot layout changed");
 static_assert(sizeof(syslens_errno_key) == 16, "errno key layout changed");
 static_assert(offsetof(syslens_errno_key, err) == 14);
 static_assert(sizeof(syslens_enter_rec) == 24, "enter record layout changed");
@@ -22,6 +23,7 @@ constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
     {"exit_without_enter", false},   {"ignored_syscall_id", false},
     {"enter_overwritten", false},    {"new_key_event_lost", true},
     {"trace_event_lost", true},      {"proc_map_full", true},
+    {"cpu_slot_taken", false},
 };
 }  // namespace
 

@@ -281,6 +281,8 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     bpf.u32("max_stats_entries", cfg.max_stats_entries, 64, 1U << 24);
     bpf.u32("max_errno_entries", cfg.max_errno_entries, 64, 1U << 24);
     bpf.u32("max_threads", cfg.max_threads, 64, 1U << 24);
+    bpf.u32("cpu_slots", cfg.cpu_slots, 0, 1U << 16);
+    if (cfg.cpu_slots & (cfg.cpu_slots - 1)) bpf.fail("bpf.cpu_slots", std::to_string(cfg.cpu_slots) + " is not a power of two (or 0)");
     auto rs = bpf.sub("run_stats");
     rs.choice<RunStatsMode>("mode", cfg.run_stats,
                             {{"sampled", RunStatsMode::sampled}, {"on", RunStatsMode::on}, {"off", RunStatsMode::off}});

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "syslens_bpf.skel.h"
@@ -118,6 +120,7 @@ ProbeOptions ProbeOptions::from(const Config& c) {
   o.max_stats_entries = c.max_stats_entries;
   o.max_errno_entries = c.max_errno_entries;
   o.max_threads = c.max_threads;
+  o.cpu_slots = c.cpu_slots;
   return o;
 }
 
@@ -248,6 +251,7 @@ SyscallProbes::~SyscallProbes() {
   links_.clear();  // detach before the programs and maps go
   new_keys_.reset();
   trace_.reset();
+  if (slots_) ::munmap(slots_, slots_bytes_);
   skel_.reset();
 }
 
@@ -292,6 +296,14 @@ bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, Thread
   if (!err) err = bpf_map__set_max_entries(m.syslens_errors, opts.max_errno_entries);
   if (!err) err = bpf_map__set_max_entries(m.syslens_tid_rec, (full && !task) ? opts.max_threads : 1);
   if (!err && !task) err = bpf_map__set_autocreate(m.syslens_task_rec, false);
+  // The slot table is capped at 32 MiB: fewer entries per CPU on big machines.
+  std::uint32_t slots = opts.cpu_slots;
+  while (slots > 16 && std::uint64_t{slots} * static_cast<std::uint64_t>(ncpus_) * sizeof(syslens_cpu_slot) > (32U << 20)) {
+    slots /= 2;
+  }
+  if (slots != opts.cpu_slots) spdlog::info("bpf.cpu_slots lowered from {} to {} for {} CPUs", opts.cpu_slots, slots, ncpus_);
+  skel->rodata->cpu_slots = slots;
+  if (!err) err = bpf_map__set_max_entries(m.syslens_cpu_slots, std::max<std::uint32_t>(1, slots * static_cast<std::uint32_t>(ncpus_)));
   if (err) {
     why = "configure: " + errstr(err);
     return false;
@@ -301,6 +313,17 @@ bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, Thread
     why = "load: " + errstr(err) + " (run with --log.level=debug for the verifier log)";
     return false;
   }
+  if (slots > 0) {
+    const std::size_t bytes = std::size_t{slots} * static_cast<std::size_t>(ncpus_) * sizeof(syslens_cpu_slot);
+    void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m.syslens_cpu_slots), 0);
+    if (mem == MAP_FAILED) {
+      why = "mmap the per-CPU slot table: " + errstr(errno);
+      return false;
+    }
+    slots_ = static_cast<syslens_cpu_slot*>(mem);
+    slots_bytes_ = bytes;
+  }
+  cpu_slots_ = slots;
   skel_ = std::move(skel);
   attach_ = attach;
   store_ = store;
@@ -461,6 +484,7 @@ Snapshot SyscallProbes::read() {
                                        });
   }
   s.fill.push_back({"syslens_stats", s.stats.size(), max_stats_});
+  if (slots_) s.fill.push_back({"syslens_cpu_slots", merge_cpu_slots(s.stats), std::uint64_t{cpu_slots_} * ncpus_});
   s.fill.push_back({"syslens_errors", s.errors.size(), max_errno_});
   if (mode_ == Mode::full && store_ == ThreadStore::tid_hash) {
     std::uint64_t threads = 0;
@@ -488,7 +512,59 @@ std::uint64_t SyscallProbes::forget_cgroups(const std::vector<std::uint64_t>& id
   for (const auto& r : snap.errors) {
     if (gone.count(r.key.cgroup_id) && bpf_map_delete_elem(errors_fd, &r.key) == 0) ++deleted;
   }
+  // A slot of a removed cgroup has no writer left: zero its counts, then
+  // free it (id last), so a CPU that claims it next starts from zero.
+  const std::size_t n = std::size_t{cpu_slots_} * static_cast<std::size_t>(ncpus_);
+  for (std::size_t i = 0; slots_ && i < n; ++i) {
+    auto& e = slots_[i];
+    const auto id = __atomic_load_n(&e.key.cgroup_id, __ATOMIC_ACQUIRE);
+    if (id == 0 || !gone.count(id)) continue;
+    std::memset(&e.val, 0, sizeof(e.val));
+    __atomic_store_n(&e.key.cgroup_id, std::uint64_t{0}, __ATOMIC_RELEASE);
+    ++deleted;
+  }
   return deleted;
+}
+
+std::uint64_t SyscallProbes::merge_cpu_slots(std::vector<StatsRow>& stats) const {
+  // A key lives in any CPU's slot and in the shared hash: sum them all.
+  struct KeyHash {
+    std::size_t operator()(const syslens_stats_key& k) const {
+      return std::hash<std::uint64_t>{}(k.cgroup_id * 0x9E3779B97F4A7C15ULL ^ (std::uint64_t{k.nr} << 1 | k.abi));
+    }
+  };
+  struct KeyEq {
+    bool operator()(const syslens_stats_key& a, const syslens_stats_key& b) const {
+      return a.cgroup_id == b.cgroup_id && a.nr == b.nr && a.abi == b.abi;
+    }
+  };
+  std::unordered_map<syslens_stats_key, std::size_t, KeyHash, KeyEq> at;
+  at.reserve(stats.size() * 2);
+  for (std::size_t i = 0; i < stats.size(); ++i) at.emplace(stats[i].key, i);
+  std::uint64_t used = 0;
+  const std::size_t n = std::size_t{cpu_slots_} * static_cast<std::size_t>(ncpus_);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& e = slots_[i];
+    syslens_stats_key k{};
+    k.cgroup_id = __atomic_load_n(&e.key.cgroup_id, __ATOMIC_ACQUIRE);  // written last by BPF
+    if (k.cgroup_id == 0) continue;
+    ++used;
+    k.nr = e.key.nr;
+    k.abi = e.key.abi;
+    syslens_stats_val v;
+    std::memcpy(&v, &e.val, sizeof(v));  // counters only grow: a racing read is just a little early
+    auto [it, fresh] = at.emplace(k, stats.size());
+    if (fresh) {
+      stats.push_back({k, v});
+      continue;
+    }
+    auto& dst = stats[it->second].val;
+    dst.calls += v.calls;
+    dst.returns += v.returns;
+    dst.sum_ns += v.sum_ns;
+    for (int b = 0; b < SYSLENS_HIST_SLOTS; ++b) dst.hist[b] += v.hist[b];
+  }
+  return used;
 }
 
 bool SyscallProbes::has_thread_record(std::uint32_t tid) const {

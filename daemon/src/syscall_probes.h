@@ -26,6 +26,7 @@ struct ProbeOptions {
   std::uint32_t max_stats_entries = 65536;
   std::uint32_t max_errno_entries = 16384;
   std::uint32_t max_threads = 65536;
+  std::uint32_t cpu_slots = 1024;  // per CPU, power of two, 0: none; capped at 32 MiB total
   int cgroup_v1_subsys = -1;  // >= 0: key by this v1 subsystem's cgroup
 
   static ProbeOptions from(const Config& c);
@@ -122,6 +123,13 @@ class SyscallProbes final : public SnapshotSource {
   std::uint32_t max_stats_ = 0;
   std::uint32_t max_errno_ = 0;
   std::uint32_t max_threads_ = 0;
+  // Adds every used slot to stats (summing keys found in several places);
+  // returns how many slots are in use.
+  std::uint64_t merge_cpu_slots(std::vector<StatsRow>& stats) const;
+  // The mmap'ed per-CPU slot table, ncpus_ * cpu_slots_ entries.
+  struct syslens_cpu_slot* slots_ = nullptr;
+  std::size_t slots_bytes_ = 0;
+  std::uint32_t cpu_slots_ = 0;
   int ncpus_ = 1;
 };
 

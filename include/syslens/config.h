@@ -37,6 +37,8 @@ struct Config {
   std::uint32_t max_stats_entries = 65536;
   std::uint32_t max_errno_entries = 16384;
   std::uint32_t max_threads = 65536;
+  // Entries per CPU of the per-CPU slot table (a power of two; 0: none).
+  std::uint32_t cpu_slots = 1024;
   RunStatsMode run_stats = RunStatsMode::sampled;
   std::chrono::milliseconds run_stats_interval{60000};
   std::chrono::milliseconds run_stats_window{1000};

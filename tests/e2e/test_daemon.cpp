@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -445,6 +446,13 @@ TEST(Daemon, ChurnLeavesNoEntriesAndMemoryFlat) {
   double cgroups = 0;
   auto round = [&](int n) {
     const double entries_before = value("syslens_bpf_map_entries_reclaimed_total");
+    // The children inherit one CPU: a key then lives in one place (that
+    // CPU's slot or the shared hash), never split over several CPUs' slots.
+    cpu_set_t all, one;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof(all), &all), 0);
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof(one), &one), 0);
     for (int i = 0; i < n; ++i) {
       TestCgroup cg("churn");
       run_in_cgroup(cg, [] {
@@ -453,6 +461,7 @@ TEST(Daemon, ChurnLeavesNoEntriesAndMemoryFlat) {
       });
       if (i % 25 == 0) d.scrape();  // some get named, most never do
     }
+    ASSERT_EQ(::sched_setaffinity(0, sizeof(all), &all), 0);
     cgroups += n;
     for (int i = 0; i < 150 && value("syslens_cgroups_reclaimed_total") < cgroups; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

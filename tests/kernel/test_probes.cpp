@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,15 +59,17 @@ std::uint32_t nr(const char* name) { return static_cast<std::uint32_t>(*syscall_
 struct Variant {
   AttachKind attach;
   ThreadStore store;
+  std::uint32_t cpu_slots = ProbeOptions{}.cpu_slots;  // 0: shared hash only; 1: nearly all keys collide
 };
 
 // Keeps test names readable in CTest's output.
 [[maybe_unused]] void PrintTo(const Variant& v, std::ostream* os) {
-  *os << to_string(v.attach) << "/" << to_string(v.store);
+  *os << to_string(v.attach) << "/" << to_string(v.store) << "/slots=" << v.cpu_slots;
 }
 
 std::string variant_name(const ::testing::TestParamInfo<Variant>& i) {
-  return std::string(to_string(i.param.attach)) + "_" + std::string(to_string(i.param.store));
+  return std::string(to_string(i.param.attach)) + "_" + std::string(to_string(i.param.store)) + "_slots" +
+         std::to_string(i.param.cpu_slots);
 }
 
 ProbeOptions options(Mode mode, const Variant& v) {
@@ -74,6 +77,7 @@ ProbeOptions options(Mode mode, const Variant& v) {
   o.mode = mode;
   o.attach = v.attach;
   o.thread_store = v.store;
+  o.cpu_slots = v.cpu_slots;
   return o;
 }
 
@@ -129,6 +133,32 @@ TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
   EXPECT_EQ(total, static_cast<std::uint64_t>(kGetppid));
 }
 
+// One key, two CPUs: each CPU's slot holds part of it and the daemon's sum
+// is exact. Enter and exit of a call may even land on different CPUs.
+TEST_P(FullMode, AKeySplitAcrossCpusSumsExactly) {
+  SYSLENS_REQUIRE_ROOT();
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs";
+  SyscallProbes probes(options(Mode::full, GetParam()));
+  TestCgroup cg("split");
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            for (int cpu : {0, 1, 0, 1}) {
+                              cpu_set_t set;
+                              CPU_ZERO(&set);
+                              CPU_SET(cpu, &set);
+                              if (::sched_setaffinity(0, sizeof(set), &set) != 0) return 1;
+                              for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+                            }
+                            return 0;
+                          }),
+            0);
+  const auto v = view(probes.read(), cg.id());
+  ASSERT_TRUE(v.stats.count({nr("getppid"), 0}));
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, 4U * kGetppid);
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, 4U * kGetppid);
+  EXPECT_EQ(v.stats.at({nr("sched_setaffinity"), 0}).calls, 4U);
+}
+
 TEST_P(FullMode, Ia32CompatSyscallsAreNotTakenForTheir64BitNamesakes) {
   SYSLENS_REQUIRE_ROOT();
   SyscallProbes probes(options(Mode::full, GetParam()));
@@ -174,7 +204,9 @@ INSTANTIATE_TEST_SUITE_P(Variants, FullMode,
                          ::testing::Values(Variant{AttachKind::tp_btf, ThreadStore::task_storage},
                                            Variant{AttachKind::tp_btf, ThreadStore::tid_hash},
                                            Variant{AttachKind::raw_tp, ThreadStore::task_storage},
-                                           Variant{AttachKind::raw_tp, ThreadStore::tid_hash}),
+                                           Variant{AttachKind::raw_tp, ThreadStore::tid_hash},
+                                           Variant{AttachKind::tp_btf, ThreadStore::task_storage, 0},
+                                           Variant{AttachKind::tp_btf, ThreadStore::task_storage, 1}),
                          variant_name);
 
 // cgroup v1 hosts: keyed by the cgroup of a v1 controller's hierarchy, read
@@ -250,6 +282,7 @@ TEST(Overflow, AFullStatsMapKeepsTotalsInTheOverflowRows) {
   SYSLENS_REQUIRE_ROOT();
   ProbeOptions o;
   o.max_stats_entries = 64;  // the whole system fills this at once
+  o.cpu_slots = 0;           // no fast path: every key needs the hash
   SyscallProbes probes(o);
   // Fill it: 8 cgroups x 11 distinct syscalls is more than 64 entries.
   for (int i = 0; i < 8; ++i) {

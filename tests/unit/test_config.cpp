@@ -126,6 +126,10 @@ TEST(ConfigFile, MistakesNameTheKey) {
   expect_fatal([] { yaml("bpf:\n  max_stats_entries: lots\n"); }, kExitConfig, "is not a whole number");
   expect_fatal([] { yaml("bpf:\n  max_stats_entries: 1\n"); }, kExitConfig, "outside 64..");
   expect_fatal([] { yaml("bpf:\n  max_stats_entries: -5\n"); }, kExitConfig, "bpf.max_stats_entries");
+  expect_fatal([] { yaml("bpf:\n  cpu_slots: 1000\n"); }, kExitConfig, "bpf.cpu_slots: 1000 is not a power of two");
+  expect_fatal([] { yaml("bpf:\n  cpu_slots: 131072\n"); }, kExitConfig, "bpf.cpu_slots: 131072 is outside 0..65536");
+  EXPECT_EQ(yaml("bpf:\n  cpu_slots: 0\n").cpu_slots, 0U);
+  EXPECT_EQ(yaml("bpf:\n  cpu_slots: 256\n").cpu_slots, 256U);
   expect_fatal([] { yaml("bpf: [1, 2]\n"); }, kExitConfig, "bpf: must be a mapping");
   expect_fatal([] { yaml("- 1\n- 2\n"); }, kExitConfig, "top level: must be a mapping");
   expect_fatal([] { yaml("mode: [full]\n"); }, kExitConfig, "mode: must be a scalar");
@@ -174,6 +178,7 @@ TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
   EXPECT_EQ(c.max_stats_entries, d.max_stats_entries);
   EXPECT_EQ(c.max_errno_entries, d.max_errno_entries);
   EXPECT_EQ(c.max_threads, d.max_threads);
+  EXPECT_EQ(c.cpu_slots, d.cpu_slots);
   EXPECT_EQ(c.run_stats, d.run_stats);
   EXPECT_EQ(c.run_stats_interval, d.run_stats_interval);
   EXPECT_EQ(c.run_stats_window, d.run_stats_window);
