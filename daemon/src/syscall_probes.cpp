@@ -289,6 +289,7 @@ bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, Thread
                                  : (task ? p.rawtp_exit_task : p.rawtp_exit_tid),
                               true);
     if (!task) bpf_program__set_autoload(tp ? p.tpbtf_thread_exit : p.rawtp_thread_exit, true);
+    if (task) bpf_program__set_autoload(tp ? p.tpbtf_switch_task : p.rawtp_switch_task, true);
   }
 
   auto& m = skel->maps;
@@ -296,6 +297,7 @@ bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, Thread
   if (!err) err = bpf_map__set_max_entries(m.syslens_errors, opts.max_errno_entries);
   if (!err) err = bpf_map__set_max_entries(m.syslens_tid_rec, (full && !task) ? opts.max_threads : 1);
   if (!err && !task) err = bpf_map__set_autocreate(m.syslens_task_rec, false);
+  if (!err) err = bpf_map__set_max_entries(m.syslens_cpu_recs, (full && task) ? static_cast<std::uint32_t>(ncpus_) : 1);
   // The slot table is capped at 32 MiB: fewer entries per CPU on big machines.
   std::uint32_t slots = opts.cpu_slots;
   while (slots > 16 && std::uint64_t{slots} * static_cast<std::uint64_t>(ncpus_) * sizeof(syslens_cpu_slot) > (32U << 20)) {
@@ -432,10 +434,11 @@ void SyscallProbes::consume_trace(const std::function<void(const syslens_trace_e
 
 void SyscallProbes::attach_all() {
   // Exit before enter: a call in flight at attach time then shows up as
-  // exit_without_enter, never as a stale enter record.
+  // exit_without_enter, never as a stale enter record. The context-switch
+  // program goes first: without it a blocked call's record could be lost.
   std::vector<struct bpf_program*> order;
   auto& p = skel_->progs;
-  for (auto* prog : {p.tpbtf_thread_exit, p.rawtp_thread_exit, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
+  for (auto* prog : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_thread_exit, p.rawtp_thread_exit, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
                      p.rawtp_exit_tid, p.tpbtf_enter_task, p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
     if (bpf_program__autoload(prog)) order.push_back(prog);
   }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,6 +158,50 @@ TEST_P(FullMode, AKeySplitAcrossCpusSumsExactly) {
   EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, 4U * kGetppid);
   EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, 4U * kGetppid);
   EXPECT_EQ(v.stats.at({nr("sched_setaffinity"), 0}).calls, 4U);
+}
+
+// A call that blocks keeps its enter record while other tasks make syscalls
+// on the same CPU: two processes pinned to one CPU pass a byte back and forth,
+// so every read blocks and the writer's calls run in between (the record
+// moves from the CPU's record to task storage at the context switch).
+TEST_P(FullMode, ABlockedCallKeepsItsRecordWhileOthersRunOnItsCpu) {
+  SYSLENS_REQUIRE_ROOT();
+  SyscallProbes probes(options(Mode::full, GetParam()));
+  TestCgroup cg("blocked");
+  constexpr int kRounds = 200;
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            cpu_set_t set;
+                            CPU_ZERO(&set);
+                            CPU_SET(0, &set);
+                            if (::sched_setaffinity(0, sizeof(set), &set) != 0) return 1;
+                            int p[2];
+                            if (::pipe(p) != 0) return 1;
+                            const pid_t writer = ::fork();
+                            if (writer == 0) {
+                              char c = 'x';
+                              for (int i = 0; i < kRounds; ++i) {
+                                for (int k = 0; k < 3; ++k) ::syscall(SYS_getppid);
+                                if (::write(p[1], &c, 1) != 1) ::_exit(1);
+                                ::sched_yield();
+                              }
+                              ::_exit(0);
+                            }
+                            char c;
+                            for (int i = 0; i < kRounds; ++i) {
+                              if (::read(p[0], &c, 1) != 1) return 1;
+                            }
+                            int status = 0;
+                            ::waitpid(writer, &status, 0);
+                            return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+                          }),
+            0);
+  const auto v = view(probes.read(), cg.id());
+  ASSERT_TRUE(v.stats.count({nr("read"), 0}));
+  EXPECT_EQ(v.stats.at({nr("read"), 0}).calls, static_cast<std::uint64_t>(kRounds));
+  EXPECT_EQ(v.stats.at({nr("read"), 0}).returns, static_cast<std::uint64_t>(kRounds));
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, 3U * kRounds);
+  EXPECT_EQ(v.stats.at({nr("write"), 0}).returns, static_cast<std::uint64_t>(kRounds));
 }
 
 TEST_P(FullMode, Ia32CompatSyscallsAreNotTakenForTheir64BitNamesakes) {
