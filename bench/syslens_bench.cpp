@@ -7,21 +7,30 @@
 // programs on the same hooks).
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,7 +47,8 @@ struct Options {
   int rounds = 7;
   long iterations = 1'000'000;  // syscalls per thread per measurement
   std::vector<int> threads = {1, static_cast<int>(std::thread::hardware_concurrency())};
-  std::vector<std::string> workloads = {"getppid", "read"};
+  std::vector<std::string> workloads = {"getppid", "read", "pipe"};
+  bool peers = true;
 };
 
 // An attached configuration; destroyed = detached.
@@ -75,11 +85,124 @@ struct Syslens final : Attached {
   std::unique_ptr<SyscallProbes> probes;
 };
 
+// Ids of every loaded BPF program (needs CAP_SYS_ADMIN; we run as root).
+std::set<__u32> program_ids() {
+  std::set<__u32> ids;
+  __u32 id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) ids.insert(id);
+  return ids;
+}
+
+// A peer tool (bpftrace, bcc) run as a child; attached once `programs` new
+// BPF programs are loaded and a moment has passed, detached when it exits.
+struct ExternalTool final : Attached {
+  ExternalTool(std::vector<std::string> argv, std::size_t programs) {
+    const auto before = program_ids();
+    pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork");
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      const int null = ::open("/dev/null", O_RDWR);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      ::_exit(127);
+    }
+    for (int i = 0; i < 600; ++i) {  // compiling with bcc takes seconds
+      std::size_t fresh = 0;
+      for (auto id : program_ids()) fresh += before.count(id) == 0;
+      if (fresh >= programs) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last attach
+        return;
+      }
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        throw std::runtime_error("'" + argv[0] + "' exited before attaching");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    throw std::runtime_error("'" + argv[0] + "' did not attach within 60 s");
+  }
+  ~ExternalTool() override {
+    if (pid <= 0) return;
+    ::kill(-pid, SIGINT);
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  pid_t pid = -1;
+};
+
+bool on_path(const std::string& tool) {
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/usr/sbin";
+  for (std::size_t b = 0, e; b <= p.size(); b = e + 1) {
+    e = p.find(':', b);
+    if (e == std::string::npos) e = p.size();
+    if (::access((p.substr(b, e - b) + "/" + tool).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// bcc compiles its programs against kernel headers at run time. When the
+// running kernel has none (no /lib/modules/$(uname -r)/build, as on this
+// project's machines), Debian's linux-headers-amd64 are shown to it under
+// that name in a private mount namespace. syscount only needs the tracepoint
+// format (read from tracefs) and maps, not kernel structs, so older headers
+// serve. Returns the command prefix, or nothing when bcc cannot run.
+std::optional<std::vector<std::string>> bcc_prefix(std::string& why) {
+  if (!on_path("syscount-bpfcc")) {
+    why = "bpfcc-tools not installed";
+    return std::nullopt;
+  }
+  struct utsname u {};
+  ::uname(&u);
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path("/lib/modules") / u.release / "build")) return std::vector<std::string>{};
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/usr/src", ec)) {
+    const std::string name = e.path().filename();
+    if (name.rfind("linux-headers-", 0) != 0 || name.size() < 6 || name.substr(name.size() - 6) != "-amd64") continue;
+    const std::string common = e.path().string().substr(0, e.path().string().size() - 6) + "-common";
+    static const std::string dir = [] {
+      char tmpl[] = "/tmp/syslens-bench-modules.XXXXXX";
+      return std::string(::mkdtemp(tmpl) ? tmpl : "");
+    }();
+    if (dir.empty()) break;
+    fs::create_directories(fs::path(dir) / u.release, ec);
+    fs::create_symlink(e.path(), fs::path(dir) / u.release / "build", ec);
+    fs::create_symlink(common, fs::path(dir) / u.release / "source", ec);
+    return std::vector<std::string>{"unshare", "-m", "sh", "-c", "mount --bind " + dir + " /lib/modules && exec \"$0\" \"$@\""};
+  }
+  why = "no kernel headers for bcc (install linux-headers-amd64)";
+  return std::nullopt;
+}
+
+// Classic tracepoints (bpftrace, bcc) need tracefs.
+void mount_tracefs() {
+  struct stat st {};
+  if (::stat("/sys/kernel/tracing/events", &st) == 0) return;
+  if (::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
+    std::fprintf(stderr, "syslens-bench: cannot mount tracefs: %s; peers may not attach\n", std::strerror(errno));
+  }
+}
+
 struct BenchConfig {
   std::string name;
   std::string floor;  // the configuration whose overhead this one is compared with
   std::function<std::unique_ptr<Attached>()> attach;
 };
+
+std::unique_ptr<Attached> tool(std::vector<std::string> argv, std::size_t programs) {
+  return std::make_unique<ExternalTool>(std::move(argv), programs);
+}
 
 // ns per syscall, averaged over threads, each pinned to its own CPU.
 double measure(const std::string& workload, int nthreads, long iterations) {
@@ -95,22 +218,50 @@ double measure(const std::string& workload, int nthreads, long iterations) {
       CPU_SET(t % ncpu, &set);
       pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
       int fd = ::open("/dev/zero", O_RDONLY);
-      char c;
+      char c = 0;
       const bool read1 = workload == "read";
+      const bool pipe = workload == "pipe";
+      // pipe: this thread and a partner on the same CPU pass a byte back and
+      // forth, so every read blocks: 2 syscalls and 1 context switch per hop.
+      int ping[2], pong[2];
+      std::thread partner;
+      if (pipe) {
+        if (::pipe(ping) != 0 || ::pipe(pong) != 0) std::abort();
+        partner = std::thread([&, t] {
+          cpu_set_t s;
+          CPU_ZERO(&s);
+          CPU_SET(t % ncpu, &s);
+          pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
+          char b;
+          for (long i = 0; i < iterations / 4; ++i) {
+            if (::read(ping[0], &b, 1) != 1 || ::write(pong[1], &b, 1) != 1) break;
+          }
+        });
+      }
       ++ready;
       while (!go.load()) {
       }
       const auto t0 = std::chrono::steady_clock::now();
-      for (long i = 0; i < iterations; ++i) {
-        if (read1) {
-          ::syscall(SYS_read, fd, &c, 1);
-        } else {
-          ::syscall(SYS_getppid);
+      if (pipe) {
+        for (long i = 0; i < iterations / 4; ++i) {
+          if (::write(ping[1], &c, 1) != 1 || ::read(pong[0], &c, 1) != 1) break;
+        }
+      } else {
+        for (long i = 0; i < iterations; ++i) {
+          if (read1) {
+            ::syscall(SYS_read, fd, &c, 1);
+          } else {
+            ::syscall(SYS_getppid);
+          }
         }
       }
       const auto t1 = std::chrono::steady_clock::now();
       ns[static_cast<std::size_t>(t)] =
           std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(iterations);
+      if (pipe) {
+        partner.join();
+        for (int f : {ping[0], ping[1], pong[0], pong[1]}) ::close(f);
+      }
       ::close(fd);
     });
   }
@@ -146,10 +297,17 @@ Options parse(int argc, char** argv) {
     } else if (auto v3 = val("--threads")) {
       o.threads = {std::stoi(*v3)};
     } else if (auto v4 = val("--workload")) {
+      if (*v4 != "getppid" && *v4 != "read" && *v4 != "pipe") {
+        std::fprintf(stderr, "syslens-bench: --workload is getppid, read or pipe\n");
+        std::exit(2);
+      }
       o.workloads = {*v4};
+    } else if (a == "--no-peers") {
+      o.peers = false;
     } else {
       std::fprintf(stderr,
-                   "usage: syslens-bench [--rounds=N] [--iterations=N] [--threads=N] [--workload=getppid|read]\n");
+                   "usage: syslens-bench [--rounds=N] [--iterations=N] [--threads=N] [--workload=getppid|read|pipe] "
+                   "[--no-peers]\n");
       std::exit(2);
     }
   }
@@ -171,14 +329,48 @@ int main(int argc, char** argv) {
   route_libbpf_logs_to_spdlog();
   spdlog::set_level(spdlog::level::warn);
 
-  const std::vector<BenchConfig> configs = {
+  const std::string enter_exit = "floor: empty enter+exit", enter = "floor: empty enter";
+  std::vector<BenchConfig> configs = {
       {"none", "", [] { return std::unique_ptr<Attached>(); }},
-      {"floor: empty enter+exit", "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(true)); }},
-      {"floor: empty enter", "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(false)); }},
-      {"syslens full", "floor: empty enter+exit", [] { return std::unique_ptr<Attached>(new Syslens(Mode::full)); }},
-      {"syslens count-only", "floor: empty enter",
-       [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
+      {enter_exit, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(true)); }},
+      {enter, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(false)); }},
+      {"syslens full", enter_exit, [] { return std::unique_ptr<Attached>(new Syslens(Mode::full)); }},
+      {"syslens count-only", enter, [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
   };
+  // Peers, keyed like syslens (cgroup and syscall) where the tool can.
+  std::vector<std::string> skipped;
+  if (opt.peers) {
+    mount_tracefs();
+    if (on_path("bpftrace")) {
+      configs.push_back({"bpftrace count()", enter, [] {
+                           return tool({"bpftrace", "-e",
+                                        "tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }"},
+                                       1);
+                         }});
+      configs.push_back(
+          {"bpftrace latency hist()", enter_exit, [] {
+             return tool({"bpftrace", "-e",
+                          "tracepoint:raw_syscalls:sys_enter { @s[tid] = nsecs; } "
+                          "tracepoint:raw_syscalls:sys_exit /@s[tid]/ { @[cgroup, args->id] = hist(nsecs - @s[tid]); "
+                          "delete(@s[tid]); }"},
+                         2);
+           }});
+    } else {
+      skipped.push_back("bpftrace: not installed");
+    }
+    std::string why;
+    if (auto prefix = bcc_prefix(why)) {
+      auto with = [p = *prefix](std::vector<std::string> a) {
+        std::vector<std::string> all = p;
+        all.insert(all.end(), a.begin(), a.end());
+        return all;
+      };
+      configs.push_back({"bcc syscount", enter, [with] { return tool(with({"syscount-bpfcc"}), 1); }});  // exit only
+      configs.push_back({"bcc syscount -L", enter_exit, [with] { return tool(with({"syscount-bpfcc", "-L"}), 2); }});
+    } else {
+      skipped.push_back("bcc syscount: " + why);
+    }
+  }
 
   std::printf("syslens-bench: %d rounds x %ld syscalls per thread, interleaved; kernel ", opt.rounds, opt.iterations);
   std::fflush(stdout);
@@ -217,6 +409,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
+  for (const auto& s : skipped) std::printf("not measured: %s\n", s.c_str());
   std::printf("ns/call: median over rounds; added ns: median of (config - none) within a round;\n"
               "x floor added: added ns / added ns of the floor on the same hooks (full: enter+exit, count: enter).\n");
   return 0;
