@@ -1,5 +1,10 @@
 #include "syslens/aggregate.h"
 
+#include <algorithm>
+#include <cstring>
+#include <iterator>
+#include <vector>
+
 #include "syslens/errno_name.h"
 
 namespace syslens {
@@ -42,15 +47,70 @@ AggregatedSnapshot aggregate(const Snapshot& snap, CgroupNamer& cgroups, Workloa
     return syscall_label_cache.emplace(k, syscall_label(arch, nr, abi == SYSLENS_ABI_COMPAT)).first->second;
   };
 
+  // Tens of thousands of rows: inserting each into the ordered maps by
+  // string compares dominates a scrape. Instead every distinct label string
+  // gets a rank in sorted order, rows are sorted by integer ranks and summed,
+  // and the maps are built in order (constant-time hinted inserts).
+  std::vector<const std::string*> strings;
+  std::unordered_map<const std::string*, std::uint32_t> rank;
+  auto ranked = [&](const std::string& s) -> const std::string& {
+    if (rank.emplace(&s, 0).second) strings.push_back(&s);
+    return s;
+  };
+  const std::string overflow_label = kCgroupOverflow;
+  struct Row {
+    const std::string* cgroup;
+    const std::string* syscall;
+    const syslens_stats_val* val;
+  };
+  std::vector<Row> rows;
+  rows.reserve(snap.stats.size() + snap.overflow.size());
   for (const auto& row : snap.stats) {
-    a.series[{cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi)}].add(row.val);
+    rows.push_back({&ranked(cgroup_of(row.key.cgroup_id)), &ranked(syscall_of(row.key.nr, row.key.abi)), &row.val});
   }
   for (const auto& row : snap.overflow) {
-    a.series[{kCgroupOverflow, syscall_of(row.key.nr, row.key.abi)}].add(row.val);
+    rows.push_back({&ranked(overflow_label), &ranked(syscall_of(row.key.nr, row.key.abi)), &row.val});
   }
+  struct ErrRow {
+    const std::string* cgroup;
+    const std::string* syscall;
+    const char* err;
+    std::uint64_t count;
+  };
+  std::vector<ErrRow> errs;
+  errs.reserve(snap.errors.size());
+  std::unordered_map<int, std::string> errno_names;
   for (const auto& row : snap.errors) {
-    a.errors[{cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), errno_name(row.key.err)}] +=
-        row.count;
+    auto it = errno_names.find(row.key.err);
+    if (it == errno_names.end()) it = errno_names.emplace(row.key.err, errno_name(row.key.err)).first;
+    errs.push_back({&ranked(cgroup_of(row.key.cgroup_id)), &ranked(syscall_of(row.key.nr, row.key.abi)),
+                    it->second.c_str(), row.count});
+  }
+  // Equal strings (two ids of one path, two numbers of one label) share a rank.
+  std::sort(strings.begin(), strings.end(), [](const auto* x, const auto* y) { return *x < *y; });
+  for (std::size_t i = 0, r = 0; i < strings.size(); ++i) {
+    if (i > 0 && *strings[i] != *strings[i - 1]) ++r;
+    rank[strings[i]] = static_cast<std::uint32_t>(r);
+  }
+  auto key_of = [&](const std::string* c, const std::string* s) { return std::uint64_t{rank[c]} << 32 | rank[s]; };
+  std::vector<std::pair<std::uint64_t, const Row*>> order;
+  order.reserve(rows.size());
+  for (const auto& r : rows) order.emplace_back(key_of(r.cgroup, r.syscall), &r);
+  std::sort(order.begin(), order.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (i == 0 || order[i].first != order[i - 1].first) {
+      a.series.emplace_hint(a.series.end(), std::make_pair(*order[i].second->cgroup, *order[i].second->syscall),
+                            SeriesAgg{});
+    }
+    std::prev(a.series.end())->second.add(*order[i].second->val);
+  }
+  std::sort(errs.begin(), errs.end(), [&](const ErrRow& x, const ErrRow& y) {
+    const auto kx = key_of(x.cgroup, x.syscall), ky = key_of(y.cgroup, y.syscall);
+    return kx != ky ? kx < ky : std::strcmp(x.err, y.err) < 0;
+  });
+  for (const auto& e : errs) {
+    a.errors.emplace_hint(a.errors.end(), std::make_tuple(*e.cgroup, *e.syscall, std::string(e.err)), 0)->second +=
+        e.count;
   }
 
   auto label_all = [&] {

@@ -1,5 +1,7 @@
 #include "syslens/collector.h"
 
+#include <spdlog/spdlog.h>
+
 #include <bit>
 #include <map>
 #include <tuple>
@@ -7,6 +9,7 @@
 #include <unordered_set>
 
 #include "syslens/errno_name.h"
+#include "syslens/exposition.h"
 #include "syslens/version.h"
 
 namespace syslens {
@@ -59,73 +62,126 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
   f.metric.push_back(std::move(m));
 }
 
-// cgroup, the workload labels, then the series' own.
-std::vector<ClientMetric::Label> series_labels(const std::string& cgroup, const WorkloadLabels& w,
-                                               std::initializer_list<ClientMetric::Label> own) {
-  std::vector<ClientMetric::Label> l = {{"cgroup", cgroup},          {"container_id", w.container_id},
-                                        {"container", w.container},  {"pod", w.pod},
-                                        {"namespace", w.pod_namespace}, {"image", w.image},
-                                        {"unit", w.unit}};
-  l.insert(l.end(), own);
-  return l;
-}
-
 }  // namespace
 
-std::vector<MetricFamily> SyscallCollector::Collect() const {
+std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
   std::lock_guard lock(mu_);
   const auto t0 = std::chrono::steady_clock::now();
   if (before_scrape_) before_scrape_();
-  const Snapshot snap = source_.read();
-
+  Snapshot snap = source_.read();
+  const auto t_read = std::chrono::steady_clock::now();
   const AggregatedSnapshot agg = aggregate(snap, namer_, workloads_, opts_.arch, opts_.metadata_wait);
+  const auto t_agg = std::chrono::steady_clock::now();
+  // The raw rows are not needed any more: free them before the text is
+  // built (tens of MiB with thousands of cgroups).
+  std::size_t tracked_cgroups = 0;
+  {
+    std::unordered_set<std::uint64_t> ids;
+    for (const auto& row : snap.stats) ids.insert(row.key.cgroup_id);
+    tracked_cgroups = ids.size();
+    std::vector<StatsRow>().swap(snap.stats);
+    std::vector<ErrnoRow>().swap(snap.errors);
+  }
   const auto& per_series = agg.series;
   const auto& per_errno = agg.errors;
-  auto labels_of = [&](const std::string& cgroup) -> const WorkloadLabels& { return agg.labels_of(cgroup); };
 
-  std::vector<MetricFamily> out;
-  auto calls = family("syslens_syscalls_total",
-                      "Syscalls entered, per cgroup and syscall (what strace -c counts, including calls that never "
-                      "return).",
-                      MetricType::Counter);
+  // The syscall families, written directly: each cgroup's labels (cgroup and
+  // workload) are rendered once.
+  std::string out;
+  out.reserve(per_series.size() * (opts_.latency ? (opts_.latency_buckets ? 1800 : 300) : 120) + 65536);
+  TextWriter w(out);
+  // Series come ordered by cgroup: the last one's labels are usually it.
+  std::unordered_map<std::string, std::string> prefixes;
+  const std::string* last_cgroup = nullptr;
+  const std::string* last_prefix = nullptr;
+  auto prefix_of = [&](const std::string& cgroup) -> const std::string& {
+    if (last_cgroup && *last_cgroup == cgroup) return *last_prefix;
+    last_cgroup = &cgroup;
+    auto it = prefixes.find(cgroup);
+    if (it != prefixes.end()) {
+      last_prefix = &it->second;
+      return it->second;
+    }
+    const auto& wl = agg.labels_of(cgroup);
+    std::string l;
+    append_label(l, "cgroup", cgroup);
+    append_label(l, "container_id", wl.container_id);
+    append_label(l, "container", wl.container);
+    append_label(l, "pod", wl.pod);
+    append_label(l, "namespace", wl.pod_namespace);
+    append_label(l, "image", wl.image);
+    append_label(l, "unit", wl.unit);
+    last_prefix = &prefixes.emplace(cgroup, std::move(l)).first->second;
+    return *last_prefix;
+  };
+  std::string own;
+  w.family("syslens_syscalls_total",
+           "Syscalls entered, per cgroup and syscall (what strace -c counts, including calls that never return).",
+           "counter");
   for (const auto& [labels, sa] : per_series) {
-    add_counter(calls, series_labels(labels.first, labels_of(labels.first), {{"syscall", labels.second}}),
-                static_cast<double>(sa.calls));
+    own.clear();
+    append_label(own, "syscall", labels.second);
+    w.sample("syslens_syscalls_total", prefix_of(labels.first), own, sa.calls);
   }
-  out.push_back(std::move(calls));
 
   if (opts_.latency) {
-    auto errs = family("syslens_syscall_errors_total", "Syscalls that returned an error, per cgroup, syscall and errno.",
-                       MetricType::Counter);
+    w.family("syslens_syscall_errors_total", "Syscalls that returned an error, per cgroup, syscall and errno.",
+             "counter");
     for (const auto& [labels, n] : per_errno) {
-      add_counter(errs,
-                  series_labels(std::get<0>(labels), labels_of(std::get<0>(labels)),
-                                {{"syscall", std::get<1>(labels)}, {"errno", std::get<2>(labels)}}),
-                  static_cast<double>(n));
+      own.clear();
+      append_label(own, "syscall", std::get<1>(labels));
+      append_label(own, "errno", std::get<2>(labels));
+      w.sample("syslens_syscall_errors_total", prefix_of(std::get<0>(labels)), own, n);
     }
-    out.push_back(std::move(errs));
 
-    auto dur = family("syslens_syscall_duration_seconds", "Time from syscall entry to return, per cgroup and syscall.",
-                      MetricType::Histogram);
-    for (const auto& [labels, sa] : per_series) {
-      auto m = metric(series_labels(labels.first, labels_of(labels.first), {{"syscall", labels.second}}));
-      auto cum = cumulative_counts(opts_.buckets, sa.hist);
-      for (std::size_t i = 0; i < cum.size(); ++i) {
-        m.histogram.bucket.push_back({cum[i], opts_.buckets.upper_seconds[i]});
+    // Per (cgroup, syscall): sum and count always, buckets only when asked
+    // for (15 more series each). Per syscall, host-wide: always buckets.
+    std::vector<std::string> le;
+    for (double b : opts_.buckets.upper_seconds) le.push_back("le=\"" + format_double(b) + "\"");
+    le.push_back("le=\"+Inf\"");
+    auto write_histogram = [&](const std::string& name, const std::string& labels, const SeriesAgg& sa,
+                               bool buckets) {
+      const std::string bucket = name + "_bucket", sum = name + "_sum", count = name + "_count";
+      if (buckets) {
+        const auto cum = cumulative_counts(opts_.buckets, sa.hist);
+        for (std::size_t i = 0; i < cum.size(); ++i) w.sample(bucket, labels, le[i], cum[i]);
+        w.sample(bucket, labels, le.back(), sa.returns);
       }
-      m.histogram.bucket.push_back({sa.returns, std::numeric_limits<double>::infinity()});
-      m.histogram.sample_count = sa.returns;
-      m.histogram.sample_sum = static_cast<double>(sa.sum_ns) / 1e9;
-      dur.metric.push_back(std::move(m));
+      w.sample(sum, labels, "", static_cast<double>(sa.sum_ns) / 1e9);
+      w.sample(count, labels, "", sa.returns);
+    };
+    w.family("syslens_syscall_duration_seconds",
+             opts_.latency_buckets ? "Time from syscall entry to return, per cgroup and syscall."
+                                   : "Time from syscall entry to return, per cgroup and syscall (sum and count: "
+                                     "buckets are in syslens_host_syscall_duration_seconds, or per cgroup with "
+                                     "metrics.latency: histogram).",
+             opts_.latency_buckets ? "histogram" : "summary");
+    std::map<std::string, SeriesAgg> host;
+    std::string labels;
+    for (const auto& [key, sa] : per_series) {
+      labels = prefix_of(key.first);
+      append_label(labels, "syscall", key.second);
+      write_histogram("syslens_syscall_duration_seconds", labels, sa, opts_.latency_buckets);
+      host[key.second].add(sa);
     }
-    out.push_back(std::move(dur));
+    w.family("syslens_host_syscall_duration_seconds", "Time from syscall entry to return, per syscall, host-wide.",
+             "histogram");
+    for (const auto& [syscall, sa] : host) {
+      labels.clear();
+      append_label(labels, "syscall", syscall);
+      write_histogram("syslens_host_syscall_duration_seconds", labels, sa, true);
+    }
   }
 
+  const auto t_text = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point t_workloads;
+  std::vector<MetricFamily> fams;
+  auto& out_families = fams;
   // Self-metrics.
   auto build = family("syslens_build_info", "A metric with a constant '1' value labeled by version and commit.",
                       MetricType::Gauge);
   add_gauge(build, {{"commit", kGitCommit}, {"kernel", self_.kernel}, {"version", kVersion}}, 1);
-  out.push_back(std::move(build));
+  out_families.push_back(std::move(build));
 
   auto bpfinfo = family("syslens_bpf_info",
                         "How the BPF programs were loaded: mode, attach type, per-thread store, cgroup hierarchy.",
@@ -136,7 +192,7 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
              {"mode", self_.mode},
              {"thread_store", self_.thread_store}},
             1);
-  out.push_back(std::move(bpfinfo));
+  out_families.push_back(std::move(bpfinfo));
 
   auto failures = family("syslens_bpf_failures_total",
                          "Failures inside the BPF programs that lost or degraded data, by reason.", MetricType::Counter);
@@ -148,8 +204,8 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
     add_counter(ci.failure ? failures : events, {{ci.failure ? "reason" : "event", ci.name}},
                 static_cast<double>(snap.counters[i]));
   }
-  out.push_back(std::move(failures));
-  out.push_back(std::move(events));
+  out_families.push_back(std::move(failures));
+  out_families.push_back(std::move(events));
 
   auto entries = family("syslens_bpf_map_entries", "Entries in each bounded BPF map.", MetricType::Gauge);
   auto capacity = family("syslens_bpf_map_capacity", "Maximum entries of each bounded BPF map.", MetricType::Gauge);
@@ -157,17 +213,13 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
     add_gauge(entries, {{"map", f.map}}, static_cast<double>(f.entries));
     add_gauge(capacity, {{"map", f.map}}, static_cast<double>(f.capacity));
   }
-  out.push_back(std::move(entries));
-  out.push_back(std::move(capacity));
+  out_families.push_back(std::move(entries));
+  out_families.push_back(std::move(capacity));
 
   auto tracked = family("syslens_tracked_cgroups", "Distinct cgroups with syscalls in the kernel's stats map.",
                         MetricType::Gauge);
-  {
-    std::unordered_set<std::uint64_t> ids;
-    for (const auto& row : snap.stats) ids.insert(row.key.cgroup_id);
-    add_gauge(tracked, {}, static_cast<double>(ids.size()));
-  }
-  out.push_back(std::move(tracked));
+  add_gauge(tracked, {}, static_cast<double>(tracked_cgroups));
+  out_families.push_back(std::move(tracked));
 
   if (self_.program_stats) {
     auto runs = family("syslens_bpf_program_runs_total",
@@ -181,33 +233,33 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
       add_counter(runs, {{"program", p.name}}, static_cast<double>(p.run_count));
       add_counter(secs, {{"program", p.name}}, static_cast<double>(p.run_time_ns) / 1e9);
     }
-    out.push_back(std::move(runs));
-    out.push_back(std::move(secs));
+    out_families.push_back(std::move(runs));
+    out_families.push_back(std::move(secs));
   }
   if (self_.run_stats_enabled_seconds) {
     auto en = family("syslens_bpf_run_stats_enabled_seconds_total",
                      "Time the kernel's BPF run-time statistics were enabled by syslens.", MetricType::Counter);
     add_counter(en, {}, self_.run_stats_enabled_seconds());
-    out.push_back(std::move(en));
+    out_families.push_back(std::move(en));
   }
   if (self_.cgroup_stats) {
     const auto cs = self_.cgroup_stats();
     auto ce = family("syslens_cgroup_cache_entries", "cgroup id to path cache entries.", MetricType::Gauge);
     add_gauge(ce, {}, static_cast<double>(cs.entries));
-    out.push_back(std::move(ce));
+    out_families.push_back(std::move(ce));
     auto cc = family("syslens_cgroup_cache_capacity", "cgroup id to path cache capacity.", MetricType::Gauge);
     add_gauge(cc, {}, static_cast<double>(cs.capacity));
-    out.push_back(std::move(cc));
+    out_families.push_back(std::move(cc));
     auto cev = family("syslens_cgroup_cache_evictions_total",
                       "cgroup paths evicted from the full cache (raise cgroup.cache_size if this grows).",
                       MetricType::Counter);
     add_counter(cev, {}, static_cast<double>(cs.evictions));
-    out.push_back(std::move(cev));
+    out_families.push_back(std::move(cev));
     auto cu = family("syslens_cgroup_unresolved_total",
                      "cgroup ids that could not be resolved to a path (the cgroup was already removed).",
                      MetricType::Counter);
     add_counter(cu, {}, static_cast<double>(cs.unresolved));
-    out.push_back(std::move(cu));
+    out_families.push_back(std::move(cu));
   }
 
   if (self_.runtime_stats) {
@@ -219,14 +271,14 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
       add_gauge(up, {{"source", st.name}}, st.up ? 1 : 0);
       add_counter(errs, {{"source", st.name}}, static_cast<double>(st.errors));
     }
-    out.push_back(std::move(up));
-    out.push_back(std::move(errs));
+    out_families.push_back(std::move(up));
+    out_families.push_back(std::move(errs));
   }
   if (self_.metadata_entries) {
     auto me = family("syslens_container_metadata_entries", "Containers known from the runtimes' APIs.",
                      MetricType::Gauge);
     add_gauge(me, {}, static_cast<double>(self_.metadata_entries()));
-    out.push_back(std::move(me));
+    out_families.push_back(std::move(me));
   }
 
   if (self_.reclaim_stats) {
@@ -234,28 +286,38 @@ std::vector<MetricFamily> SyscallCollector::Collect() const {
     auto g = family("syslens_removed_cgroups_in_grace",
                     "Removed cgroups whose final counts are still exported (cgroup.removed_grace).", MetricType::Gauge);
     add_gauge(g, {}, static_cast<double>(rs.in_grace));
-    out.push_back(std::move(g));
+    out_families.push_back(std::move(g));
     auto rc = family("syslens_cgroups_reclaimed_total",
                      "Removed cgroups whose series and kernel map entries were deleted after the grace period.",
                      MetricType::Counter);
     add_counter(rc, {}, static_cast<double>(rs.cgroups_reclaimed));
-    out.push_back(std::move(rc));
+    out_families.push_back(std::move(rc));
     auto re = family("syslens_bpf_map_entries_reclaimed_total",
                      "Kernel map entries deleted with removed cgroups.", MetricType::Counter);
     add_counter(re, {}, static_cast<double>(rs.entries_reclaimed));
-    out.push_back(std::move(re));
+    out_families.push_back(std::move(re));
   }
 
+  const auto t_self = std::chrono::steady_clock::now();
   if (self_.workload_families) {
-    auto fams = self_.workload_families(agg);
-    out.insert(out.end(), std::make_move_iterator(fams.begin()), std::make_move_iterator(fams.end()));
+    auto wf = self_.workload_families(agg);
+    out_families.insert(out_families.end(), std::make_move_iterator(wf.begin()), std::make_move_iterator(wf.end()));
   }
+  t_workloads = std::chrono::steady_clock::now();
 
   auto scrape = family("syslens_scrape_duration_seconds",
                        "Time this scrape spent reading the BPF maps and building the metrics.", MetricType::Gauge);
   add_gauge(scrape, {},
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  out.push_back(std::move(scrape));
+  out_families.insert(out_families.end(), std::make_move_iterator(extra.begin()), std::make_move_iterator(extra.end()));
+  out_families.push_back(std::move(scrape));
+  append_families(out, out_families);
+  auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  spdlog::debug(
+      "scrape: {} series, {} bytes; read {:.1f} ms, aggregate {:.1f} ms, syscall families {:.1f} ms, workload "
+      "families {:.1f} ms, rest {:.1f} ms",
+      per_series.size(), out.size(), ms(t0, t_read), ms(t_read, t_agg), ms(t_agg, t_text), ms(t_self, t_workloads),
+      ms(t_text, std::chrono::steady_clock::now()) - ms(t_self, t_workloads));
   return out;
 }
 

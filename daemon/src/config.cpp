@@ -310,6 +310,9 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     sc.done();
 
     auto m = top.sub("metrics");
+    bool buckets = cfg.latency_buckets_per_cgroup;
+    m.choice<bool>("latency", buckets, {{"summary", false}, {"histogram", true}});
+    cfg.latency_buckets_per_cgroup = buckets;
     auto lb = m.sub("latency_buckets");
     lb.u64("first_ns", cfg.latency_first_bucket_ns, 1, std::uint64_t{1} << 40);
     lb.u64("last_ns", cfg.latency_last_bucket_ns, 1, std::uint64_t{1} << 40);

@@ -1,6 +1,6 @@
 #include "daemon.h"
 
-#include <prometheus/text_serializer.h>
+#include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -232,20 +232,18 @@ int serve(const Config& cfg) {
   self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.observe(agg); };
   CollectorOptions copts;
   copts.latency = probes.mode() == Mode::full;
+  copts.latency_buckets = cfg.latency_buckets_per_cgroup;
   copts.buckets = bucket_layout_from(cfg);
   copts.metadata_wait = cfg.metadata_scrape_wait;
   SyscallCollector collector(probes, cgroups, &workloads, copts, self, [&cgroups] { cgroups.refresh(); });
 
   TraceHub traces(io, probes, host_arch(), [&cgroups](const std::string& p) { return cgroups.id_of(p); });
-  const prometheus::TextSerializer serializer;
   // Every handler, timer and ring-buffer callback runs on this one
   // io_context thread, so the shared resolvers and store need no locks.
   handler = [&](const std::string& target) -> HttpResponse {
     const std::string path = target.substr(0, target.find('?'));
     if (path == cfg.telemetry_path) {
-      auto families = collector.Collect();
-      auto proc = collect_process_metrics();
-      families.insert(families.end(), std::make_move_iterator(proc.begin()), std::make_move_iterator(proc.end()));
+      auto families = collect_process_metrics();
       auto rej = prometheus::MetricFamily{"syslens_http_rejected_connections_total",
                                           "Connections closed at once because the connection limit was reached.",
                                           prometheus::MetricType::Counter,
@@ -254,7 +252,11 @@ int serve(const Config& cfg) {
       m.counter.value = static_cast<double>(server.rejected_connections());
       rej.metric.push_back(m);
       families.push_back(std::move(rej));
-      return {200, "text/plain; version=0.0.4; charset=utf-8", serializer.Serialize(families)};
+      HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8", collector.Render(std::move(families))};
+      // A scrape frees tens of MiB of snapshot and aggregate with many
+      // cgroups: give it back to the system rather than keep it as heap.
+      ::malloc_trim(0);
+      return r;
     }
     if (path.rfind("/api/v1/workloads", 0) == 0) {
       if (auto r = api.handle(target)) return *r;
@@ -362,6 +364,8 @@ int serve(const Config& cfg) {
 }  // namespace
 
 int run_daemon(int argc, const char* const* argv) {
+  // Few threads allocate; one arena per thread would only fragment the heap.
+  ::mallopt(M_ARENA_MAX, 2);
   try {
     auto flags = parse_flags(argc, argv);
     if (flags.print_and_exit) {

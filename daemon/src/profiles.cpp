@@ -37,14 +37,20 @@ std::string workload_key(const std::string& cgroup, const WorkloadLabels& l) {
 void WorkloadStore::update(const AggregatedSnapshot& agg, double now) {
   // Rebuild from the kernel's cumulative counts, carrying first/last seen.
   std::map<std::string, WorkloadRecord> next;
+  const std::string* last = nullptr;  // series come ordered by cgroup: one lookup per cgroup
+  WorkloadRecord* cur = nullptr;
   for (const auto& [key, sa] : agg.series) {
     const auto& [cgroup, syscall] = key;
     if (cgroup.empty() || cgroup.front() != '/') continue;  // (overflow), (unresolved): not workloads
-    const auto& labels = agg.labels_of(cgroup);
-    auto& w = next[workload_key(cgroup, labels)];
-    if (w.cgroups.empty()) w.labels = labels;
-    w.cgroups.insert(cgroup);
-    w.syscalls[syscall].totals.add(sa);
+    if (!last || *last != cgroup) {
+      const auto& labels = agg.labels_of(cgroup);
+      cur = &next[workload_key(cgroup, labels)];
+      if (cur->cgroups.empty()) cur->labels = labels;
+      cur->cgroups.insert(cgroup);
+      last = &cgroup;
+    }
+    // In order within a cgroup: the hint makes the insert constant-time.
+    cur->syscalls.emplace_hint(cur->syscalls.end(), syscall, SyscallRecord{})->second.totals.add(sa);
   }
   for (const auto& [key, n] : agg.errors) {
     const auto& [cgroup, syscall, err] = key;
@@ -58,12 +64,15 @@ void WorkloadStore::update(const AggregatedSnapshot& agg, double now) {
   workloads_.clear();
   for (auto& [key, w] : next) {
     w.key = key;
-    const WorkloadRecord* old = prev.count(key) ? prev[key] : nullptr;
+    auto pit = prev.find(key);
+    const WorkloadRecord* old = pit == prev.end() ? nullptr : pit->second;
+    // Both maps are sorted by name: walk them together.
+    auto oit = old ? old->syscalls.begin() : std::map<std::string, SyscallRecord>::const_iterator{};
     for (auto& [name, s] : w.syscalls) {
       const SyscallRecord* o = nullptr;
       if (old) {
-        auto it = old->syscalls.find(name);
-        if (it != old->syscalls.end()) o = &it->second;
+        while (oit != old->syscalls.end() && oit->first < name) ++oit;
+        if (oit != old->syscalls.end() && oit->first == name) o = &oit->second;
       }
       s.first_seen = o ? o->first_seen : now;
       s.last_seen = (!o || s.totals.calls > o->totals.calls) ? now : o->last_seen;

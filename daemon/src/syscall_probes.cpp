@@ -65,14 +65,14 @@ bool btf_has_sys_tracepoints(const std::string& custom) {
   return ok;
 }
 
-template <typename K, typename V>
-void dump_map(int fd, std::uint32_t max_entries, const std::function<void(const K&, const V&)>& fn) {
-  // Batched lookup (5.6+) reads a whole hash in a few syscalls; the
-  // key-by-key walk is the fallback.
+// Calls fn(key, value) for every entry of a hash map. A batched read (5.6+)
+// takes a few syscalls; if it fails part way, reset() discards what fn got
+// and the key-by-key walk starts over.
+template <typename K, typename V, typename Fn, typename Reset>
+void dump_map(int fd, std::uint32_t max_entries, const Fn& fn, const Reset& reset) {
   std::uint32_t chunk = std::min<std::uint32_t>(std::max<std::uint32_t>(max_entries, 64), 4096);
   std::vector<K> keys(chunk);
   std::vector<V> vals(chunk);
-  std::vector<std::pair<K, V>> rows;
   std::uint64_t in_batch = 0, out_batch = 0;
   bool first = true;
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -88,14 +88,11 @@ void dump_map(int fd, std::uint32_t max_entries, const std::function<void(const 
         continue;
       }
       spdlog::debug("batched map read failed ({}); reading key by key", errstr(errno));
-      rows.clear();
+      reset();
       break;
     }
-    for (__u32 i = 0; i < count; ++i) rows.emplace_back(keys[i], vals[i]);
-    if (err) {  // ENOENT: that was the last batch
-      for (const auto& [k, v] : rows) fn(k, v);
-      return;
-    }
+    for (__u32 i = 0; i < count; ++i) fn(keys[i], vals[i]);
+    if (err) return;  // ENOENT: that was the last batch
     in_batch = out_batch;
     first = false;
   }
@@ -415,10 +412,16 @@ std::vector<SyscallProbes::ProcessCount> SyscallProbes::stop_processes() {
   std::vector<ProcessCount> out;
   const int fd = bpf_map__fd(skel_->maps.syslens_proc_counts);
   std::vector<__u32> keys;
-  dump_map<__u32, syslens_proc_count>(fd, SYSLENS_PROC_MAX, [&](const __u32& pid, const syslens_proc_count& c) {
-    out.push_back({pid, c.calls, std::string(c.comm, strnlen(c.comm, sizeof(c.comm)))});
-    keys.push_back(pid);
-  });
+  dump_map<__u32, syslens_proc_count>(
+      fd, SYSLENS_PROC_MAX,
+      [&](const __u32& pid, const syslens_proc_count& c) {
+        out.push_back({pid, c.calls, std::string(c.comm, strnlen(c.comm, sizeof(c.comm)))});
+        keys.push_back(pid);
+      },
+      [&] {
+        out.clear();
+        keys.clear();
+      });
   for (auto k : keys) bpf_map_delete_elem(fd, &k);
   return out;
 }
@@ -467,13 +470,15 @@ Snapshot SyscallProbes::read() {
     }
   }
 
-  s.stats.reserve(1024);
+  s.stats.reserve(std::min<std::uint32_t>(max_stats_, 1U << 16));
   dump_map<syslens_stats_key, syslens_stats_val>(
       bpf_map__fd(m.syslens_stats), max_stats_,
-      [&](const syslens_stats_key& k, const syslens_stats_val& v) { s.stats.push_back({k, v}); });
+      [&](const syslens_stats_key& k, const syslens_stats_val& v) { s.stats.push_back({k, v}); },
+      [&] { s.stats.clear(); });
   dump_map<syslens_errno_key, std::uint64_t>(
       bpf_map__fd(m.syslens_errors), max_errno_,
-      [&](const syslens_errno_key& k, const std::uint64_t& v) { s.errors.push_back({k, v}); });
+      [&](const syslens_errno_key& k, const std::uint64_t& v) { s.errors.push_back({k, v}); },
+      [&] { s.errors.clear(); });
 
   // The overflow rows only fill once the stats map has been full.
   if (s.counters[SYSLENS_CNT_STATS_MAP_FULL] > 0) {
@@ -484,7 +489,8 @@ Snapshot SyscallProbes::read() {
                                          k.abi = row >= SYSLENS_OVERFLOW_NR_MAX ? SYSLENS_ABI_COMPAT : 0;
                                          k.nr = row % SYSLENS_OVERFLOW_NR_MAX;
                                          s.overflow.push_back({k, v});
-                                       });
+                                       },
+                                       [&] { s.overflow.clear(); });
   }
   s.fill.push_back({"syslens_stats", s.stats.size(), max_stats_});
   if (slots_) s.fill.push_back({"syslens_cpu_slots", merge_cpu_slots(s.stats), std::uint64_t{cpu_slots_} * ncpus_});

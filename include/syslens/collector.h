@@ -3,7 +3,6 @@
 // the maps; sums key sets that decode to the same labels.
 #pragma once
 
-#include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
 #include <chrono>
@@ -56,19 +55,22 @@ struct CollectorOptions {
   Arch arch = host_arch();
   // How long one scrape may wait for container metadata of new containers.
   std::chrono::milliseconds metadata_wait{250};
-  bool latency = true;  // full mode: export errors and the duration histogram
+  bool latency = true;           // full mode: export errors and durations
+  bool latency_buckets = false;  // duration buckets per (cgroup, syscall), not only sum and count
   BucketLayout buckets = make_bucket_layout(8, 34, 2);
 };
 
 BucketLayout bucket_layout_from(const Config& cfg);
 
-class SyscallCollector final : public prometheus::Collectable {
+// Renders a scrape in the text exposition format.
+class SyscallCollector final {
  public:
   // workloads may be null: the workload labels are then empty.
   SyscallCollector(SnapshotSource& source, CgroupNamer& namer, WorkloadNamer* workloads, CollectorOptions opts,
                    SelfInfo self, std::function<void()> before_scrape = {});
 
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  // One scrape: syslens's families, then `extra` (e.g. process metrics).
+  std::string Render(std::vector<prometheus::MetricFamily> extra = {}) const;
 
  private:
   SnapshotSource& source_;

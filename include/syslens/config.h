@@ -49,6 +49,9 @@ struct Config {
   std::string cgroup_v1_controller;
   std::uint32_t cgroup_cache_size = 16384;
   std::chrono::milliseconds removed_grace{300000};  // removed cgroups stay exported this long
+  // syslens_syscall_duration_seconds per (cgroup, syscall): sum and count only
+  // (false), or with buckets (true).
+  bool latency_buckets_per_cgroup = false;
   std::uint64_t latency_first_bucket_ns = 256;
   std::uint64_t latency_last_bucket_ns = 17179869184ULL;  // 2^34 ns, ~17 s
   std::uint32_t latency_bucket_factor = 4;

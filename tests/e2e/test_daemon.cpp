@@ -84,7 +84,7 @@ int exact_workload() {
 
 TEST(Daemon, ScrapeShowsExactCountsErrnoAndLatencyForACgroup) {
   SYSLENS_REQUIRE_ROOT();
-  Daemon d;
+  Daemon d("metrics:\n  latency: histogram\n");
   ASSERT_TRUE(d.ready()) << d.proc().err();
   TestCgroup cg("scrape");
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
@@ -119,6 +119,29 @@ TEST(Daemon, ScrapeShowsExactCountsErrnoAndLatencyForACgroup) {
   auto pt = run_process({"promtool", "check", "metrics"}, 30000, body);
   EXPECT_EQ(pt.exit_code, 0) << pt.out << pt.err;
   EXPECT_EQ(d.proc().stop(SIGTERM), 0);
+}
+
+// The default: per (cgroup, syscall) sum and count, buckets per syscall
+// host-wide only. What keeps /metrics small with thousands of cgroups.
+TEST(Daemon, ByDefaultLatencyPerCgroupIsSumAndCount) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("summary");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const std::string body = d.scrape();
+  const auto s = parse_exposition(body);
+  const std::string c = cg.path();
+  EXPECT_NE(body.find("# TYPE syslens_syscall_duration_seconds summary"), std::string::npos);
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_duration_seconds_count", {{"cgroup", c}, {"syscall", "nanosleep"}}), kSleeps);
+  EXPECT_GE(sum_samples(s, "syslens_syscall_duration_seconds_sum", {{"cgroup", c}, {"syscall", "nanosleep"}}),
+            kSleeps * 0.003);
+  EXPECT_EQ(body.find("syslens_syscall_duration_seconds_bucket"), std::string::npos);
+  // Host-wide buckets include our sleeps (and anyone else's).
+  EXPECT_GE(sum_samples(s, "syslens_host_syscall_duration_seconds_bucket", {{"syscall", "nanosleep"}, {"le", "+Inf"}}),
+            kSleeps);
+  auto pt = run_process({"promtool", "check", "metrics"}, 30000, body);
+  EXPECT_EQ(pt.exit_code, 0) << pt.out << pt.err;
 }
 
 TEST(Daemon, CountModeExportsExactCallsOnly) {

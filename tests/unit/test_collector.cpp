@@ -1,11 +1,12 @@
 #include <gtest/gtest.h>
-#include <prometheus/text_serializer.h>
 
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 #include "syslens/collector.h"
+#include "syslens/exposition.h"
 
 using namespace syslens;
 
@@ -41,18 +42,54 @@ StatsRow row(std::uint64_t cg, std::uint32_t nr, std::uint64_t calls, std::uint3
   return r;
 }
 
-const prometheus::MetricFamily* find(const std::vector<prometheus::MetricFamily>& fs, const std::string& name) {
-  for (const auto& f : fs) {
-    if (f.name == name) return &f;
+// One sample of the text exposition format.
+struct Series {
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+// Every sample named `name`, in output order (a small parser of the format
+// the collector writes: name{l="v",...} value).
+std::vector<Series> samples(const std::string& text, const std::string& name) {
+  std::vector<Series> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto brace = line.find('{');
+    const auto space = line.rfind(' ');
+    const std::string n = line.substr(0, std::min(brace, line.find(' ')));
+    if (n != name) continue;
+    Series s;
+    if (brace != std::string::npos) {
+      const std::string body = line.substr(brace + 1, line.rfind('}') - brace - 1);
+      std::size_t i = 0;
+      while (i < body.size()) {
+        const auto eq = body.find('=', i);
+        std::string v;
+        std::size_t j = eq + 2;
+        for (; j < body.size() && body[j] != '"'; ++j) {
+          if (body[j] == '\\') ++j;
+          v += body[j];
+        }
+        s.labels[body.substr(i, eq - i)] = v;
+        i = j + 2;  // past '",'
+      }
+    }
+    const std::string v = line.substr(space + 1);
+    s.value = v == "+Inf" ? INFINITY : std::stod(v);
+    out.push_back(std::move(s));
   }
-  return nullptr;
+  return out;
 }
 
-std::string label(const prometheus::ClientMetric& m, const std::string& name) {
-  for (const auto& l : m.label) {
-    if (l.name == name) return l.value;
-  }
-  return "<none>";
+bool has_family(const std::string& text, const std::string& name) {
+  return text.find("# TYPE " + name + " ") != std::string::npos;
+}
+
+// Empty and absent labels are the same to Prometheus; we leave empty ones out.
+std::string label(const Series& s, const std::string& name) {
+  auto it = s.labels.find(name);
+  return it == s.labels.end() ? "" : it->second;
 }
 
 }  // namespace
@@ -68,33 +105,84 @@ TEST(Collector, ExportsCountsErrorsAndHistogramsPerCgroupAndSyscall) {
   e.key.err = 2;
   e.count = 3;
   src.snap.errors = {e};
+  CollectorOptions o;
+  o.latency_buckets = true;
+  SyscallCollector c(src, names, nullptr, o, {});
+  const auto text = c.Render();
+
+  const auto calls = samples(text, "syslens_syscalls_total");
+  ASSERT_EQ(calls.size(), 2U);
+  EXPECT_EQ(label(calls[0], "cgroup"), "/");
+  EXPECT_EQ(label(calls[0], "syscall"), "getppid");
+  EXPECT_EQ(calls[0].value, 5);
+  EXPECT_EQ(label(calls[1], "cgroup"), "/system.slice/a.service");
+  EXPECT_EQ(label(calls[1], "syscall"), "openat");
+
+  const auto errs = samples(text, "syslens_syscall_errors_total");
+  ASSERT_EQ(errs.size(), 1U);
+  EXPECT_EQ(label(errs[0], "errno"), "ENOENT");
+  EXPECT_EQ(errs[0].value, 3);
+
+  EXPECT_NE(text.find("# TYPE syslens_syscall_duration_seconds histogram"), std::string::npos);
+  const auto count = samples(text, "syslens_syscall_duration_seconds_count");
+  const auto sum = samples(text, "syslens_syscall_duration_seconds_sum");
+  ASSERT_EQ(count.size(), 2U);
+  EXPECT_EQ(count[1].value, 7);
+  EXPECT_DOUBLE_EQ(sum[1].value, 7e-6);
+  std::vector<Series> b;  // the openat series' buckets
+  for (const auto& x : samples(text, "syslens_syscall_duration_seconds_bucket")) {
+    if (label(x, "syscall") == "openat") b.push_back(x);
+  }
+  ASSERT_EQ(b.size(), 15U);
+  EXPECT_EQ(label(b.front(), "le"), "2.56e-07");
+  EXPECT_EQ(b.front().value, 0);  // le=256ns
+  EXPECT_EQ(label(b[1], "le"), "1.024e-06");
+  EXPECT_EQ(b[1].value, 7);  // le=1024ns
+  EXPECT_EQ(label(b.back(), "le"), "+Inf");
+  EXPECT_EQ(b.back().value, 7);
+
+  // Host-wide, per syscall: always with buckets.
+  EXPECT_NE(text.find("# TYPE syslens_host_syscall_duration_seconds histogram"), std::string::npos);
+  const auto host = samples(text, "syslens_host_syscall_duration_seconds_count");
+  ASSERT_EQ(host.size(), 2U);
+  EXPECT_EQ(label(host[0], "syscall"), "getppid");
+  EXPECT_EQ(host[0].labels.size(), 1U);
+}
+
+// The default: per (cgroup, syscall) a summary (sum and count), buckets only
+// host-wide per syscall. 1,000 cgroups x 40 syscalls stay a few MiB.
+TEST(Collector, ByDefaultDurationsPerCgroupAreSumAndCount) {
+  FakeSource src;
+  FakeNamer names;
+  names.paths = {{1, "/a"}, {2, "/b"}};
+  src.snap.stats = {row(1, 110, 5), row(2, 110, 7)};
   SyscallCollector c(src, names, nullptr, {}, {});
-  auto fs = c.Collect();
+  const auto text = c.Render();
+  EXPECT_NE(text.find("# TYPE syslens_syscall_duration_seconds summary"), std::string::npos);
+  EXPECT_TRUE(samples(text, "syslens_syscall_duration_seconds_bucket").empty());
+  ASSERT_EQ(samples(text, "syslens_syscall_duration_seconds_count").size(), 2U);
+  const auto host = samples(text, "syslens_host_syscall_duration_seconds_bucket");
+  ASSERT_EQ(host.size(), 15U);  // one syscall
+  EXPECT_EQ(host.back().value, 12);
+}
 
-  auto* calls = find(fs, "syslens_syscalls_total");
-  ASSERT_TRUE(calls);
-  ASSERT_EQ(calls->metric.size(), 2U);
-  EXPECT_EQ(label(calls->metric[0], "cgroup"), "/");
-  EXPECT_EQ(label(calls->metric[0], "syscall"), "getppid");
-  EXPECT_EQ(calls->metric[0].counter.value, 5);
-  EXPECT_EQ(label(calls->metric[1], "cgroup"), "/system.slice/a.service");
-  EXPECT_EQ(label(calls->metric[1], "syscall"), "openat");
-
-  auto* errs = find(fs, "syslens_syscall_errors_total");
-  ASSERT_TRUE(errs);
-  ASSERT_EQ(errs->metric.size(), 1U);
-  EXPECT_EQ(label(errs->metric[0], "errno"), "ENOENT");
-  EXPECT_EQ(errs->metric[0].counter.value, 3);
-
-  auto* dur = find(fs, "syslens_syscall_duration_seconds");
-  ASSERT_TRUE(dur);
-  const auto& h = dur->metric[1].histogram;
-  EXPECT_EQ(h.sample_count, 7U);
-  EXPECT_DOUBLE_EQ(h.sample_sum, 7e-6);
-  EXPECT_EQ(h.bucket.front().cumulative_count, 0U);  // le=256ns
-  EXPECT_EQ(h.bucket[1].cumulative_count, 7U);       // le=1024ns
-  EXPECT_TRUE(std::isinf(h.bucket.back().upper_bound));
-  EXPECT_EQ(h.bucket.back().cumulative_count, 7U);
+TEST(Exposition, LabelValuesAreEscapedAndEmptyOnesLeftOut) {
+  std::string l;
+  append_label(l, "a", "x\"y\\z\nw");
+  append_label(l, "empty", "");
+  append_label(l, "b", "2");
+  EXPECT_EQ(l, "a=\"x\\\"y\\\\z\\nw\",b=\"2\"");
+  EXPECT_EQ(format_double(7e-6), "7e-06");
+  EXPECT_EQ(format_double(0.5), "0.5");
+  EXPECT_EQ(format_double(INFINITY), "+Inf");
+  std::string out;
+  TextWriter w(out);
+  w.family("m", "help with \\ and\nnewline", "counter");
+  w.sample("m", "", "", std::uint64_t{18446744073709551615ULL});
+  w.sample("m", "a=\"1\"", "le=\"2\"", 1.5);
+  EXPECT_EQ(out,
+            "# HELP m help with \\\\ and\\nnewline\n# TYPE m counter\n"
+            "m 18446744073709551615\nm{a=\"1\",le=\"2\"} 1.5\n");
 }
 
 TEST(Collector, SumsKeysThatDecodeToTheSameLabels) {
@@ -103,13 +191,12 @@ TEST(Collector, SumsKeysThatDecodeToTheSameLabels) {
   names.paths = {{10, "/a"}, {11, "/a"}};  // e.g. the same path seen through two ids
   src.snap.stats = {row(10, 39, 2), row(11, 39, 3), row(12, 39, 4), row(13, 39, 5)};  // 12, 13: gone
   SyscallCollector c(src, names, nullptr, {}, {});
-  auto fs = c.Collect();
-  auto* calls = find(fs, "syslens_syscalls_total");
-  ASSERT_EQ(calls->metric.size(), 2U);
-  EXPECT_EQ(label(calls->metric[0], "cgroup"), kCgroupUnresolved);
-  EXPECT_EQ(calls->metric[0].counter.value, 9);
-  EXPECT_EQ(label(calls->metric[1], "cgroup"), "/a");
-  EXPECT_EQ(calls->metric[1].counter.value, 5);
+  const auto calls = samples(c.Render(), "syslens_syscalls_total");
+  ASSERT_EQ(calls.size(), 2U);
+  EXPECT_EQ(label(calls[0], "cgroup"), kCgroupUnresolved);
+  EXPECT_EQ(calls[0].value, 9);
+  EXPECT_EQ(label(calls[1], "cgroup"), "/a");
+  EXPECT_EQ(calls[1].value, 5);
   EXPECT_EQ(names.lookups, 4);  // each id once per scrape
 }
 
@@ -121,21 +208,19 @@ TEST(Collector, OverflowRowsKeepTotalsExact) {
   src.snap.overflow = {row(0, 110, 6), row(0, 64, 1, SYSLENS_ABI_COMPAT)};
   src.snap.counters[SYSLENS_CNT_STATS_MAP_FULL] = 7;
   SyscallCollector c(src, names, nullptr, {}, {});
-  auto fs = c.Collect();
-  auto* calls = find(fs, "syslens_syscalls_total");
-  ASSERT_EQ(calls->metric.size(), 3U);
+  const auto text = c.Render();
+  const auto calls = samples(text, "syslens_syscalls_total");
+  ASSERT_EQ(calls.size(), 3U);
   double total = 0;
-  for (const auto& m : calls->metric) total += m.counter.value;
+  for (const auto& m : calls) total += m.value;
   EXPECT_EQ(total, 12);
-  EXPECT_EQ(label(calls->metric[0], "cgroup"), kCgroupOverflow);
-  EXPECT_EQ(label(calls->metric[0], "syscall"), "getppid");
-  EXPECT_EQ(label(calls->metric[1], "syscall"), "i386:getppid");
-  auto* fails = find(fs, "syslens_bpf_failures_total");
-  ASSERT_TRUE(fails);
+  EXPECT_EQ(label(calls[0], "cgroup"), kCgroupOverflow);
+  EXPECT_EQ(label(calls[0], "syscall"), "getppid");
+  EXPECT_EQ(label(calls[1], "syscall"), "i386:getppid");
   bool seen = false;
-  for (const auto& m : fails->metric) {
+  for (const auto& m : samples(text, "syslens_bpf_failures_total")) {
     if (label(m, "reason") == "stats_map_full") {
-      EXPECT_EQ(m.counter.value, 7);
+      EXPECT_EQ(m.value, 7);
       seen = true;
     }
   }
@@ -149,10 +234,11 @@ TEST(Collector, CountModeHasNoLatencyOrErrnoFamilies) {
   CollectorOptions o;
   o.latency = false;
   SyscallCollector c(src, names, nullptr, o, {});
-  auto fs = c.Collect();
-  EXPECT_TRUE(find(fs, "syslens_syscalls_total"));
-  EXPECT_FALSE(find(fs, "syslens_syscall_errors_total"));
-  EXPECT_FALSE(find(fs, "syslens_syscall_duration_seconds"));
+  const auto text = c.Render();
+  EXPECT_TRUE(has_family(text, "syslens_syscalls_total"));
+  EXPECT_FALSE(has_family(text, "syslens_syscall_errors_total"));
+  EXPECT_FALSE(has_family(text, "syslens_syscall_duration_seconds"));
+  EXPECT_FALSE(has_family(text, "syslens_host_syscall_duration_seconds"));
 }
 
 TEST(Collector, SelfMetricsArePresent) {
@@ -167,18 +253,17 @@ TEST(Collector, SelfMetricsArePresent) {
   self.run_stats_enabled_seconds = [] { return 1.5; };
   self.cgroup_stats = [] { return CgroupPathStats{}; };
   SyscallCollector c(src, names, nullptr, {}, self);
-  auto fs = c.Collect();
+  const auto text = c.Render();
   for (const char* n : {"syslens_build_info", "syslens_bpf_info", "syslens_bpf_failures_total", "syslens_bpf_events_total",
                         "syslens_bpf_map_entries", "syslens_bpf_map_capacity", "syslens_tracked_cgroups",
                         "syslens_bpf_program_runs_total", "syslens_bpf_program_run_seconds_total",
                         "syslens_bpf_run_stats_enabled_seconds_total", "syslens_cgroup_cache_entries",
                         "syslens_scrape_duration_seconds"}) {
-    EXPECT_TRUE(find(fs, n)) << n;
+    EXPECT_TRUE(has_family(text, n)) << n;
   }
-  EXPECT_DOUBLE_EQ(find(fs, "syslens_bpf_program_run_seconds_total")->metric[0].counter.value, 5e-6);
+  EXPECT_DOUBLE_EQ(samples(text, "syslens_bpf_program_run_seconds_total")[0].value, 5e-6);
   // The failure counters are all there, zero or not, so alerts can use them.
-  EXPECT_EQ(find(fs, "syslens_bpf_failures_total")->metric.size(), 7U);
-  auto text = prometheus::TextSerializer().Serialize(fs);
+  EXPECT_EQ(samples(text, "syslens_bpf_failures_total").size(), 7U);
   EXPECT_NE(text.find("syslens_bpf_map_capacity{map=\"syslens_stats\"} 64"), std::string::npos) << text;
 }
 
@@ -222,25 +307,31 @@ TEST(Collector, EverySeriesCarriesTheWorkloadLabels) {
   e.count = 2;
   src.snap.errors = {e};
   SyscallCollector c(src, names, &workloads, {}, {});
-  auto fs = c.Collect();
-  for (const char* fam : {"syslens_syscalls_total", "syslens_syscall_errors_total", "syslens_syscall_duration_seconds"}) {
-    for (const auto& mt : find(fs, fam)->metric) {
+  const auto text = c.Render();
+  // The container's series carry every workload label; the others only what
+  // they have (an empty label is an absent one).
+  for (const char* fam : {"syslens_syscalls_total", "syslens_syscall_errors_total",
+                          "syslens_syscall_duration_seconds_count"}) {
+    for (const auto& mt : samples(text, fam)) {
+      if (label(mt, "cgroup") != path) continue;
       for (const char* l : {"cgroup", "container_id", "container", "pod", "namespace", "image", "unit", "syscall"}) {
-        EXPECT_NE(label(mt, l), "<none>") << fam << " lacks " << l;
+        EXPECT_NE(label(mt, l), "") << fam << " lacks " << l;
       }
     }
   }
-  const auto& web = find(fs, "syslens_syscalls_total")->metric[0];
+  const auto all = samples(text, "syslens_syscalls_total");
+  ASSERT_EQ(all.size(), 2U);
+  const auto& web = all[0];
   EXPECT_EQ(label(web, "container_id"), kId);
   EXPECT_EQ(label(web, "container"), "web");
   EXPECT_EQ(label(web, "pod"), "web-7d9f");
   EXPECT_EQ(label(web, "namespace"), "shop");
   EXPECT_EQ(label(web, "image"), "nginx:1.25");
   EXPECT_EQ(label(web, "unit"), "cri-containerd-" + kId + ".scope");
-  const auto& sshd = find(fs, "syslens_syscalls_total")->metric[1];
-  EXPECT_EQ(label(sshd, "container_id"), "");
+  const auto& sshd = all[1];
+  EXPECT_FALSE(sshd.labels.count("container_id"));
   EXPECT_EQ(label(sshd, "unit"), "sshd.service");
-  EXPECT_EQ(label(find(fs, "syslens_syscall_errors_total")->metric[0], "errno"), "EAGAIN");
+  EXPECT_EQ(label(samples(text, "syslens_syscall_errors_total")[0], "errno"), "EAGAIN");
 }
 
 TEST(Collector, ARuntimeThatIsDownCostsEmptyLabelsNotAStall) {
@@ -259,10 +350,10 @@ TEST(Collector, ARuntimeThatIsDownCostsEmptyLabelsNotAStall) {
   o.metadata_wait = std::chrono::milliseconds(100);
   SyscallCollector c(src, names, &workloads, o, {});
   const auto t0 = std::chrono::steady_clock::now();
-  auto fs = c.Collect();
+  const auto text = c.Render();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000));
-  EXPECT_EQ(label(find(fs, "syslens_syscalls_total")->metric[0], "container_id"), kId);
-  EXPECT_EQ(label(find(fs, "syslens_syscalls_total")->metric[0], "container"), "");
+  EXPECT_EQ(label(samples(text, "syslens_syscalls_total")[0], "container_id"), kId);
+  EXPECT_EQ(label(samples(text, "syslens_syscalls_total")[0], "container"), "");
   EXPECT_GE(raw->calls.load(), 1);
   const auto st = cache.stats();
   ASSERT_EQ(st.size(), 1U);
