@@ -108,6 +108,13 @@ struct {
 	__uint(max_entries, SYSLENS_NEW_KEY_RINGBUF_BYTES);
 } syslens_new_keys SEC(".maps");
 
+/* Latency tracking switched off at run time by the daemon's overhead budget
+ * (full mode): enter only counts, the exit programs are detached. Each time
+ * it is switched back on, latency_gen grows, so records from before are
+ * not matched to calls made since. */
+volatile __u32 latency_off;
+volatile __u32 latency_gen;
+
 /* Live trace, off unless the daemon has a listener: one load per exit. */
 volatile __u32 trace_active;
 volatile struct syslens_trace_filter trace_filter;
@@ -377,7 +384,7 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	if (procs_active)
 		count_process(key.cgroup_id);
 
-	if (!track_latency)
+	if (!track_latency || latency_off)
 		return 0;
 	if (task_storage) {
 		struct syslens_cpu_rec *cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
@@ -388,7 +395,8 @@ static __always_inline int handle_enter(long id, bool task_storage)
 			cr->task = (__u64)task;
 			cr->rec.cgroup_id = key.cgroup_id;
 			cr->rec.nr = key.nr;
-			cr->rec.abi = key.abi;
+			cr->rec.abi = (__u16)key.abi;
+			cr->rec.gen = (__u16)latency_gen;
 			cr->rec.ts_ns = bpf_ktime_get_ns();
 			return 0;
 		}
@@ -402,7 +410,8 @@ static __always_inline int handle_enter(long id, bool task_storage)
 		count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
 	rec->cgroup_id = key.cgroup_id;
 	rec->nr = key.nr;
-	rec->abi = key.abi;
+	rec->abi = (__u16)key.abi;
+	rec->gen = (__u16)latency_gen;
 	rec->ts_ns = bpf_ktime_get_ns();
 	return 0;
 }
@@ -452,14 +461,22 @@ static __always_inline int handle_exit(long ret, bool task_storage)
 	struct syslens_stats_key key;
 	struct syslens_stats_val *v;
 	struct syslens_enter_rec *rec = 0;
-	__u64 now = bpf_ktime_get_ns(), delta;
-	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 now, delta;
+	__u32 cpu;
 
+	/* The daemon detaches us when latency goes off; this covers a link
+	 * that another process's copy of its fd keeps alive. */
+	if (latency_off)
+		return 0;
+	now = bpf_ktime_get_ns();
+	cpu = bpf_get_smp_processor_id();
 	if (task_storage)
 		rec = cpu_rec_of_current(cpu);
 	if (!rec)
 		rec = rec_for_exit(task_storage);
-	if (!rec || !rec->ts_ns) {
+	if (!rec || !rec->ts_ns || rec->gen != (__u16)latency_gen) {
+		if (rec)
+			rec->ts_ns = 0;
 		count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
 		return 0;
 	}
@@ -501,7 +518,7 @@ static __always_inline int handle_switch(void)
 	struct syslens_cpu_rec *cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 	struct syslens_enter_rec *rec;
 
-	if (!cr || !cr->rec.ts_ns || cr->task != (__u64)task)
+	if (latency_off || !cr || !cr->rec.ts_ns || cr->task != (__u64)task)
 		return 0;
 	rec = bpf_task_storage_get(&syslens_task_rec, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (rec) {

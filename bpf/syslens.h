@@ -73,7 +73,9 @@ struct syslens_enter_rec {
 	__u64 ts_ns;     /* 0 = no syscall in flight */
 	__u64 cgroup_id; /* cgroup at enter: the call is attributed there */
 	__u32 nr;
-	__u32 abi;
+	__u16 abi;
+	__u16 gen;       /* latency_gen at enter: records older than the last
+			  * re-enabling of latency tracking are ignored */
 };
 
 /*

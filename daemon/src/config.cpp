@@ -291,6 +291,11 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     rs.done();
     bpf.done();
 
+    auto ov = top.sub("overhead");
+    ov.u64("budget_ns_per_syscall", cfg.overhead_budget_ns, 0, 1000000);
+    ov.duration("recheck", cfg.overhead_recheck, std::chrono::milliseconds(100));
+    ov.done();
+
     auto cg = top.sub("cgroup");
     cg.str("root", cfg.cgroup_root);
     cg.str("v1_controller", cfg.cgroup_v1_controller);
@@ -333,6 +338,16 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     throw FatalError(kExitConfig, std::string(origin) +
                                       ": metrics.latency_buckets: first_ns, last_ns and factor must be powers of "
                                       "two with first_ns <= last_ns");
+  }
+  if (cfg.overhead_budget_ns > 0 && cfg.run_stats == RunStatsMode::off) {
+    throw FatalError(kExitConfig, std::string(origin) +
+                                      ": overhead.budget_ns_per_syscall needs bpf.run_stats.mode sampled or on "
+                                      "(the cost is measured from them)");
+  }
+  if (cfg.overhead_budget_ns > 0 && cfg.mode == Mode::count) {
+    throw FatalError(kExitConfig, std::string(origin) +
+                                      ": overhead.budget_ns_per_syscall needs mode: full (count mode has no latency "
+                                      "tracking to turn off)");
   }
 }
 

@@ -27,6 +27,7 @@
 #include "http_server.h"
 #include "runtime_clients.h"
 #include "process_metrics.h"
+#include "syslens/overhead.h"
 #include "syscall_probes.h"
 #include "trace.h"
 #include "syslens/cgroup_paths.h"
@@ -41,6 +42,39 @@
 namespace syslens {
 
 namespace {
+
+// The live overhead and the budget's state.
+std::vector<prometheus::MetricFamily> overhead_families(const OverheadGovernor& g, bool latency_off) {
+  using prometheus::MetricType;
+  auto one = [](std::string name, std::string help, MetricType type, double v,
+                std::vector<prometheus::ClientMetric::Label> labels = {}) {
+    prometheus::MetricFamily f{std::move(name), std::move(help), type, {}};
+    prometheus::ClientMetric m;
+    m.label = std::move(labels);
+    if (type == MetricType::Counter) {
+      m.counter.value = v;
+    } else {
+      m.gauge.value = v;
+    }
+    f.metric.push_back(std::move(m));
+    return f;
+  };
+  std::vector<prometheus::MetricFamily> out;
+  if (g.last_cost_ns()) {
+    out.push_back(one("syslens_bpf_overhead_seconds_per_syscall",
+                      "Time inside syslens's BPF programs per syscall in the last run-stats window (the hooks' own "
+                      "cost comes on top).",
+                      MetricType::Gauge, *g.last_cost_ns() / 1e9));
+  }
+  out.push_back(one("syslens_overhead_budget_seconds_per_syscall",
+                    "The overhead budget (overhead.budget_ns_per_syscall); 0: none.", MetricType::Gauge,
+                    g.budget_ns() / 1e9));
+  out.push_back(one("syslens_degraded", "1 while a feature is off to stay within the overhead budget.",
+                    MetricType::Gauge, latency_off ? 1 : 0, {{"feature", "latency"}}));
+  out.push_back(one("syslens_degradations_total", "Times a feature was turned off to stay within the overhead budget.",
+                    MetricType::Counter, static_cast<double>(g.degradations()), {{"feature", "latency"}}));
+  return out;
+}
 
 std::string read_file(const char* path) {
   std::ifstream in(path);
@@ -98,11 +132,19 @@ CgroupRoot find_cgroup_root(const Config& cfg) {
   return r;
 }
 
-// Samples the kernel's BPF run-time statistics in short windows.
+// Samples the kernel's BPF run-time statistics in short windows. After each
+// window (or each interval when they stay on), on_window gets the programs'
+// statistics from its start and its end.
 class RunStatsSampler {
  public:
-  RunStatsSampler(boost::asio::io_context& io, const Config& cfg) : timer_(io), cfg_(cfg) {
-    if (cfg_.run_stats == RunStatsMode::on) open();
+  using Stats = std::vector<ProgramStats>;
+  RunStatsSampler(boost::asio::io_context& io, const Config& cfg, std::function<Stats()> read,
+                  std::function<void(const Stats&, const Stats&)> on_window)
+      : timer_(io), cfg_(cfg), read_(std::move(read)), on_window_(std::move(on_window)) {
+    if (cfg_.run_stats == RunStatsMode::on) {
+      open();
+      schedule_tick();
+    }
     if (cfg_.run_stats == RunStatsMode::sampled) schedule_open(std::chrono::milliseconds(0));
   }
 
@@ -118,6 +160,17 @@ class RunStatsSampler {
   void open() {
     guard_.emplace();
     since_ = Clock::now();
+    before_ = read_();
+  }
+  void schedule_tick() {
+    timer_.expires_after(cfg_.run_stats_interval);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto now = read_();
+      on_window_(before_, now);
+      before_ = std::move(now);
+      schedule_tick();
+    });
   }
   void close() {
     if (guard_ && guard_->active()) total_ += Clock::now() - since_;
@@ -130,14 +183,20 @@ class RunStatsSampler {
       open();
       timer_.expires_after(cfg_.run_stats_window);
       timer_.async_wait([this](const boost::system::error_code& ec2) {
+        const bool measured = guard_ && guard_->active();
         close();
-        if (!ec2) schedule_open(cfg_.run_stats_interval - cfg_.run_stats_window);
+        if (ec2) return;
+        if (measured) on_window_(before_, read_());
+        schedule_open(cfg_.run_stats_interval - cfg_.run_stats_window);
       });
     });
   }
 
   boost::asio::steady_timer timer_;
   const Config& cfg_;
+  std::function<Stats()> read_;
+  std::function<void(const Stats&, const Stats&)> on_window_;
+  Stats before_;
   std::optional<RunStatsGuard> guard_;
   Clock::time_point since_;
   std::chrono::duration<double> total_{0};
@@ -192,7 +251,26 @@ int serve(const Config& cfg) {
   mopts.timeout = cfg.runtime_timeout;
   MetadataCache metadata(std::move(sources), mopts);
   WorkloadResolver workloads(&metadata, cfg.cgroup_cache_size);
-  RunStatsSampler sampler(io, cfg);
+  OverheadGovernor governor(static_cast<double>(cfg.overhead_budget_ns), cfg.overhead_recheck);
+  RunStatsSampler sampler(
+      io, cfg, [&probes] { return probes.program_stats(); },
+      [&](const RunStatsSampler::Stats& before, const RunStatsSampler::Stats& after) {
+        const auto cost = cost_per_syscall_ns(before, after);
+        switch (governor.on_window(cost, std::chrono::steady_clock::now())) {
+          case OverheadGovernor::Action::degrade:
+            probes.set_latency(false);
+            spdlog::warn("overhead {:.0f} ns per syscall is above the budget of {} ns: latency tracking is off "
+                         "(calls are still counted); rechecking in {}s",
+                         *cost, cfg.overhead_budget_ns,
+                         std::chrono::duration_cast<std::chrono::seconds>(cfg.overhead_recheck).count());
+            break;
+          case OverheadGovernor::Action::restore:
+            if (probes.set_latency(true)) spdlog::info("latency tracking back on to measure the overhead again");
+            break;
+          case OverheadGovernor::Action::none:
+            break;
+        }
+      });
 
   utsname uts{};
   ::uname(&uts);
@@ -244,6 +322,9 @@ int serve(const Config& cfg) {
     const std::string path = target.substr(0, target.find('?'));
     if (path == cfg.telemetry_path) {
       auto families = collect_process_metrics();
+      for (auto& f : overhead_families(governor, probes.mode() == Mode::full && !probes.latency_on())) {
+        families.push_back(std::move(f));
+      }
       auto rej = prometheus::MetricFamily{"syslens_http_rejected_connections_total",
                                           "Connections closed at once because the connection limit was reached.",
                                           prometheus::MetricType::Counter,

@@ -245,7 +245,8 @@ SyscallProbes::SyscallProbes(const ProbeOptions& opts) : mode_(opts.mode) {
 }
 
 SyscallProbes::~SyscallProbes() {
-  links_.clear();  // detach before the programs and maps go
+  latency_links_.clear();  // detach before the programs and maps go
+  links_.clear();
   new_keys_.reset();
   trace_.reset();
   if (slots_) ::munmap(slots_, slots_bytes_);
@@ -449,14 +450,53 @@ void SyscallProbes::attach_all() {
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       const int e = errno;
+      latency_links_.clear();
       links_.clear();
       throw FatalError(kExitKernel,
                        std::string("cannot attach BPF program ") + bpf_program__name(prog) + ": " + errstr(e));
     }
-    links_.emplace_back(link);
+    (is_latency_program(prog) ? latency_links_ : links_).emplace_back(link);
     attached_names_.emplace_back(bpf_program__name(prog));
   }
 }
+
+bool SyscallProbes::is_latency_program(const ::bpf_program* prog) const {
+  const auto& p = skel_->progs;
+  for (const auto* q : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
+                        p.rawtp_exit_tid}) {
+    if (prog == q) return true;
+  }
+  return false;
+}
+
+bool SyscallProbes::set_latency(bool on) {
+  if (mode_ != Mode::full || on == latency_on()) return true;
+  auto* bss = skel_->bss;
+  if (!on) {
+    bss->latency_off = 1;  // enter stops writing records first
+    latency_links_.clear();
+    return true;
+  }
+  auto& p = skel_->progs;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
+  for (auto* prog : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
+                     p.rawtp_exit_tid}) {
+    if (!bpf_program__autoload(prog)) continue;
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      spdlog::warn("cannot re-attach {}: {}; latency tracking stays off", bpf_program__name(prog), errstr(errno));
+      return false;
+    }
+    links.emplace_back(link);
+  }
+  latency_links_ = std::move(links);
+  // Records written before latency went off belong to calls long returned.
+  bss->latency_gen = bss->latency_gen + 1;
+  bss->latency_off = 0;
+  return true;
+}
+
+bool SyscallProbes::latency_on() const { return mode_ == Mode::full && skel_->bss->latency_off == 0; }
 
 Snapshot SyscallProbes::read() {
   Snapshot s;

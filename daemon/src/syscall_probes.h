@@ -15,6 +15,7 @@
 struct syslens_bpf;  // the generated skeleton
 struct bpf_link;
 struct ring_buffer;
+struct bpf_program;
 
 namespace syslens {
 
@@ -93,6 +94,12 @@ class SyscallProbes final : public SnapshotSource {
   // Whether the tid hash (thread_store tid_hash) holds a record for tid.
   bool has_thread_record(std::uint32_t tid) const;
 
+  // Full mode: switches latency tracking (enter records, the exit and
+  // context-switch programs) off and on at run time; calls are counted
+  // either way. False if re-attaching failed (latency then stays off).
+  bool set_latency(bool on);
+  bool latency_on() const;
+
  private:
   struct SkelDeleter {
     void operator()(struct ::syslens_bpf* s) const;
@@ -116,6 +123,8 @@ class SyscallProbes final : public SnapshotSource {
   std::vector<std::uint64_t> traced_;
   std::vector<std::uint64_t> counted_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> latency_links_;  // exit and context switch
+  bool is_latency_program(const ::bpf_program* prog) const;
   std::vector<std::string> attached_names_;
   AttachKind attach_ = AttachKind::tp_btf;
   ThreadStore store_ = ThreadStore::task_storage;

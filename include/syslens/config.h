@@ -40,6 +40,11 @@ struct Config {
   // Entries per CPU of the per-CPU slot table (a power of two; 0: none).
   std::uint32_t cpu_slots = 1024;
   RunStatsMode run_stats = RunStatsMode::sampled;
+  // Overhead budget: ns inside syslens's programs per syscall, measured in
+  // the run-stats windows; above it latency tracking goes off until
+  // overhead_recheck has passed. 0: no budget.
+  std::uint64_t overhead_budget_ns = 0;
+  std::chrono::milliseconds overhead_recheck{600000};
   std::chrono::milliseconds run_stats_interval{60000};
   std::chrono::milliseconds run_stats_window{1000};
   std::string cgroup_root;  // empty: found in /proc/self/mountinfo

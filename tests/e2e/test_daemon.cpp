@@ -144,6 +144,49 @@ TEST(Daemon, ByDefaultLatencyPerCgroupIsSumAndCount) {
   EXPECT_EQ(pt.exit_code, 0) << pt.out << pt.err;
 }
 
+// The live overhead: measured in the sampled run-stats windows, exported per
+// syscall. Plausible: more than nothing, less than 10 us.
+TEST(Daemon, ExportsItsOwnCostPerSyscall) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("bpf:\n  run_stats:\n    interval: 400ms\n    window: 200ms\n");
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  double cost = 0;
+  for (int i = 0; i < 50 && cost == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    cost = sum_samples(parse_exposition(d.scrape()), "syslens_bpf_overhead_seconds_per_syscall", {});
+  }
+  EXPECT_GT(cost, 1e-9);
+  EXPECT_LT(cost, 1e-5);
+  const auto s = parse_exposition(d.scrape());
+  EXPECT_EQ(sum_samples(s, "syslens_degraded", {{"feature", "latency"}}), 0);
+  EXPECT_EQ(sum_samples(s, "syslens_overhead_budget_seconds_per_syscall", {}), 0);
+}
+
+// Over the budget, latency tracking goes off: said in a metric and the log,
+// calls still counted exactly, no latency observed any more.
+TEST(Daemon, OverTheBudgetLatencyTrackingGoesOff) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("overhead:\n  budget_ns_per_syscall: 1\n  recheck: 1h\n"
+           "bpf:\n  run_stats:\n    interval: 300ms\n    window: 100ms\n");
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  double degraded = 0;
+  for (int i = 0; i < 50 && degraded == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    degraded = sum_samples(parse_exposition(d.scrape()), "syslens_degraded", {{"feature", "latency"}});
+  }
+  ASSERT_EQ(degraded, 1);
+  TestCgroup cg("degraded");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const auto s = parse_exposition(d.scrape());
+  EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", cg.path()}}), kGetppid + kOpenat + kSleeps + 1);
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_duration_seconds_count", {{"cgroup", cg.path()}}), 0);
+  EXPECT_EQ(sum_samples(s, "syslens_degradations_total", {{"feature", "latency"}}), 1);
+  EXPECT_DOUBLE_EQ(sum_samples(s, "syslens_overhead_budget_seconds_per_syscall", {}), 1e-9);
+  EXPECT_EQ(d.proc().stop(SIGTERM), 0);
+  EXPECT_NE(d.proc().err().find("is above the budget of 1 ns: latency tracking is off"), std::string::npos)
+      << d.proc().err();
+}
+
 TEST(Daemon, CountModeExportsExactCallsOnly) {
   SYSLENS_REQUIRE_ROOT();
   Daemon d("mode: count\n");
@@ -1054,7 +1097,7 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
     }
   }
   EXPECT_EQ(recording, 3);
-  EXPECT_EQ(alerts, 5);
+  EXPECT_EQ(alerts, 6);
   // Every query of every dashboard, with its variables set to "all".
   auto substitute = [](std::string e) {
     for (const std::string v : {"$instance", "$namespace", "$pod", "$container"}) {

@@ -204,6 +204,57 @@ TEST_P(FullMode, ABlockedCallKeepsItsRecordWhileOthersRunOnItsCpu) {
   EXPECT_EQ(v.stats.at({nr("write"), 0}).returns, static_cast<std::uint64_t>(kRounds));
 }
 
+// The overhead budget's switch: with latency tracking off, calls are still
+// counted exactly and nothing returns; a record left from before (a call
+// blocked while tracking went off) is not matched to a call made after it
+// came back on.
+TEST_P(FullMode, LatencyOffCountsCallsAndOnAgainIgnoresOldRecords) {
+  SYSLENS_REQUIRE_ROOT();
+  SyscallProbes probes(options(Mode::full, GetParam()));
+  TestCgroup cg("latency-off");
+  int ready[2], data[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(data), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    cg.add(::getpid());
+    char c = 'r';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(1);
+    if (::read(data[0], &c, 1) != 1) ::_exit(1);  // blocks while tracking goes off
+    for (int i = 0; i < 10; ++i) ::syscall(SYS_getppid);
+    if (::read(data[0], &c, 1) != 1) ::_exit(1);  // entered while off, returns once on again
+    ::_exit(0);
+  }
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(probes.set_latency(false));
+  EXPECT_FALSE(probes.latency_on());
+  ASSERT_EQ(::write(data[1], "x", 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(probes.set_latency(true));
+  EXPECT_TRUE(probes.latency_on());
+  ASSERT_EQ(::write(data[1], "y", 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (int f : {ready[0], ready[1], data[0], data[1]}) ::close(f);
+
+  // On again: latency is tracked as before.
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+                            return 0;
+                          }),
+            0);
+  const auto v = view(probes.read(), cg.id());
+  EXPECT_EQ(v.stats.at({nr("read"), 0}).calls, 2U);
+  EXPECT_EQ(v.stats.at({nr("read"), 0}).returns, 0U) << "a stale record was matched";
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, 10U + kGetppid);
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, static_cast<std::uint64_t>(kGetppid));
+}
+
 TEST_P(FullMode, Ia32CompatSyscallsAreNotTakenForTheir64BitNamesakes) {
   SYSLENS_REQUIRE_ROOT();
   SyscallProbes probes(options(Mode::full, GetParam()));

@@ -130,6 +130,14 @@ TEST(ConfigFile, MistakesNameTheKey) {
   expect_fatal([] { yaml("bpf:\n  cpu_slots: 131072\n"); }, kExitConfig, "bpf.cpu_slots: 131072 is outside 0..65536");
   EXPECT_EQ(yaml("bpf:\n  cpu_slots: 0\n").cpu_slots, 0U);
   EXPECT_EQ(yaml("bpf:\n  cpu_slots: 256\n").cpu_slots, 256U);
+  expect_fatal([] { yaml("overhead:\n  budget_ns_per_syscall: 100\nbpf:\n  run_stats:\n    mode: off\n"); },
+               kExitConfig, "overhead.budget_ns_per_syscall needs bpf.run_stats.mode sampled or on");
+  expect_fatal([] { yaml("mode: count\noverhead:\n  budget_ns_per_syscall: 100\n"); }, kExitConfig,
+               "overhead.budget_ns_per_syscall needs mode: full");
+  expect_fatal([] { yaml("metrics:\n  latency: quantiles\n"); }, kExitConfig,
+               "metrics.latency: 'quantiles' is not one of histogram, summary");
+  EXPECT_TRUE(yaml("metrics:\n  latency: histogram\n").latency_buckets_per_cgroup);
+  EXPECT_EQ(yaml("overhead:\n  budget_ns_per_syscall: 250\n  recheck: 30s\n").overhead_budget_ns, 250U);
   expect_fatal([] { yaml("bpf: [1, 2]\n"); }, kExitConfig, "bpf: must be a mapping");
   expect_fatal([] { yaml("- 1\n- 2\n"); }, kExitConfig, "top level: must be a mapping");
   expect_fatal([] { yaml("mode: [full]\n"); }, kExitConfig, "mode: must be a scalar");
@@ -179,6 +187,9 @@ TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
   EXPECT_EQ(c.max_errno_entries, d.max_errno_entries);
   EXPECT_EQ(c.max_threads, d.max_threads);
   EXPECT_EQ(c.cpu_slots, d.cpu_slots);
+  EXPECT_EQ(c.latency_buckets_per_cgroup, d.latency_buckets_per_cgroup);
+  EXPECT_EQ(c.overhead_budget_ns, d.overhead_budget_ns);
+  EXPECT_EQ(c.overhead_recheck, d.overhead_recheck);
   EXPECT_EQ(c.run_stats, d.run_stats);
   EXPECT_EQ(c.run_stats_interval, d.run_stats_interval);
   EXPECT_EQ(c.run_stats_window, d.run_stats_window);
