@@ -7,7 +7,7 @@ ARGS      ?=
 # /usr, so that the installed unit and the Debian package agree on paths.
 CMAKE_FLAGS ?= -DCMAKE_INSTALL_PREFIX=/usr
 
-.PHONY: all deps test-deps build run test unit-asan bench package clean
+.PHONY: all deps test-deps bench-deps build run test unit-asan bench package clean
 
 all: build
 
@@ -16,6 +16,9 @@ deps:
 
 test-deps:
 	@scripts/install-deps --test
+
+bench-deps:
+	@scripts/install-deps --bench
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
@@ -41,8 +44,12 @@ unit-asan: test-deps
 package: build
 	cd $(BUILD) && cpack -G DEB
 
-bench: build
+# The benchmark suite (as root): micro (ns per syscall against the floor and
+# the peers), macro (nginx under wrk), scale (1,000 cgroups, churn, load).
+bench: bench-deps build
 	$(BUILD)/bench/syslens-bench $(ARGS)
+	python3 bench/macro.py $(BUILD)
+	python3 bench/scale.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

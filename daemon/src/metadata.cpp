@@ -22,14 +22,23 @@ MetadataCache::~MetadataCache() {
   if (worker_.joinable()) worker_.join();
 }
 
-std::optional<ContainerMeta> MetadataCache::get(const std::string& id) {
+std::optional<ContainerMeta> MetadataCache::get(const std::string& id, bool* worth_waiting) {
   std::lock_guard lock(mu_);
+  if (worth_waiting) *worth_waiting = false;
   auto it = entries_.find(id);
   if (it != entries_.end()) return it->second;
-  if (!sources_.empty() && requested_ == completed_) {
+  if (sources_.empty()) return std::nullopt;
+  if (requested_ == completed_) {
     ++requested_;
     cv_.notify_all();
   }
+  // Worth waiting for only until a refresh asked for after the id was first
+  // missed has finished: after that no runtime knows it (a plain cgroup
+  // named like a container, or every runtime down), and waiting again would
+  // cost every scrape the whole budget.
+  if (unknown_.size() >= opts_.max_entries) unknown_.clear();
+  const auto first = unknown_.emplace(id, requested_).first->second;
+  if (worth_waiting) *worth_waiting = completed_ < first;
   return std::nullopt;
 }
 
@@ -108,6 +117,7 @@ void MetadataCache::refresh() {
     }
   }
   entries_ = std::move(fresh);
+  std::erase_if(unknown_, [&](const auto& kv) { return entries_.count(kv.first) > 0; });
   dropped_ += dropped;
 }
 

@@ -177,12 +177,13 @@ WorkloadLabels WorkloadResolver::labels_for(const std::string& path) {
   l.container_id = id.container_id;
   l.unit = id.unit;
   if (id.container_id.empty() || !metadata_) return l;
-  if (auto m = metadata_->get(id.container_id)) {
+  bool worth_waiting = false;
+  if (auto m = metadata_->get(id.container_id, &worth_waiting)) {
     l.container = m->sandbox ? "POD" : m->name;
     l.pod = m->pod;
     l.pod_namespace = m->pod_namespace;
     l.image = m->image;
-  } else {
+  } else if (worth_waiting) {
     missed_ = true;
   }
   return l;

@@ -67,7 +67,9 @@ class MetadataCache {
 
   // Never blocks on a runtime: answers from the cache and, for an unknown id,
   // asks the background worker for a refresh.
-  std::optional<ContainerMeta> get(const std::string& container_id);
+  // worth_waiting: set when a refresh that may still find the id is under
+  // way (it was first missed since the last refresh began).
+  std::optional<ContainerMeta> get(const std::string& container_id, bool* worth_waiting = nullptr);
   // Waits at most `budget` for refreshes asked for so far to finish.
   void wait_for_refresh(std::chrono::milliseconds budget);
 
@@ -85,6 +87,7 @@ class MetadataCache {
   std::condition_variable cv_;       // wakes the worker
   std::condition_variable done_cv_;  // wakes waiters
   std::unordered_map<std::string, ContainerMeta> entries_;
+  std::unordered_map<std::string, std::uint64_t> unknown_;  // id -> refresh asked for when first missed
   std::vector<MetadataSourceStats> stats_;
   std::uint64_t requested_ = 0, completed_ = 0, dropped_ = 0;
   std::chrono::steady_clock::time_point last_refresh_{};

@@ -4,10 +4,12 @@
 // makes exactly N ioprio_get calls, so every count is exact.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -46,6 +48,16 @@ struct Scratch {
     fs::create_directories(dir);
   }
   ~Scratch() {
+    // Runtimes leave mounts below their state directories (podman's overlay
+    // home, a failed test's rootfs): detach them, deepest first, so the
+    // directory really goes and nothing piles up run after run.
+    std::vector<std::string> mounts;
+    std::ifstream in("/proc/self/mounts");
+    for (std::string dev, mnt, rest; in >> dev >> mnt && std::getline(in, rest);) {
+      if (mnt.rfind(dir.string(), 0) == 0) mounts.push_back(mnt);
+    }
+    std::sort(mounts.rbegin(), mounts.rend());
+    for (const auto& m : mounts) ::umount2(m.c_str(), MNT_DETACH);
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
@@ -104,8 +116,8 @@ class Daemon {
     for (int i = 0; i < 200; ++i) {
       found = {};
       for (const auto& s : scrape()) {
-        if (s.name == "syslens_syscalls_total" && s.labels.at("syscall") == "ioprio_get" &&
-            s.labels.at("container_id") == container_id) {
+        if (s.name == "syslens_syscalls_total" && s.label("syscall") == "ioprio_get" &&
+            s.label("container_id") == container_id) {
           found.first = s.labels;
           found.second += s.value;
         }
@@ -215,7 +227,7 @@ TEST(Containers, RuncContainerAttributedThroughCgroupV1) {
   EXPECT_EQ(a["identity"]["qos"], "burstable");
   bool v1 = false;
   for (const auto& smp : d.scrape()) {
-    if (smp.name == "syslens_bpf_info") v1 = smp.labels.at("cgroup_hierarchy") == "v1:memory";
+    if (smp.name == "syslens_bpf_info") v1 = smp.label("cgroup_hierarchy") == "v1:memory";
   }
   EXPECT_TRUE(v1);
   runc_remove(id);
@@ -430,9 +442,9 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
   // The pause process of the sandbox is the pod's "POD" container.
   bool sandbox_seen = false;
   for (const auto& smp : d.scrape()) {
-    if (smp.name == "syslens_syscalls_total" && smp.labels.at("container_id") == sandbox_id) {
-      EXPECT_EQ(smp.labels.at("container"), "POD");
-      EXPECT_EQ(smp.labels.at("pod"), "shop-web-0");
+    if (smp.name == "syslens_syscalls_total" && smp.label("container_id") == sandbox_id) {
+      EXPECT_EQ(smp.label("container"), "POD");
+      EXPECT_EQ(smp.label("pod"), "shop-web-0");
       sandbox_seen = true;
     }
   }
@@ -501,8 +513,8 @@ TEST(Containers, ProcessInASystemdServiceCgroup) {
   for (int i = 0; i < 200 && n < 222; ++i) {
     n = 0;
     for (const auto& smp : d.scrape()) {
-      if (smp.name == "syslens_syscalls_total" && smp.labels.at("cgroup") == rel &&
-          smp.labels.at("syscall") == "ioprio_get") {
+      if (smp.name == "syslens_syscalls_total" && smp.label("cgroup") == rel &&
+          smp.label("syscall") == "ioprio_get") {
         labels = smp.labels;
         n += smp.value;
       }

@@ -250,7 +250,7 @@ TEST(Daemon, CountsAgreeWithBpftraceForEverySyscall) {
   }
   std::map<std::string, double> ours;
   for (const auto& s : parse_exposition(d.scrape())) {
-    if (s.name == "syslens_syscalls_total" && s.labels.at("cgroup") == cg.path()) ours[s.labels.at("syscall")] += s.value;
+    if (s.name == "syslens_syscalls_total" && s.label("cgroup") == cg.path()) ours[s.label("syscall")] += s.value;
   }
   EXPECT_GE(theirs.size(), 20U) << out;
   double total = 0;
@@ -505,7 +505,7 @@ TEST(Daemon, ChurnLeavesNoEntriesAndMemoryFlat) {
   auto churn_series = [&] {
     int n = 0;
     for (const auto& smp : parse_exposition(d.scrape())) {
-      if (smp.name == "syslens_syscalls_total" && smp.labels.at("cgroup").find("-churn") != std::string::npos) ++n;
+      if (smp.name == "syslens_syscalls_total" && smp.label("cgroup").find("-churn") != std::string::npos) ++n;
     }
     return n;
   };

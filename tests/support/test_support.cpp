@@ -317,8 +317,7 @@ double sum_samples(const std::vector<Sample>& samples, const std::string& name,
     if (s.name != name) continue;
     bool ok = true;
     for (const auto& [k, v] : match) {
-      auto it = s.labels.find(k);
-      if (it == s.labels.end() || it->second != v) {
+      if (s.label(k) != v) {  // an absent label matches 
         ok = false;
         break;
       }

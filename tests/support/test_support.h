@@ -100,6 +100,12 @@ struct Sample {
   std::string name;
   std::map<std::string, std::string> labels;
   double value = 0;
+  // A label's value; "" when absent (to Prometheus the same as empty, and
+  // syslensd leaves empty labels out).
+  std::string label(const std::string& n) const {
+    auto it = labels.find(n);
+    return it == labels.end() ? std::string() : it->second;
+  }
 };
 std::vector<Sample> parse_exposition(const std::string& text);
 
