@@ -2,12 +2,15 @@
 # is CMake; this file only sequences install -> configure -> build -> run.
 BUILD     ?= build
 BUILD_SAN ?= build-asan
+BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 20
 JOBS      ?= $(shell nproc)
 ARGS      ?=
 # /usr, so that the installed unit and the Debian package agree on paths.
 CMAKE_FLAGS ?= -DCMAKE_INSTALL_PREFIX=/usr
 
-.PHONY: all deps test-deps bench-deps build run test unit-asan bench package clean
+.PHONY: all deps test-deps bench-deps build run test unit-asan unit-tsan fuzz bench package clean
 
 all: build
 
@@ -30,15 +33,29 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	$(BUILD)/daemon/syslensd $(ARGS)
 
-# Every test: unit, real-kernel and end-to-end (as root), then the unit tests
-# again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: test-deps build unit-asan
+# Every test: the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+# and under ThreadSanitizer, every parser fuzzed for FUZZ_SECONDS, then unit,
+# real-kernel and end-to-end tests (as root).
+test: test-deps build unit-asan unit-tsan fuzz
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
 
 unit-asan: test-deps
 	cmake -S . -B $(BUILD_SAN) -DSYSLENS_SANITIZE=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD_SAN) -j $(JOBS) --target unit_tests
 	cd $(BUILD_SAN) && ctest --output-on-failure -L unit
+
+unit-tsan: test-deps
+	cmake -S . -B $(BUILD_TSAN) -DSYSLENS_TSAN=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -L unit
+
+# libFuzzer targets (clang) for every parser of outside input, each run for
+# FUZZ_SECONDS from the seed corpus in tests/fuzz/corpus.
+fuzz: test-deps
+	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSYSLENS_FUZZ=ON \
+	  -DSYSLENS_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_targets
+	cd $(BUILD_FUZZ) && ctest --output-on-failure -L fuzz
 
 # A Debian package: build/syslens_<version>_<arch>.deb
 package: build
@@ -52,4 +69,4 @@ bench: bench-deps build
 	python3 bench/scale.py $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)

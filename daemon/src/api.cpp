@@ -18,37 +18,6 @@ double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// "/api/v1/workloads/<ref>/<what>" with <ref> percent-encoded (it may hold
-// slashes: namespace/pod/container, cgroup paths).
-struct Route {
-  std::string ref, what;
-  bool list = false;
-  bool malformed = false;
-};
-
-Route route(const std::string& path) {
-  static const std::string prefix = "/api/v1/workloads";
-  Route r;
-  if (path == prefix || path == prefix + "/") {
-    r.list = true;
-    return r;
-  }
-  const std::string rest = path.substr(prefix.size() + 1);
-  const auto slash = rest.rfind('/');
-  if (slash == std::string::npos || slash == 0) {
-    r.malformed = true;
-    return r;
-  }
-  auto ref = url_decode(rest.substr(0, slash), false);
-  if (!ref) {
-    r.malformed = true;
-    return r;
-  }
-  r.ref = *ref;
-  r.what = rest.substr(slash + 1);
-  return r;
-}
-
 }  // namespace
 
 Api::Api(SnapshotSource& source, CgroupNamer& cgroups, WorkloadNamer& workloads, Arch arch,
@@ -105,7 +74,7 @@ Api::Resolved Api::resolve(const std::string& ref) {
 std::optional<HttpResponse> Api::handle(const std::string& target) {
   const std::string path = target.substr(0, target.find('?'));
   if (path.rfind("/api/v1/workloads", 0) != 0) return std::nullopt;
-  const Route rt = route(path);
+  const ApiRoute rt = parse_api_route(path);
   if (rt.malformed) {
     return json_response(400, {{"error", "want /api/v1/workloads or /api/v1/workloads/<ref>/"
                                          "{profile,seccomp,trace,processes} with <ref> percent-encoded"}});

@@ -63,4 +63,36 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
   return std::string();
 }
 
+ApiRoute parse_api_route(std::string_view path) {
+  static constexpr std::string_view prefix = "/api/v1/workloads";
+  ApiRoute r;
+  if (path.substr(0, prefix.size()) != prefix) {
+    r.malformed = true;
+    return r;
+  }
+  std::string_view rest = path.substr(prefix.size());
+  if (rest.empty() || rest == "/") {
+    r.list = true;
+    return r;
+  }
+  if (rest.front() != '/') {
+    r.malformed = true;
+    return r;
+  }
+  rest.remove_prefix(1);
+  const auto slash = rest.rfind('/');
+  if (slash == std::string_view::npos || slash == 0) {
+    r.malformed = true;
+    return r;
+  }
+  auto ref = url_decode(rest.substr(0, slash), false);
+  if (!ref) {
+    r.malformed = true;
+    return r;
+  }
+  r.ref = std::move(*ref);
+  r.what = std::string(rest.substr(slash + 1));
+  return r;
+}
+
 }  // namespace syslens

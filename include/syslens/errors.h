@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace syslens {
 
@@ -18,10 +19,34 @@ enum ExitCode : int {
   kExitListen = 6,      // cannot listen on --web.listen-address
 };
 
+// A message fit for one log line: control characters escaped (they may come
+// from the input being rejected, e.g. a YAML scalar with a newline) and at
+// most max bytes.
+inline std::string one_line(std::string_view s, std::size_t max = 512) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 class FatalError : public std::runtime_error {
  public:
   FatalError(int exit_code, const std::string& message)
-      : std::runtime_error(message), exit_code_(exit_code) {}
+      : std::runtime_error(one_line(message)), exit_code_(exit_code) {}
   int exit_code() const noexcept { return exit_code_; }
 
  private:

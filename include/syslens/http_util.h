@@ -18,4 +18,14 @@ std::string url_encode(std::string_view s);
 // parameter is absent. nullopt when the query is malformed.
 std::optional<std::string> query_param(std::string_view target, std::string_view name);
 
+// "/api/v1/workloads" (list) or "/api/v1/workloads/<ref>/<what>" with <ref>
+// percent-encoded (it may hold slashes: namespace/pod/container, cgroup
+// paths). Anything else below the prefix is malformed.
+struct ApiRoute {
+  std::string ref, what;
+  bool list = false;
+  bool malformed = false;
+};
+ApiRoute parse_api_route(std::string_view path);
+
 }  // namespace syslens

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "syslens/collector.h"
 #include "syslens/exposition.h"
@@ -364,4 +365,34 @@ TEST(Collector, ARuntimeThatIsDownCostsEmptyLabelsNotAStall) {
   ASSERT_EQ(st.size(), 1U);
   EXPECT_FALSE(st[0].up);
   EXPECT_EQ(st[0].last_error, "fake runtime down");
+}
+
+// The cache's worker refreshes while scrapes read: run under ThreadSanitizer
+// (make unit-tsan) this is where a data race would show.
+TEST(MetadataCacheThreads, ConcurrentReadersAndRefreshesAgree) {
+  auto rt = std::make_unique<FakeRuntime>();
+  ContainerMeta m;
+  m.name = "web";
+  rt->containers = {{kId, m}};
+  std::vector<std::unique_ptr<MetadataSource>> sources;
+  sources.push_back(std::move(rt));
+  MetadataCache cache(std::move(sources), {64, std::chrono::milliseconds(1), std::chrono::milliseconds(100)});
+  std::atomic<int> found{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) {
+        bool wait = false;
+        // Unknown ids keep the worker refreshing (and the unknown set full).
+        cache.get("unknown-" + std::to_string(t) + "-" + std::to_string(i), &wait);
+        if (wait) cache.wait_for_refresh(std::chrono::milliseconds(5));
+        if (auto got = cache.get(kId)) found += got->name == "web";
+        cache.stats();
+        cache.size();
+      }
+    });
+  }
+  for (auto& r : readers) r.join();
+  EXPECT_GT(found.load(), 0);
+  EXPECT_EQ(cache.size(), 1U);
 }

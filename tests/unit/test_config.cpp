@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include <fstream>
 #include <vector>
 
@@ -138,6 +140,19 @@ TEST(ConfigFile, MistakesNameTheKey) {
                "metrics.latency: 'quantiles' is not one of histogram, summary");
   EXPECT_TRUE(yaml("metrics:\n  latency: histogram\n").latency_buckets_per_cgroup);
   EXPECT_EQ(yaml("overhead:\n  budget_ns_per_syscall: 250\n  recheck: 30s\n").overhead_budget_ns, 250U);
+  // Found by fuzz_config: a YAML error that quotes the input's newline
+  // ("unknown escape character") still gives one line.
+  expect_fatal(
+      [] {
+        std::ifstream in(std::string(SYSLENS_SOURCE_DIR) + "/tests/fuzz/corpus/config/regression-yaml-error-newline");
+        std::stringstream text;
+        text << in.rdbuf();
+        ASSERT_FALSE(text.str().empty());
+        yaml(text.str());
+      },
+      kExitConfig, "unknown escape character: \\n");
+  expect_fatal([] { yaml("mode: \"a\\nb\"\n"); }, kExitConfig, "'a\\nb' is not one of count, full");
+  expect_fatal([] { yaml("mode: \"\\x01\"\n"); }, kExitConfig, "'\\x01' is not one of");
   expect_fatal([] { yaml("bpf: [1, 2]\n"); }, kExitConfig, "bpf: must be a mapping");
   expect_fatal([] { yaml("- 1\n- 2\n"); }, kExitConfig, "top level: must be a mapping");
   expect_fatal([] { yaml("mode: [full]\n"); }, kExitConfig, "mode: must be a scalar");

@@ -27,3 +27,18 @@ TEST(UrlEncode, RoundTrips) {
   EXPECT_EQ(url_encode("/system.slice/a b.service"), "%2Fsystem.slice%2Fa%20b.service");
   EXPECT_EQ(url_decode(url_encode("ns/pod/c?x=1&y"), false), "ns/pod/c?x=1&y");
 }
+
+TEST(ApiRoute, ListRefAndWhat) {
+  EXPECT_TRUE(parse_api_route("/api/v1/workloads").list);
+  EXPECT_TRUE(parse_api_route("/api/v1/workloads/").list);
+  const auto r = parse_api_route("/api/v1/workloads/shop%2Fweb-0%2Fweb/profile");
+  EXPECT_FALSE(r.malformed);
+  EXPECT_EQ(r.ref, "shop/web-0/web");
+  EXPECT_EQ(r.what, "profile");
+  // A ref with a '+' keeps it: only queries turn '+' into a space.
+  EXPECT_EQ(parse_api_route("/api/v1/workloads/a+b/seccomp").ref, "a+b");
+  for (const char* bad : {"/api/v1/workloadsfoo/x", "/api/v1/workloads/noslash", "/api/v1/workloads//profile",
+                          "/api/v1/workloads/%zz/profile", "/api/v1/work", ""}) {
+    EXPECT_TRUE(parse_api_route(bad).malformed) << bad;
+  }
+}
