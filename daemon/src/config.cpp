@@ -282,6 +282,8 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     bpf.u32("max_errno_entries", cfg.max_errno_entries, 64, 1U << 24);
     bpf.u32("max_threads", cfg.max_threads, 64, 1U << 24);
     bpf.u32("cpu_slots", cfg.cpu_slots, 0, 1U << 16);
+    bpf.str("pin_path", cfg.pin_path);
+    if (!cfg.pin_path.empty() && cfg.pin_path.front() != '/') bpf.fail("bpf.pin_path", "'" + cfg.pin_path + "' is not an absolute path");
     if (cfg.cpu_slots & (cfg.cpu_slots - 1)) bpf.fail("bpf.cpu_slots", std::to_string(cfg.cpu_slots) + " is not a power of two (or 0)");
     auto rs = bpf.sub("run_stats");
     rs.choice<RunStatsMode>("mode", cfg.run_stats,

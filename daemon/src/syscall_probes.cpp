@@ -6,7 +6,10 @@
 #include <linux/capability.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -118,6 +121,7 @@ ProbeOptions ProbeOptions::from(const Config& c) {
   o.max_errno_entries = c.max_errno_entries;
   o.max_threads = c.max_threads;
   o.cpu_slots = c.cpu_slots;
+  o.pin_path = c.pin_path;
   return o;
 }
 
@@ -199,10 +203,85 @@ void SyscallProbes::SkelDeleter::operator()(struct ::syslens_bpf* s) const { sys
 void SyscallProbes::RingDeleter::operator()(struct ring_buffer* r) const { ring_buffer__free(r); }
 void SyscallProbes::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
+namespace {
+
+constexpr long kBpfFsMagic = 0xcafe4a11;
+
+bool on_bpffs(const std::string& dir) {
+  struct statfs st {};
+  return ::statfs(dir.c_str(), &st) == 0 && static_cast<long>(st.f_type) == kBpfFsMagic;
+}
+
+// The directory for pinned maps, on a bpffs (mounted at /sys/fs/bpf when
+// nothing is, as systemd does on most hosts). Empty when not possible.
+std::string pin_directory(const std::string& path) {
+  namespace fs = std::filesystem;
+  const std::string parent = fs::path(path).parent_path().string();
+  if (!on_bpffs(parent) && parent == "/sys/fs/bpf" &&
+      ::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
+    spdlog::warn("no bpffs at /sys/fs/bpf and mounting one failed ({}): counts will not survive a restart",
+                 errstr(errno));
+    return {};
+  }
+  if (!on_bpffs(parent)) {
+    spdlog::warn("bpf.pin_path {}: {} is not on a bpffs: counts will not survive a restart", path, parent);
+    return {};
+  }
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    spdlog::warn("bpf.pin_path {}: {}: counts will not survive a restart", path, errstr(errno));
+    return {};
+  }
+  return path;
+}
+
+}  // namespace
+
+// The maps whose contents are the counts: pinned, so a restart re-attaches
+// to them. If any pinned map no longer fits (another size or layout after an
+// upgrade or a config change), they all start from zero: a partial carry-over
+// would make some counts go down.
+int SyscallProbes::prepare_pins(struct ::syslens_bpf* skel) {
+  auto& m = skel->maps;
+  const std::vector<struct bpf_map*> maps = {m.syslens_stats, m.syslens_errors, m.syslens_overflow,
+                                             m.syslens_counters, m.syslens_cpu_slots};
+  auto path_of = [&](struct bpf_map* map) { return pin_dir_ + "/" + bpf_map__name(map); };
+  int found = 0;
+  std::string misfit;
+  for (auto* map : maps) {
+    const int fd = bpf_obj_get(path_of(map).c_str());
+    if (fd < 0) continue;
+    ++found;
+    struct bpf_map_info info {};
+    __u32 len = sizeof(info);
+    const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == bpf_map__type(map) &&
+                      info.key_size == bpf_map__key_size(map) && info.value_size == bpf_map__value_size(map) &&
+                      info.max_entries == bpf_map__max_entries(map) && info.map_flags == bpf_map__map_flags(map);
+    ::close(fd);
+    if (!same && misfit.empty()) {
+      misfit = std::string(bpf_map__name(map)) + " (" + std::to_string(info.max_entries) + " x " +
+               std::to_string(info.key_size) + "+" + std::to_string(info.value_size) + " bytes, now " +
+               std::to_string(bpf_map__max_entries(map)) + " x " + std::to_string(bpf_map__key_size(map)) + "+" +
+               std::to_string(bpf_map__value_size(map)) + ")";
+    }
+  }
+  if (!misfit.empty() || (found > 0 && found < static_cast<int>(maps.size()))) {
+    spdlog::warn("pinned maps in {} do not fit this configuration or version{}: all counts start from zero", pin_dir_,
+                 misfit.empty() ? " (some are missing)" : ": " + misfit);
+    for (auto* map : maps) ::unlink(path_of(map).c_str());
+    found = 0;
+  }
+  reused_pins_ = found;
+  for (auto* map : maps) {
+    if (int err = bpf_map__set_pin_path(map, path_of(map).c_str()); err) return err;
+  }
+  return 0;
+}
+
 SyscallProbes::SyscallProbes(const ProbeOptions& opts) : mode_(opts.mode) {
   route_libbpf_logs_to_spdlog();
   ncpus_ = libbpf_num_possible_cpus();
   if (ncpus_ <= 0) throw FatalError(kExitKernel, "cannot count possible CPUs: " + errstr(ncpus_));
+  if (!opts.pin_path.empty()) pin_dir_ = pin_directory(opts.pin_path);
 
   std::vector<AttachKind> attaches;
   if (opts.attach != AttachKind::raw_tp) {
@@ -234,6 +313,10 @@ SyscallProbes::SyscallProbes(const ProbeOptions& opts) : mode_(opts.mode) {
         attach_all();
         spdlog::info("BPF programs attached: mode={} attach={} thread_store={}", to_string(mode_), to_string(attach_),
                      mode_ == Mode::full ? to_string(store_) : "none");
+        if (!pin_dir_.empty()) {
+          spdlog::info("aggregation maps pinned in {}: {}", pin_dir_,
+                       reused_pins_ ? "counts carried over from the previous run" : "starting from zero");
+        }
         return;
       }
       spdlog::warn("loading {} programs with {} failed: {}", to_string(a), to_string(s), why);
@@ -304,6 +387,7 @@ bool SyscallProbes::try_load(const ProbeOptions& opts, AttachKind attach, Thread
   if (slots != opts.cpu_slots) spdlog::info("bpf.cpu_slots lowered from {} to {} for {} CPUs", opts.cpu_slots, slots, ncpus_);
   skel->rodata->cpu_slots = slots;
   if (!err) err = bpf_map__set_max_entries(m.syslens_cpu_slots, std::max<std::uint32_t>(1, slots * static_cast<std::uint32_t>(ncpus_)));
+  if (!err && !pin_dir_.empty()) err = prepare_pins(skel.get());
   if (err) {
     why = "configure: " + errstr(err);
     return false;

@@ -28,6 +28,7 @@ struct ProbeOptions {
   std::uint32_t max_errno_entries = 16384;
   std::uint32_t max_threads = 65536;
   std::uint32_t cpu_slots = 1024;  // per CPU, power of two, 0: none; capped at 32 MiB total
+  std::string pin_path;            // bpffs directory for the aggregation maps; empty: none
   int cgroup_v1_subsys = -1;  // >= 0: key by this v1 subsystem's cgroup
 
   static ProbeOptions from(const Config& c);
@@ -99,6 +100,9 @@ class SyscallProbes final : public SnapshotSource {
   // either way. False if re-attaching failed (latency then stays off).
   bool set_latency(bool on);
   bool latency_on() const;
+  // Whether the counts were carried over from a previous run's pinned maps.
+  bool resumed() const { return reused_pins_ > 0; }
+  const std::string& pin_dir() const { return pin_dir_; }
 
  private:
   struct SkelDeleter {
@@ -125,6 +129,9 @@ class SyscallProbes final : public SnapshotSource {
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> latency_links_;  // exit and context switch
   bool is_latency_program(const ::bpf_program* prog) const;
+  int prepare_pins(struct ::syslens_bpf* skel);
+  std::string pin_dir_;  // empty: maps not pinned
+  int reused_pins_ = 0;
   std::vector<std::string> attached_names_;
   AttachKind attach_ = AttachKind::tp_btf;
   ThreadStore store_ = ThreadStore::task_storage;

@@ -37,6 +37,9 @@ struct Config {
   std::uint32_t max_stats_entries = 65536;
   std::uint32_t max_errno_entries = 16384;
   std::uint32_t max_threads = 65536;
+  // Where the aggregation maps are pinned (bpffs) so counts survive a
+  // restart or upgrade; empty: not pinned.
+  std::string pin_path = "/sys/fs/bpf/syslens";
   // Entries per CPU of the per-CPU slot table (a power of two; 0: none).
   std::uint32_t cpu_slots = 1024;
   RunStatsMode run_stats = RunStatsMode::sampled;

@@ -47,7 +47,7 @@ class Daemon {
   explicit Daemon(const std::string& config_yaml = "", std::vector<std::string> extra = {})
       : port_(free_port()) {
     std::vector<std::string> argv = {daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port_)};
-    if (!config_yaml.empty()) argv.push_back("--config.file=" + write_temp("daemon.yaml", config_yaml));
+    argv.push_back("--config.file=" + write_temp("daemon.yaml", unpinned(config_yaml)));
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<Background>(argv);
     ready_ = wait_ready(port_);
@@ -142,6 +142,57 @@ TEST(Daemon, ByDefaultLatencyPerCgroupIsSumAndCount) {
             kSleeps);
   auto pt = run_process({"promtool", "check", "metrics"}, 30000, body);
   EXPECT_EQ(pt.exit_code, 0) << pt.out << pt.err;
+}
+
+// Restart without loss: the aggregation maps are pinned, so a new daemon
+// carries on from the counts of the one before (no counter reset for
+// Prometheus). bpf.pin_path: "" turns it off; a pinned map that no longer
+// fits the configuration is dropped with a warning.
+TEST(Daemon, CountsSurviveARestart) {
+  SYSLENS_REQUIRE_ROOT();
+  TestPinDir pins;
+  const std::string pinned = "bpf:\n  pin_path: " + pins.path() + "\n";
+  TestCgroup cg("restart");
+  auto calls = [&](Daemon& d) {
+    return sum_samples(parse_exposition(d.scrape()), "syslens_syscalls_total",
+                       {{"cgroup", cg.path()}, {"syscall", "getppid"}});
+  };
+  auto getppids = [&] {
+    return run_in_cgroup(cg, [] {
+      for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+      return 0;
+    });
+  };
+  {
+    Daemon a(pinned);
+    ASSERT_TRUE(a.ready()) << a.proc().err();
+    ASSERT_EQ(getppids(), 0);
+    EXPECT_EQ(calls(a), kGetppid);
+    EXPECT_EQ(a.proc().stop(SIGTERM), 0);
+    EXPECT_NE(a.proc().err().find("starting from zero"), std::string::npos) << a.proc().err();
+  }
+  {
+    Daemon b(pinned);
+    ASSERT_TRUE(b.ready()) << b.proc().err();
+    EXPECT_EQ(calls(b), kGetppid) << "the count did not survive the restart";
+    ASSERT_EQ(getppids(), 0);
+    EXPECT_EQ(calls(b), 2 * kGetppid);
+    EXPECT_EQ(b.proc().stop(SIGTERM), 0);
+    EXPECT_NE(b.proc().err().find("counts carried over from the previous run"), std::string::npos) << b.proc().err();
+  }
+  {
+    Daemon off("bpf:\n  pin_path: \"\"\n");
+    ASSERT_TRUE(off.ready()) << off.proc().err();
+    EXPECT_EQ(calls(off), 0);
+  }
+  {
+    Daemon resized(pinned + "  max_stats_entries: 4096\n");
+    ASSERT_TRUE(resized.ready()) << resized.proc().err();
+    EXPECT_EQ(calls(resized), 0);
+    EXPECT_EQ(resized.proc().stop(SIGTERM), 0);
+    EXPECT_NE(resized.proc().err().find("do not fit this configuration or version"), std::string::npos)
+        << resized.proc().err();
+  }
 }
 
 // The live overhead: measured in the sampled run-stats windows, exported per
@@ -907,10 +958,20 @@ TEST(Systemd, SyscallFilterAllowsEverythingSyslensdDoes) {
   ASSERT_TRUE(observer.ready()) << observer.proc().err();
   TestCgroup cg("syslensd-under-test");
   const auto port = free_port();
+  // The shipped config, pinning in a bpffs that is mounted already (systemd
+  // mounts /sys/fs/bpf), to a directory of this test's own.
+  TestPinDir pins;
+  std::ifstream shipped(source_dir() + "/deploy/syslens.yaml");
+  std::stringstream cfg;
+  cfg << shipped.rdbuf();
+  std::string text = cfg.str();
+  const auto at = text.find("pin_path: /sys/fs/bpf/syslens");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("pin_path: /sys/fs/bpf/syslens").size(), "pin_path: " + pins.path());
+  const std::string config = write_temp("shipped.yaml", text);
   Background subject({"/bin/sh", "-c",
                       "echo $$ > " + cg.dir() + "/cgroup.procs && exec " + daemon_path() +
-                          " --web.listen-address=127.0.0.1:" + std::to_string(port) +
-                          " --config.file=" + source_dir() + "/deploy/syslens.yaml"});
+                          " --web.listen-address=127.0.0.1:" + std::to_string(port) + " --config.file=" + config});
   ASSERT_TRUE(wait_ready(port)) << subject.err();
   const std::string me = syslens::url_encode(cg.path());
   for (const std::string t : {"/metrics", "/", "/-/healthy", "/api/v1/workloads", "/api/v1/workloads/%2F/profile",

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -335,6 +337,29 @@ std::string build_dir() {
 std::string source_dir() {
   const char* d = std::getenv("SYSLENS_SOURCE_DIR");
   return d ? d : SYSLENS_SOURCE_DIR_DEFAULT;
+}
+
+std::string unpinned(const std::string& yaml) {
+  if (yaml.find("pin_path:") != std::string::npos) return yaml;
+  if (yaml.rfind("bpf:\n", 0) == 0) return "bpf:\n  pin_path: \"\"\n" + yaml.substr(5);
+  if (auto at = yaml.find("\nbpf:\n"); at != std::string::npos) {
+    return yaml.substr(0, at + 6) + "  pin_path: \"\"\n" + yaml.substr(at + 6);
+  }
+  return yaml + (yaml.empty() || yaml.back() == '\n' ? "" : "\n") + "bpf:\n  pin_path: \"\"\n";
+}
+
+TestPinDir::TestPinDir() {
+  struct statfs st {};
+  if (::statfs("/sys/fs/bpf", &st) != 0 || static_cast<long>(st.f_type) != 0xcafe4a11) {
+    ::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700");
+  }
+  static int n = 0;
+  path_ = "/sys/fs/bpf/syslens-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+}
+
+TestPinDir::~TestPinDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 }  // namespace syslens::test

@@ -113,6 +113,23 @@ std::vector<Sample> parse_exposition(const std::string& text);
 double sum_samples(const std::vector<Sample>& s, const std::string& name,
                    const std::map<std::string, std::string>& match);
 
+// A daemon config with the maps not pinned (unless it sets bpf.pin_path
+// itself), so tests do not share counts through /sys/fs/bpf/syslens.
+std::string unpinned(const std::string& yaml);
+
+// A fresh pin directory path on the bpffs at /sys/fs/bpf (mounted there
+// first if nothing is, as systemd does on hosts), for one test; removed with
+// its pinned maps when the object goes.
+class TestPinDir {
+ public:
+  TestPinDir();
+  ~TestPinDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 std::string build_dir();   // $SYSLENS_BUILD_DIR, else the build tree the tests were built in
 std::string source_dir();  // $SYSLENS_SOURCE_DIR, else the source tree
 
