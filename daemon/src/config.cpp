@@ -118,7 +118,9 @@ FlagsResult parse_flags(int argc, const char* const* argv) {
        "path under which to expose metrics")
     ("log.level", po::value(&c.log_level)->default_value(c.log_level),
        "only log messages with this severity or above: trace, debug, info, warn, error")
-    ("config.file", po::value(&c.config_file), "YAML file with further settings");
+    ("config.file", po::value(&c.config_file), "YAML file with further settings")
+    ("web.config.file", po::value(&c.web_config_file),
+       "Prometheus exporter web configuration file: TLS and basic or bearer authentication");
   // clang-format on
   po::variables_map vm;
   const po::positional_options_description no_positionals;  // a stray argument is an error
@@ -202,6 +204,18 @@ class Section {
       fail(key(k), "'" + v + "' is not one of " + all);
     }
     out = it->second;
+  }
+
+  // A mapping of scalars, e.g. user -> password hash.
+  void string_map(std::string_view k, std::map<std::string, std::string>& out) {
+    auto n = take(k);
+    if (!present(n)) return;
+    if (!n.IsMap()) fail(key(k), "must be a mapping");
+    for (const auto& kv : n) {
+      const auto name = kv.first.as<std::string>();
+      if (!kv.second.IsScalar()) fail(key(k) + "." + name, "must be a scalar");
+      out[name] = kv.second.as<std::string>();
+    }
   }
 
   void strings(std::string_view k, std::vector<std::string>& out) {
@@ -374,6 +388,96 @@ void load_config_file(Config& cfg) {
     throw FatalError(kExitConfig, cfg.config_file + ": larger than 1 MiB, not a syslens config file");
   }
   apply_config_yaml(cfg, text, cfg.config_file);
+}
+
+namespace {
+
+bool is_bcrypt(const std::string& h) {
+  return h.size() == 60 && h[0] == '$' && h[1] == '2' && (h[2] == 'a' || h[2] == 'b' || h[2] == 'y') && h[3] == '$';
+}
+
+std::string read_small_file(const std::string& path, const char* what) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    throw FatalError(kExitConfig, std::string("cannot read ") + what + " " + path + ": not a regular file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FatalError(kExitConfig, std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
+  std::string text;
+  text.resize(kMaxConfigBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxConfigBytes) throw FatalError(kExitConfig, path + ": larger than 1 MiB");
+  return text;
+}
+
+}  // namespace
+
+WebConfig parse_web_config(std::string_view yaml_text, std::string_view origin) {
+  WebConfig w;
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    throw FatalError(kExitConfig, std::string(origin) + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
+                                      ": " + e.msg);
+  }
+  try {
+    Section top(root, "", origin);
+    auto tls = top.sub("tls_server_config");
+    WebConfig::Tls t;
+    tls.str("cert_file", t.cert_file);
+    tls.str("key_file", t.key_file);
+    tls.str("client_ca_file", t.client_ca_file);
+    tls.str("client_auth_type", t.client_auth_type);
+    tls.str("min_version", t.min_version);
+    tls.done();
+    const bool any = !t.cert_file.empty() || !t.key_file.empty() || !t.client_ca_file.empty();
+    if (any) {
+      if (t.cert_file.empty() || t.key_file.empty()) {
+        top.fail("tls_server_config", "cert_file and key_file are both needed");
+      }
+      if (t.client_auth_type != "NoClientCert" && t.client_auth_type != "RequireAndVerifyClientCert" &&
+          t.client_auth_type != "VerifyClientCertIfGiven") {
+        top.fail("tls_server_config.client_auth_type",
+                 "'" + t.client_auth_type +
+                     "' is not one of NoClientCert, RequireAndVerifyClientCert, VerifyClientCertIfGiven");
+      }
+      if (t.client_auth_type != "NoClientCert" && t.client_ca_file.empty()) {
+        top.fail("tls_server_config.client_ca_file", "needed to verify client certificates");
+      }
+      if (t.min_version != "TLS12" && t.min_version != "TLS13") {
+        top.fail("tls_server_config.min_version", "'" + t.min_version + "' is not one of TLS12, TLS13");
+      }
+      w.tls = t;
+    }
+    top.string_map("basic_auth_users", w.basic_auth_users);
+    for (const auto& [user, hash] : w.basic_auth_users) {
+      if (user.empty() || user.find(':') != std::string::npos) top.fail("basic_auth_users", "invalid user name '" + user + "'");
+      if (!is_bcrypt(hash)) top.fail("basic_auth_users." + user, "is not a bcrypt hash (htpasswd -nBC 10 \"\" | tr -d ':')");
+    }
+    top.strings("syslens_bearer_tokens", w.bearer_token_hashes);
+    for (const auto& hash : w.bearer_token_hashes) {
+      if (!is_bcrypt(hash)) top.fail("syslens_bearer_tokens", "an entry is not a bcrypt hash of the token");
+    }
+    auto hs = top.sub("http_server_config");
+    hs.string_map("headers", w.headers);
+    hs.done();
+    for (const auto& [name, value] : w.headers) {
+      const bool bad_name = name.empty() || name.find_first_of(" :\r\n") != std::string::npos;
+      if (bad_name || value.find_first_of("\r\n") != std::string::npos) {
+        top.fail("http_server_config.headers", "invalid header '" + name + "'");
+      }
+    }
+    top.done();
+  } catch (const YAML::Exception& e) {
+    throw FatalError(kExitConfig, std::string(origin) + ": " + e.msg);
+  }
+  return w;
+}
+
+WebConfig load_web_config(const std::string& path) {
+  return parse_web_config(read_small_file(path, "web config file"), path);
 }
 
 }  // namespace syslens

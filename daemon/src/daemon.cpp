@@ -234,11 +234,16 @@ int serve(const Config& cfg) {
   require_kernel_btf(cfg.kernel_btf);
   const auto root = find_cgroup_root(cfg);
   const auto listen = parse_listen_address(cfg.listen_address);
+  const WebConfig web = cfg.web_config_file.empty() ? WebConfig{} : load_web_config(cfg.web_config_file);
 
   boost::asio::io_context io(1);
   // The listener first: a taken port fails before any BPF is loaded.
   std::function<HttpResponse(const std::string&)> handler;
-  HttpServer server(io, listen, [&handler](const std::string& t) { return handler(t); });
+  HttpServer server(io, listen, [&handler](const std::string& t) { return handler(t); }, HttpLimits{}, web);
+  if (web.tls || web.auth()) {
+    spdlog::info("web config {}: {}{}", cfg.web_config_file, web.tls ? "TLS" : "no TLS",
+                 web.auth() ? ", authentication required" : "");
+  }
 
   auto popts = ProbeOptions::from(cfg);
   popts.cgroup_v1_subsys = root.v1_subsys;

@@ -6,9 +6,12 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "syslens/config.h"
 
@@ -49,16 +52,20 @@ class HttpServer {
 
   // Binds and listens at once, so a taken port fails startup before any BPF
   // is loaded. Throws FatalError(kExitListen).
-  HttpServer(boost::asio::io_context& io, const ListenAddress& addr, Handler handler, HttpLimits limits = {});
+  HttpServer(boost::asio::io_context& io, const ListenAddress& addr, Handler handler, HttpLimits limits = {},
+             const WebConfig& web = {});
   ~HttpServer();
 
   void start();
   void stop();
   std::uint16_t port() const;
   std::uint64_t rejected_connections() const { return rejected_; }
+  bool tls() const;
 
  private:
+  template <class Stream>
   class Session;
+  class Authenticator;
   void accept();
 
   boost::asio::io_context& io_;
@@ -67,6 +74,9 @@ class HttpServer {
   HttpLimits limits_;
   std::shared_ptr<std::atomic<std::size_t>> active_;
   std::atomic<std::uint64_t> rejected_{0};
+  std::vector<std::pair<std::string, std::string>> headers_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
 };
 
 }  // namespace syslens

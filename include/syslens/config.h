@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +30,7 @@ struct Config {
   std::string telemetry_path = "/metrics";
   std::string log_level = "info";
   std::string config_file;
+  std::string web_config_file;  // --web.config.file: TLS and auth
 
   // Config file.
   Mode mode = Mode::full;
@@ -89,6 +92,28 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
 
 // Reads and applies cfg.config_file if set. Throws FatalError(kExitConfig).
 void load_config_file(Config& cfg);
+
+// --web.config.file: the Prometheus exporter web configuration format
+// (exporter-toolkit): TLS, basic auth users with bcrypt hashes, response
+// headers. syslens_bearer_tokens (an extension) lists bcrypt hashes of
+// accepted bearer tokens.
+struct WebConfig {
+  struct Tls {
+    std::string cert_file, key_file, client_ca_file;
+    std::string client_auth_type = "NoClientCert";  // or RequireAndVerifyClientCert, VerifyClientCertIfGiven
+    std::string min_version = "TLS12";              // or TLS13
+  };
+  std::optional<Tls> tls;
+  std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt hash
+  std::vector<std::string> bearer_token_hashes;          // bcrypt hashes
+  std::map<std::string, std::string> headers;            // added to every response
+  bool auth() const { return !basic_auth_users.empty() || !bearer_token_hashes.empty(); }
+};
+
+// Throws FatalError(kExitConfig) naming the key.
+WebConfig parse_web_config(std::string_view yaml_text, std::string_view origin);
+// Reads and parses the file (at most 1 MiB).
+WebConfig load_web_config(const std::string& path);
 
 // "host:port", ":port", "[v6]:port". Throws FatalError(kExitUsage).
 ListenAddress parse_listen_address(std::string_view s);

@@ -1,5 +1,6 @@
 // End to end: the real syslensd binary, real workloads in fresh cgroups,
 // scraped over HTTP; checked against exact numbers, promtool and bpftrace.
+#include <crypt.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -192,6 +193,87 @@ TEST(Daemon, CountsSurviveARestart) {
     EXPECT_EQ(resized.proc().stop(SIGTERM), 0);
     EXPECT_NE(resized.proc().err().find("do not fit this configuration or version"), std::string::npos)
         << resized.proc().err();
+  }
+}
+
+// TLS and authentication from a Prometheus exporter web config, checked with
+// a real client (curl): no credentials or wrong ones get 401, basic auth and
+// a bearer token get the metrics, plain HTTP and TLS 1.1 get nothing, and
+// the configured response headers are sent.
+TEST(Daemon, WebConfigTlsAndAuthWithARealClient) {
+  SYSLENS_REQUIRE_ROOT();
+  const fs::path dir = fs::temp_directory_path() / ("syslens-web-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  auto r = run_process({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto bcrypt = [](const std::string& secret) {
+    const char* salt = ::crypt_gensalt("$2b$", 5, nullptr, 0);
+    return std::string(::crypt(secret.c_str(), salt));
+  };
+  const std::string web = write_temp("web.yml", "tls_server_config:\n  cert_file: " + cert + "\n  key_file: " + key +
+                                                    "\nbasic_auth_users:\n  prom: " + bcrypt("s3cret") +
+                                                    "\nsyslens_bearer_tokens:\n  - " + bcrypt("tok-123") +
+                                                    "\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n");
+  const auto port = free_port();
+  Background d({daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                "--config.file=" + write_temp("daemon.yaml", unpinned("")), "--web.config.file=" + web});
+  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/metrics";
+  auto curl = [&](std::vector<std::string> extra, const std::string& u) {
+    std::vector<std::string> argv = {"curl", "-s", "-o", "/dev/null", "-D", "-", "-w", "%{http_code}",
+                                     "--cacert", cert, "--max-time", "10"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(u);
+    return run_process(argv, 20000);
+  };
+  auto status = [](const ProcessResult& p) { return p.out.size() >= 3 ? p.out.substr(p.out.size() - 3) : ""; };
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    up = status(curl({}, url)) == "401";
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(up) << d.err();
+  const auto anon = curl({}, url);
+  EXPECT_EQ(status(anon), "401");
+  EXPECT_NE(anon.out.find("WWW-Authenticate: Basic realm=\"syslens\""), std::string::npos) << anon.out;
+  const auto basic = curl({"-u", "prom:s3cret"}, url);
+  EXPECT_EQ(status(basic), "200") << basic.out;
+  EXPECT_NE(basic.out.find("X-Frame-Options: deny"), std::string::npos) << basic.out;
+  EXPECT_EQ(status(curl({"-u", "prom:wrong"}, url)), "401");
+  EXPECT_EQ(status(curl({"-u", "nobody:s3cret"}, url)), "401");
+  EXPECT_EQ(status(curl({"-H", "Authorization: Bearer tok-123"}, url)), "200");
+  EXPECT_EQ(status(curl({"-H", "Authorization: Bearer tok-124"}, url)), "401");
+  // The body with credentials is the real exposition.
+  auto body = run_process({"curl", "-sf", "--cacert", cert, "-u", "prom:s3cret", url}, 20000);
+  EXPECT_EQ(body.exit_code, 0);
+  EXPECT_NE(body.out.find("syslens_syscalls_total"), std::string::npos);
+  // Plain HTTP and TLS 1.1 get no answer; the daemon keeps serving.
+  auto plain = run_process({"curl", "-s", "--max-time", "5", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+  EXPECT_NE(plain.exit_code, 0);
+  auto old = curl({"--tls-max", "1.1", "-u", "prom:s3cret"}, url);
+  EXPECT_NE(status(old), "200");
+  EXPECT_EQ(status(curl({"-u", "prom:s3cret"}, url)), "200");
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+  EXPECT_NE(d.err().find("TLS, authentication required"), std::string::npos) << d.err();
+  fs::remove_all(dir);
+}
+
+// A broken web config stops startup with one line and the config exit code.
+TEST(Daemon, BadWebConfigIsAOneLineConfigError) {
+  SYSLENS_REQUIRE_ROOT();
+  for (const auto& [text, want] : std::vector<std::pair<std::string, std::string>>{
+           {"basic_auth_users:\n  prom: plaintext\n", "basic_auth_users.prom: is not a bcrypt hash"},
+           {"tls_server_config:\n  cert_file: /nonexistent.pem\n  key_file: /nonexistent.key\n",
+            "tls_server_config.cert_file /nonexistent.pem"},
+           {"tls_server_config:\n  cert_file: /a.pem\n", "cert_file and key_file are both needed"},
+           {"tls_server_config:\n  cert_file: /a\n  key_file: /b\n  min_version: TLS10\n",
+            "'TLS10' is not one of TLS12, TLS13"},
+           {"tls_config: {}\n", "tls_config: unknown setting"}}) {
+    auto r = run_process({daemon_path(), "--web.listen-address=127.0.0.1:0", "--web.config.file=" + write_temp("bad.yml", text)});
+    EXPECT_EQ(r.exit_code, 3) << text << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
 }
 

@@ -18,6 +18,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       __builtin_trap();
     }
   }
+  // The same bytes as a web config (TLS, auth).
+  try {
+    syslens::parse_web_config(text, "fuzz-web.yml");
+  } catch (const syslens::FatalError& e) {
+    if (e.exit_code() != syslens::kExitConfig) __builtin_trap();
+  }
   // The same bytes as argv: NUL-separated arguments.
   std::vector<std::string> args = {"syslensd"};
   std::string cur;

@@ -229,3 +229,26 @@ TEST(ConfigFile, RuntimeSockets) {
   EXPECT_EQ(c.metadata_scrape_wait, std::chrono::milliseconds(0));
   expect_fatal([] { yaml("runtimes:\n  cri_sockets: /a.sock\n"); }, kExitConfig, "runtimes.cri_sockets: must be a list");
 }
+
+TEST(WebConfig, ExporterToolkitFormat) {
+  const auto w = parse_web_config(
+      "tls_server_config:\n  cert_file: /etc/syslens/tls.crt\n  key_file: /etc/syslens/tls.key\n"
+      "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: /etc/syslens/ca.crt\n  min_version: TLS13\n"
+      "basic_auth_users:\n  prometheus: $2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\n"
+      "http_server_config:\n  headers:\n    Strict-Transport-Security: max-age=31536000\n",
+      "web.yml");
+  ASSERT_TRUE(w.tls);
+  EXPECT_EQ(w.tls->client_auth_type, "RequireAndVerifyClientCert");
+  EXPECT_EQ(w.tls->min_version, "TLS13");
+  EXPECT_EQ(w.basic_auth_users.size(), 1U);
+  EXPECT_TRUE(w.auth());
+  EXPECT_EQ(w.headers.at("Strict-Transport-Security"), "max-age=31536000");
+  EXPECT_FALSE(parse_web_config("", "web.yml").tls);
+  EXPECT_FALSE(parse_web_config("", "web.yml").auth());
+  expect_fatal([] { parse_web_config("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n", "w"); },
+               kExitConfig, "client_ca_file: needed to verify client certificates");
+  expect_fatal([] { parse_web_config("http_server_config:\n  headers:\n    \"X: y\": z\n", "w"); }, kExitConfig,
+               "invalid header");
+  expect_fatal([] { parse_web_config("syslens_bearer_tokens:\n  - token\n", "w"); }, kExitConfig,
+               "not a bcrypt hash of the token");
+}
