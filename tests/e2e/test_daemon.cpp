@@ -442,6 +442,56 @@ TEST(Daemon, HttpSurfaceIsReadOnlyAndBounded) {
   EXPECT_EQ(http_get(d.port(), "/custom")->status, 200U);
 }
 
+// Slow clients cannot hold the listener: 64 connections that never send a
+// request fill it (a 65th is turned away and counted), and each is cut after
+// the 10 s read timeout, after which scrapes are served again; a client that
+// trickles its request a byte at a time is cut by the same deadline.
+TEST(Daemon, SlowClientsCannotHoldTheListener) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  auto connect_one = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(d.port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    return fd;
+  };
+  std::vector<int> idle;
+  for (int i = 0; i < 64; ++i) idle.push_back(connect_one());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(http_get(d.port(), "/-/healthy")) << "served past the connection limit";
+  // A trickling client, started now: it is cut by the read deadline too.
+  std::thread trickle([&] {
+    const int fd = connect_one();
+    const std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < req.size() * 10; ++i) {
+      if (::send(fd, &req[i % req.size()], 1, MSG_NOSIGNAL) != 1) break;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 500) > 0) break;  // closed (or answered) by the server
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_LT(secs, 25.0) << "a trickling client held its connection";
+    ::close(fd);
+  });
+  bool served = false;
+  while (!served && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    served = http_get(d.port(), "/-/healthy").has_value();
+  }
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(served) << "the idle connections were never cut";
+  EXPECT_GT(waited, 5.0);   // they were held until the read timeout...
+  EXPECT_LT(waited, 15.0);  // ...and not longer
+  trickle.join();
+  for (int fd : idle) ::close(fd);
+  EXPECT_GE(sum_samples(parse_exposition(d.scrape()), "syslens_http_rejected_connections_total", {}), 1);
+}
+
 // Every startup failure: one line on stderr and its own exit code.
 struct BadStart {
   std::string name;
