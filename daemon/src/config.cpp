@@ -307,6 +307,10 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     rs.done();
     bpf.done();
 
+    auto sec = top.sub("security");
+    sec.choice<bool>("seccomp", cfg.self_seccomp, {{"true", true}, {"false", false}});
+    sec.done();
+
     auto ov = top.sub("overhead");
     ov.u64("budget_ns_per_syscall", cfg.overhead_budget_ns, 0, 1000000);
     ov.duration("recheck", cfg.overhead_recheck, std::chrono::milliseconds(100));

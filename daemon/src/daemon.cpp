@@ -27,6 +27,7 @@
 #include "http_server.h"
 #include "runtime_clients.h"
 #include "process_metrics.h"
+#include "self_seccomp.h"
 #include "syslens/overhead.h"
 #include "syscall_probes.h"
 #include "trace.h"
@@ -437,6 +438,13 @@ int serve(const Config& cfg) {
   // maps and ring buffers open, the listener bound.
   const auto kept = drop_capabilities(cfg.run_stats != RunStatsMode::off);
   spdlog::info("dropped capabilities; kept: {}", kept.empty() ? std::string("none") : fmt::format("{}", fmt::join(kept, ", ")));
+  if (cfg.self_seccomp) {
+    if (const auto err = apply_self_seccomp(); !err.empty()) {
+      spdlog::warn("cannot apply syslensd's own seccomp filter: {}; running without it", err);
+    } else {
+      spdlog::info("seccomp filter applied: {} syscalls allowed", self_seccomp_allowed().size());
+    }
+  }
   server.start();
   spdlog::info("syslensd {} serving metrics on {} port {} at {}", kVersion,
                listen.host.empty() ? "*" : listen.host, server.port(), cfg.telemetry_path);

@@ -32,6 +32,9 @@ struct Config {
   std::string config_file;
   std::string web_config_file;  // --web.config.file: TLS and auth
 
+  // syslensd's seccomp filter on itself (security.seccomp).
+  bool self_seccomp = true;
+
   // Config file.
   Mode mode = Mode::full;
   AttachKind attach = AttachKind::automatic;

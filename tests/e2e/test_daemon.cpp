@@ -1105,6 +1105,15 @@ TEST(Systemd, SyscallFilterAllowsEverythingSyslensdDoes) {
                       "echo $$ > " + cg.dir() + "/cgroup.procs && exec " + daemon_path() +
                           " --web.listen-address=127.0.0.1:" + std::to_string(port) + " --config.file=" + config});
   ASSERT_TRUE(wait_ready(port)) << subject.err();
+  // Its own seccomp filter is on (mode 2) while it serves everything below.
+  {
+    std::ifstream st("/proc/" + std::to_string(subject.pid()) + "/status");
+    std::string line, mode;
+    while (std::getline(st, line)) {
+      if (line.rfind("Seccomp:", 0) == 0) mode = line.substr(line.find_first_not_of(" \t", 8));
+    }
+    EXPECT_EQ(mode, "2") << subject.err();
+  }
   const std::string me = syslens::url_encode(cg.path());
   for (const std::string t : {"/metrics", "/", "/-/healthy", "/api/v1/workloads", "/api/v1/workloads/%2F/profile",
                               "/api/v1/workloads/%2F/seccomp", "/api/v1/attribution?cgroup=%2F",
@@ -1143,6 +1152,27 @@ TEST(Systemd, SyscallFilterAllowsEverythingSyslensdDoes) {
     if (!allowed.count(n)) refused.push_back(n);
   }
   EXPECT_TRUE(refused.empty()) << "the unit's SystemCallFilter would refuse: " << nlohmann::json(refused).dump();
+
+  // syslensd's filter on itself allows all of it (its list is in
+  // daemon/src/self_seccomp.cpp: add what is missing there).
+  std::ifstream src(source_dir() + "/daemon/src/self_seccomp.cpp");
+  std::stringstream source;
+  source << src.rdbuf();
+  const std::string all = source.str();
+  const auto begin = all.find("allowed = {"), end = all.find("};", begin);
+  ASSERT_NE(begin, std::string::npos);
+  std::set<std::string> self;
+  for (auto q = all.find('"', begin); q < end; q = all.find('"', q + 1)) {
+    const auto close = all.find('"', q + 1);
+    self.insert(all.substr(q + 1, close - q - 1));
+    q = close;
+  }
+  ASSERT_GT(self.size(), 50U);
+  std::vector<std::string> missing;
+  for (const auto& n : used) {
+    if (!self.count(n)) missing.push_back(n);
+  }
+  EXPECT_TRUE(missing.empty()) << "syslensd's own seccomp filter lacks: " << nlohmann::json(missing).dump();
 }
 
 // ---- Debian package -------------------------------------------------------

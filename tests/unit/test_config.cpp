@@ -205,6 +205,7 @@ TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
   EXPECT_EQ(c.latency_buckets_per_cgroup, d.latency_buckets_per_cgroup);
   EXPECT_EQ(c.overhead_budget_ns, d.overhead_budget_ns);
   EXPECT_EQ(c.overhead_recheck, d.overhead_recheck);
+  EXPECT_EQ(c.self_seccomp, d.self_seccomp);
   EXPECT_EQ(c.run_stats, d.run_stats);
   EXPECT_EQ(c.run_stats_interval, d.run_stats_interval);
   EXPECT_EQ(c.run_stats_window, d.run_stats_window);
