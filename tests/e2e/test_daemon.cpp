@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -257,6 +258,39 @@ TEST(Daemon, WebConfigTlsAndAuthWithARealClient) {
   EXPECT_EQ(d.stop(SIGTERM), 0);
   EXPECT_NE(d.err().find("TLS, authentication required"), std::string::npos) << d.err();
   fs::remove_all(dir);
+}
+
+// Not root at all: a plain user (nobody) given CAP_BPF, CAP_PERFMON and
+// CAP_DAC_READ_SEARCH as ambient capabilities (what a systemd User= with
+// AmbientCapabilities= does) loads, attaches and counts exactly, then keeps
+// only CAP_DAC_READ_SEARCH, under its own seccomp filter.
+TEST(Daemon, RunsAsANonRootUserWithCapabilities) {
+  SYSLENS_REQUIRE_ROOT();
+  const std::string cfg = write_temp("nonroot.yaml", unpinned("bpf:\n  run_stats:\n    mode: \"off\"\n"));
+  ::chmod(cfg.c_str(), 0644);
+  const auto port = free_port();
+  Background d({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                "--inh-caps=+bpf,+perfmon,+dac_read_search", "--ambient-caps=+bpf,+perfmon,+dac_read_search",
+                daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port), "--config.file=" + cfg});
+  ASSERT_TRUE(wait_ready(port)) << d.err();
+  std::map<std::string, std::string> status;
+  std::ifstream st("/proc/" + std::to_string(d.pid()) + "/status");
+  for (std::string line; std::getline(st, line);) {
+    const auto colon = line.find(':');
+    const auto value = line.find_first_not_of(" \t", colon == std::string::npos ? 0 : colon + 1);
+    if (colon != std::string::npos && value != std::string::npos) status[line.substr(0, colon)] = line.substr(value);
+  }
+  EXPECT_EQ(status["Uid"], "65534\t65534\t65534\t65534");
+  EXPECT_EQ(status["CapEff"], "0000000000000004");  // CAP_DAC_READ_SEARCH only
+  EXPECT_EQ(status["CapPrm"], "0000000000000004");
+  EXPECT_EQ(status["Seccomp"], "2");
+  TestCgroup cg("nonroot");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  auto r = http_get(port, "/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(sum_samples(parse_exposition(r->body), "syslens_syscalls_total", {{"cgroup", cg.path()}}),
+            kGetppid + kOpenat + kSleeps + 1);
+  EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
 // A broken web config stops startup with one line and the config exit code.
