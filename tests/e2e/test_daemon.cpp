@@ -592,7 +592,7 @@ TEST_P(StartupErrors, OneLineAndExitCode) {
 INSTANTIATE_TEST_SUITE_P(
     Daemon, StartupErrors,
     ::testing::Values(
-        BadStart{"unknown_flag", {"--web.listen"}, "", 2, "unrecognised option '--web.listen'"},
+        BadStart{"unknown_flag", {"--web.listen"}, "", 2, "unknown flag '--web.listen'"},
         BadStart{"bad_address", {"--web.listen-address=nonsense"}, "", 2, "want host:port"},
         BadStart{"bad_log_level", {"--log.level=loud"}, "", 2, "invalid --log.level 'loud'"},
         BadStart{"stray_argument", {"extra"}, "", 2, "too many positional options"},

@@ -84,6 +84,14 @@ ProbeOptions options(Mode mode, const Variant& v) {
 
 class FullMode : public ::testing::TestWithParam<Variant> {};
 
+// Runs the calling process on one CPU only (one sched_setaffinity call).
+bool pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return ::sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
 }  // namespace
 
 TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
@@ -144,10 +152,7 @@ TEST_P(FullMode, AKeySplitAcrossCpusSumsExactly) {
   ASSERT_EQ(run_in_cgroup(cg,
                           [] {
                             for (int cpu : {0, 1, 0, 1}) {
-                              cpu_set_t set;
-                              CPU_ZERO(&set);
-                              CPU_SET(cpu, &set);
-                              if (::sched_setaffinity(0, sizeof(set), &set) != 0) return 1;
+                              if (!pin_to_cpu(cpu)) return 1;
                               for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
                             }
                             return 0;
@@ -171,10 +176,7 @@ TEST_P(FullMode, ABlockedCallKeepsItsRecordWhileOthersRunOnItsCpu) {
   constexpr int kRounds = 200;
   ASSERT_EQ(run_in_cgroup(cg,
                           [] {
-                            cpu_set_t set;
-                            CPU_ZERO(&set);
-                            CPU_SET(0, &set);
-                            if (::sched_setaffinity(0, sizeof(set), &set) != 0) return 1;
+                            if (!pin_to_cpu(0)) return 1;
                             int p[2];
                             if (::pipe(p) != 0) return 1;
                             const pid_t writer = ::fork();
