@@ -41,7 +41,9 @@ class Syslensd:
         self.dir = tempfile.TemporaryDirectory(prefix="syslens-bench-")
         cfg = os.path.join(self.dir.name, "syslens.yaml")
         with open(cfg, "w") as f:
-            f.write(config)
+            # Not pinned: each measurement starts from empty maps and leaves
+            # nothing in /sys/fs/bpf/syslens.
+            f.write("bpf:\n  pin_path: \"\"\n" + config.replace("bpf:\n", "", 1))
         self.url = f"http://127.0.0.1:{port}/metrics"
         self.log = open(os.path.join(self.dir.name, "log"), "w+")
         self.proc = subprocess.Popen(

@@ -44,6 +44,11 @@ namespace syslens {
 
 namespace {
 
+// Every full read of the maps (scrape, workload observer, reclaimer) frees
+// tens of MiB of snapshot and aggregate with thousands of cgroups: give it
+// back to the system rather than keep it as heap (RSS).
+void release_heap() { ::malloc_trim(0); }
+
 // The live overhead and the budget's state.
 std::vector<prometheus::MetricFamily> overhead_families(const OverheadGovernor& g, bool latency_off) {
   using prometheus::MetricType;
@@ -340,9 +345,7 @@ int serve(const Config& cfg) {
       rej.metric.push_back(m);
       families.push_back(std::move(rej));
       HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8", collector.Render(std::move(families))};
-      // A scrape frees tens of MiB of snapshot and aggregate with many
-      // cgroups: give it back to the system rather than keep it as heap.
-      ::malloc_trim(0);
+      release_heap();
       return r;
     }
     if (path.rfind("/api/v1/workloads", 0) == 0) {
@@ -392,6 +395,7 @@ int serve(const Config& cfg) {
     observe_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       api.observe();
+      release_heap();
       observe();
     });
   };
@@ -418,6 +422,7 @@ int serve(const Config& cfg) {
         reclaimed.entries_reclaimed += n;
         spdlog::debug("reclaimed {} removed cgroups ({} map entries)", due.size(), n);
       }
+      release_heap();
       reclaim();
     });
   };
