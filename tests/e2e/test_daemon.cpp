@@ -772,7 +772,8 @@ TEST(Daemon, HostWithoutCgroupV2FallsBackToV1) {
   const auto port = free_port();
   Background daemon({"unshare", "--mount", "--propagation", "private", "sh", "-c",
                      "umount -l " + cgroup2_mount() + " && exec " + daemon_path() +
-                         " --web.listen-address=127.0.0.1:" + std::to_string(port)});
+                         " --web.listen-address=127.0.0.1:" + std::to_string(port) +
+                         " --config.file=" + write_temp("v1.yaml", unpinned(""))});
   ASSERT_TRUE(wait_ready(port)) << daemon.err();
   EXPECT_NE(daemon.err().find("no cgroup v2 hierarchy mounted: keying by the cgroup v1 memory hierarchy"),
             std::string::npos)
@@ -1098,7 +1099,8 @@ TEST(Systemd, ReadinessIsReportedOverNotifySocket) {
   std::strncpy(a.sun_path, sock.c_str(), sizeof(a.sun_path) - 1);
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   const auto port = free_port();
-  Background d({"env", "NOTIFY_SOCKET=" + sock, daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port)});
+  Background d({"env", "NOTIFY_SOCKET=" + sock, daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                "--config.file=" + write_temp("notify.yaml", unpinned(""))});
   auto receive = [&](int timeout_ms) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, timeout_ms) != 1) return std::string();
@@ -1246,10 +1248,13 @@ TEST(Package, DebInstallsWithAptRunsAndPurges) {
     EXPECT_NE(http_get(port, "/metrics")->body.find("syslens_syscalls_total"), std::string::npos);
     EXPECT_EQ(d.stop(SIGTERM), 0);
   }
+  // The installed config pins the maps; purging the package drops them.
+  EXPECT_TRUE(fs::exists("/sys/fs/bpf/syslens/syslens_stats"));
   auto purge = run_process({"apt-get", "-o", "DPkg::Lock::Timeout=180", "purge", "-y", "syslens"}, 300000);
   EXPECT_EQ(purge.exit_code, 0) << purge.err;
   EXPECT_FALSE(fs::exists("/usr/sbin/syslensd"));
   EXPECT_FALSE(fs::exists("/etc/syslens/syslens.yaml"));
+  EXPECT_FALSE(fs::exists("/sys/fs/bpf/syslens")) << "purge left the pinned maps";
   fs::remove_all(out);
 }
 
