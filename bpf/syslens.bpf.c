@@ -198,6 +198,14 @@ overflow_row(const struct syslens_stats_key *key)
 	return v;
 }
 
+/* A new (cgroup, syscall) key: tell the daemon the cgroup id, so it can name
+ * a short-lived cgroup while it still exists. */
+static __always_inline void announce_new_key(__u64 cgroup_id)
+{
+	if (bpf_ringbuf_output(&syslens_new_keys, &cgroup_id, sizeof(cgroup_id), 0))
+		count_event(SYSLENS_CNT_NEW_KEY_EVENT_LOST);
+}
+
 static __always_inline struct syslens_stats_val *
 stats_get_or_create(const struct syslens_stats_key *key)
 {
@@ -212,12 +220,8 @@ stats_get_or_create(const struct syslens_stats_key *key)
 		count_event(SYSLENS_CNT_STATS_MAP_FULL);
 		return overflow_row(key);
 	}
-	if (!err) {
-		__u64 cgroup_id = key->cgroup_id;
-
-		if (bpf_ringbuf_output(&syslens_new_keys, &cgroup_id, sizeof(cgroup_id), 0))
-			count_event(SYSLENS_CNT_NEW_KEY_EVENT_LOST);
-	}
+	if (!err)
+		announce_new_key(key->cgroup_id);
 	v = bpf_map_lookup_elem(&syslens_stats, key);
 	return v ? v : overflow_row(key);
 }
@@ -249,12 +253,7 @@ cpu_slot(const struct syslens_stats_key *key, __u32 cpu)
 	s->key.abi = key->abi;
 	barrier(); /* a reader that sees the cgroup id sees nr and abi */
 	s->key.cgroup_id = key->cgroup_id;
-	{
-		__u64 cgroup_id = key->cgroup_id;
-
-		if (bpf_ringbuf_output(&syslens_new_keys, &cgroup_id, sizeof(cgroup_id), 0))
-			count_event(SYSLENS_CNT_NEW_KEY_EVENT_LOST);
-	}
+	announce_new_key(key->cgroup_id);
 	return &s->val;
 }
 
@@ -343,6 +342,16 @@ static __always_inline void count_process(__u64 cgroup_id)
 	}
 }
 
+/* The enter record of a call about to run; ts_ns last (it marks it pending). */
+static __always_inline void start_rec(struct syslens_enter_rec *rec, const struct syslens_stats_key *key)
+{
+	rec->cgroup_id = key->cgroup_id;
+	rec->nr = key->nr;
+	rec->abi = (__u16)key->abi;
+	rec->gen = (__u16)latency_gen;
+	rec->ts_ns = bpf_ktime_get_ns();
+}
+
 static __always_inline int handle_enter(long id, bool task_storage)
 {
 	struct syslens_stats_key key;
@@ -393,11 +402,7 @@ static __always_inline int handle_enter(long id, bool task_storage)
 			if (cr->rec.ts_ns && cr->task == (__u64)task)
 				count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
 			cr->task = (__u64)task;
-			cr->rec.cgroup_id = key.cgroup_id;
-			cr->rec.nr = key.nr;
-			cr->rec.abi = (__u16)key.abi;
-			cr->rec.gen = (__u16)latency_gen;
-			cr->rec.ts_ns = bpf_ktime_get_ns();
+			start_rec(&cr->rec, &key);
 			return 0;
 		}
 	}
@@ -408,11 +413,7 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	}
 	if (rec->ts_ns)
 		count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
-	rec->cgroup_id = key.cgroup_id;
-	rec->nr = key.nr;
-	rec->abi = (__u16)key.abi;
-	rec->gen = (__u16)latency_gen;
-	rec->ts_ns = bpf_ktime_get_ns();
+	start_rec(rec, &key);
 	return 0;
 }
 

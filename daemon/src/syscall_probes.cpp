@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -544,13 +545,17 @@ void SyscallProbes::attach_all() {
   }
 }
 
-bool SyscallProbes::is_latency_program(const ::bpf_program* prog) const {
+// The programs of latency tracking (exit and context switch): what goes off
+// and comes back with set_latency().
+std::array<struct bpf_program*, 6> SyscallProbes::latency_programs() const {
   const auto& p = skel_->progs;
-  for (const auto* q : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
-                        p.rawtp_exit_tid}) {
-    if (prog == q) return true;
-  }
-  return false;
+  return {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
+          p.rawtp_exit_tid};
+}
+
+bool SyscallProbes::is_latency_program(const ::bpf_program* prog) const {
+  const auto all = latency_programs();
+  return std::find(all.begin(), all.end(), prog) != all.end();
 }
 
 bool SyscallProbes::set_latency(bool on) {
@@ -561,10 +566,8 @@ bool SyscallProbes::set_latency(bool on) {
     latency_links_.clear();
     return true;
   }
-  auto& p = skel_->progs;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
-  for (auto* prog : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
-                     p.rawtp_exit_tid}) {
+  for (auto* prog : latency_programs()) {
     if (!bpf_program__autoload(prog)) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {

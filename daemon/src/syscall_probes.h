@@ -3,6 +3,7 @@
 // the kernel edge owns is released by the destructor (RAII).
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -128,6 +129,7 @@ class SyscallProbes final : public SnapshotSource {
   std::vector<std::uint64_t> counted_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> latency_links_;  // exit and context switch
+  std::array<::bpf_program*, 6> latency_programs() const;
   bool is_latency_program(const ::bpf_program* prog) const;
   int prepare_pins(struct ::syslens_bpf* skel);
   std::string pin_dir_;  // empty: maps not pinned
