@@ -39,18 +39,21 @@ class CriSource final : public MetadataSource {
     });
     std::unordered_map<std::string, ContainerMeta> sandbox;
     std::vector<std::pair<std::string, ContainerMeta>> out;
+    // Entries without an id cannot be matched to a cgroup: skip them, as the
+    // Docker answer parser does.
     for (const auto& p : pods.items()) {
+      if (p.id().empty()) continue;
       ContainerMeta m;
       m.pod = p.metadata().name();
       m.pod_namespace = p.metadata().namespace_();
       m.pod_uid = p.metadata().uid();
-      m.sandbox = true;
       apply_kubernetes_labels(m, labels_of(p.labels()));
       m.sandbox = true;
       sandbox[p.id()] = m;
       out.emplace_back(p.id(), m);
     }
     for (const auto& c : containers.containers()) {
+      if (c.id().empty()) continue;
       ContainerMeta m;
       if (auto it = sandbox.find(c.pod_sandbox_id()); it != sandbox.end()) m = it->second;
       m.sandbox = false;

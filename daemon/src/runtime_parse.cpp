@@ -24,7 +24,8 @@ std::vector<std::pair<std::string, ContainerMeta>> parse_docker_containers(std::
   for (const auto& c : doc) {
     if (!c.is_object()) continue;
     auto id = c.find("Id");
-    if (id == c.end() || !id->is_string()) continue;
+    // An entry without a usable id cannot be matched to a cgroup: skip it.
+    if (id == c.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) continue;
     ContainerMeta m;
     if (auto names = c.find("Names"); names != c.end() && names->is_array() && !names->empty() &&
                                       names->front().is_string()) {
