@@ -37,7 +37,7 @@ def proc_rss_bytes(pid):
 class Syslensd:
     """syslensd on a private port with the given config; stopped on exit."""
 
-    def __init__(self, build, config="", port=19823):
+    def __init__(self, build, config="", port=19823, log_level="warn"):
         self.dir = tempfile.TemporaryDirectory(prefix="syslens-bench-")
         cfg = os.path.join(self.dir.name, "syslens.yaml")
         with open(cfg, "w") as f:
@@ -48,7 +48,7 @@ class Syslensd:
         self.log = open(os.path.join(self.dir.name, "log"), "w+")
         self.proc = subprocess.Popen(
             [os.path.join(build, "daemon", "syslensd"), f"--web.listen-address=127.0.0.1:{port}",
-             f"--config.file={cfg}", "--log.level=warn"],
+             f"--config.file={cfg}", f"--log.level={log_level}"],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:
