@@ -63,11 +63,13 @@ package: build
 	cd $(BUILD) && cpack -G DEB
 
 # The benchmark suite (as root): micro (ns per syscall against the floor and
-# the peers), macro (nginx under wrk), scale (1,000 cgroups, churn, load).
+# the peers), macro (nginx under wrk), scale (1,000 cgroups, churn, load),
+# scrape (the scrape path alone, synthetic).
 bench: bench-deps build
 	$(BUILD)/bench/syslens-bench $(ARGS)
 	python3 bench/macro.py $(BUILD)
 	python3 bench/scale.py $(BUILD)
+	$(BUILD)/bench/syslens-bench-scrape
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_FUZZ)

@@ -1,8 +1,7 @@
 #include "syslens/aggregate.h"
 
 #include <algorithm>
-#include <cstring>
-#include <iterator>
+#include <tuple>
 #include <vector>
 
 #include "syslens/errno_name.h"
@@ -29,98 +28,118 @@ const WorkloadLabels& AggregatedSnapshot::labels_of(const std::string& cgroup) c
   return it == workloads.end() ? none : it->second;
 }
 
+LabelIndex AggregatedSnapshot::intern(std::string_view s) {
+  auto [it, fresh] = index_.try_emplace(std::string(s), static_cast<LabelIndex>(labels_.size()));
+  if (fresh) labels_.emplace_back(s);
+  return it->second;
+}
+
+void AggregatedSnapshot::add(LabelIndex cgroup, LabelIndex syscall, const syslens_stats_val& v) {
+  pending_.push_back({std::uint64_t{cgroup} << 32 | syscall, &v, nullptr});
+}
+
+void AggregatedSnapshot::add(LabelIndex cgroup, LabelIndex syscall, const SeriesAgg& v) {
+  pending_.push_back({std::uint64_t{cgroup} << 32 | syscall, nullptr, &owned_.emplace_back(v)});
+}
+
+void AggregatedSnapshot::add_error(LabelIndex cgroup, LabelIndex syscall, LabelIndex err, std::uint64_t n) {
+  errors.push_back({cgroup, syscall, err, n});
+}
+
+void AggregatedSnapshot::finish() {
+  // Sort the label table; every index moves to its string's rank.
+  std::vector<LabelIndex> order(labels_.size());
+  for (LabelIndex i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](LabelIndex x, LabelIndex y) { return labels_[x] < labels_[y]; });
+  std::vector<LabelIndex> rank(labels_.size());
+  std::vector<std::string> sorted(labels_.size());
+  for (LabelIndex r = 0; r < order.size(); ++r) {
+    rank[order[r]] = r;
+    sorted[r] = std::move(labels_[order[r]]);
+  }
+  labels_ = std::move(sorted);
+  index_.clear();
+
+  // Rows sorted by integer keys, equal keys summed into one series.
+  for (auto& p : pending_) p.key = std::uint64_t{rank[p.key >> 32]} << 32 | rank[p.key & 0xffffffffU];
+  std::sort(pending_.begin(), pending_.end(), [](const Pending& x, const Pending& y) { return x.key < y.key; });
+  series.clear();
+  series.reserve(pending_.size());
+  for (std::size_t i = 0; i < pending_.size(); ++i) {
+    const auto& p = pending_[i];
+    if (i == 0 || p.key != pending_[i - 1].key) {
+      series.push_back({static_cast<LabelIndex>(p.key >> 32), static_cast<LabelIndex>(p.key), SeriesAgg{}});
+    }
+    if (p.val) {
+      series.back().agg.add(*p.val);
+    } else {
+      series.back().agg.add(*p.agg);
+    }
+  }
+  std::vector<Pending>().swap(pending_);
+  owned_.clear();
+
+  for (auto& e : errors) {
+    e.cgroup = rank[e.cgroup];
+    e.syscall = rank[e.syscall];
+    e.err = rank[e.err];
+  }
+  auto key = [](const ErrorSeries& e) { return std::make_tuple(e.cgroup, e.syscall, e.err); };
+  std::sort(errors.begin(), errors.end(), [&](const auto& x, const auto& y) { return key(x) < key(y); });
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    if (out > 0 && key(errors[out - 1]) == key(errors[i])) {
+      errors[out - 1].count += errors[i].count;
+    } else {
+      errors[out++] = errors[i];
+    }
+  }
+  errors.resize(out);
+}
+
 AggregatedSnapshot aggregate(const Snapshot& snap, CgroupNamer& cgroups, WorkloadNamer* workloads, Arch arch,
                              std::chrono::milliseconds metadata_wait) {
   AggregatedSnapshot a;
-  std::unordered_map<std::uint64_t, std::string> cgroup_label;
-  std::unordered_map<std::uint64_t, std::string> syscall_label_cache;
-  auto cgroup_of = [&](std::uint64_t id) -> const std::string& {
+  // Tens of thousands of rows but few distinct ids, numbers and errnos: each
+  // is named and interned once.
+  std::unordered_map<std::uint64_t, LabelIndex> cgroup_label;
+  std::unordered_map<std::uint64_t, LabelIndex> syscall_label_cache;
+  std::unordered_map<int, LabelIndex> errno_label;
+  auto cgroup_of = [&](std::uint64_t id) {
     auto it = cgroup_label.find(id);
     if (it != cgroup_label.end()) return it->second;
     auto p = cgroups.path_of(id);
-    return cgroup_label.emplace(id, p ? *p : std::string(kCgroupUnresolved)).first->second;
+    return cgroup_label.emplace(id, a.intern(p ? *p : std::string(kCgroupUnresolved))).first->second;
   };
-  auto syscall_of = [&](std::uint32_t nr, std::uint32_t abi) -> const std::string& {
+  auto syscall_of = [&](std::uint32_t nr, std::uint32_t abi) {
     const std::uint64_t k = (std::uint64_t{abi} << 32) | nr;
     auto it = syscall_label_cache.find(k);
     if (it != syscall_label_cache.end()) return it->second;
-    return syscall_label_cache.emplace(k, syscall_label(arch, nr, abi == SYSLENS_ABI_COMPAT)).first->second;
+    return syscall_label_cache.emplace(k, a.intern(syscall_label(arch, nr, abi == SYSLENS_ABI_COMPAT))).first->second;
   };
-
-  // Tens of thousands of rows: inserting each into the ordered maps by
-  // string compares dominates a scrape. Instead every distinct label string
-  // gets a rank in sorted order, rows are sorted by integer ranks and summed,
-  // and the maps are built in order (constant-time hinted inserts).
-  std::vector<const std::string*> strings;
-  std::unordered_map<const std::string*, std::uint32_t> rank;
-  auto ranked = [&](const std::string& s) -> const std::string& {
-    if (rank.emplace(&s, 0).second) strings.push_back(&s);
-    return s;
-  };
-  const std::string overflow_label = kCgroupOverflow;
-  struct Row {
-    const std::string* cgroup;
-    const std::string* syscall;
-    const syslens_stats_val* val;
-  };
-  std::vector<Row> rows;
-  rows.reserve(snap.stats.size() + snap.overflow.size());
-  for (const auto& row : snap.stats) {
-    rows.push_back({&ranked(cgroup_of(row.key.cgroup_id)), &ranked(syscall_of(row.key.nr, row.key.abi)), &row.val});
+  for (const auto& row : snap.stats) a.add(cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), row.val);
+  if (!snap.overflow.empty()) {
+    const auto overflow = a.intern(kCgroupOverflow);
+    for (const auto& row : snap.overflow) a.add(overflow, syscall_of(row.key.nr, row.key.abi), row.val);
   }
-  for (const auto& row : snap.overflow) {
-    rows.push_back({&ranked(overflow_label), &ranked(syscall_of(row.key.nr, row.key.abi)), &row.val});
-  }
-  struct ErrRow {
-    const std::string* cgroup;
-    const std::string* syscall;
-    const char* err;
-    std::uint64_t count;
-  };
-  std::vector<ErrRow> errs;
-  errs.reserve(snap.errors.size());
-  std::unordered_map<int, std::string> errno_names;
   for (const auto& row : snap.errors) {
-    auto it = errno_names.find(row.key.err);
-    if (it == errno_names.end()) it = errno_names.emplace(row.key.err, errno_name(row.key.err)).first;
-    errs.push_back({&ranked(cgroup_of(row.key.cgroup_id)), &ranked(syscall_of(row.key.nr, row.key.abi)),
-                    it->second.c_str(), row.count});
-  }
-  // Equal strings (two ids of one path, two numbers of one label) share a rank.
-  std::sort(strings.begin(), strings.end(), [](const auto* x, const auto* y) { return *x < *y; });
-  for (std::size_t i = 0, r = 0; i < strings.size(); ++i) {
-    if (i > 0 && *strings[i] != *strings[i - 1]) ++r;
-    rank[strings[i]] = static_cast<std::uint32_t>(r);
-  }
-  auto key_of = [&](const std::string* c, const std::string* s) { return std::uint64_t{rank[c]} << 32 | rank[s]; };
-  std::vector<std::pair<std::uint64_t, const Row*>> order;
-  order.reserve(rows.size());
-  for (const auto& r : rows) order.emplace_back(key_of(r.cgroup, r.syscall), &r);
-  std::sort(order.begin(), order.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    if (i == 0 || order[i].first != order[i - 1].first) {
-      a.series.emplace_hint(a.series.end(), std::make_pair(*order[i].second->cgroup, *order[i].second->syscall),
-                            SeriesAgg{});
-    }
-    std::prev(a.series.end())->second.add(*order[i].second->val);
-  }
-  std::sort(errs.begin(), errs.end(), [&](const ErrRow& x, const ErrRow& y) {
-    const auto kx = key_of(x.cgroup, x.syscall), ky = key_of(y.cgroup, y.syscall);
-    return kx != ky ? kx < ky : std::strcmp(x.err, y.err) < 0;
-  });
-  for (const auto& e : errs) {
-    a.errors.emplace_hint(a.errors.end(), std::make_tuple(*e.cgroup, *e.syscall, std::string(e.err)), 0)->second +=
-        e.count;
+    auto it = errno_label.find(row.key.err);
+    if (it == errno_label.end()) it = errno_label.emplace(row.key.err, a.intern(errno_name(row.key.err))).first;
+    a.add_error(cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), it->second, row.count);
   }
 
+  // Workload labels per cgroup path (before finish(): the indices are still
+  // the ones in cgroup_label).
   auto label_all = [&] {
-    for (const auto& [id, path] : cgroup_label) {
+    for (const auto& [id, index] : cgroup_label) {
+      const std::string& path = a.label(index);
       if (path.empty() || path.front() != '/') continue;  // (unresolved)
       a.workloads[path] = workloads ? workloads->labels_for(path) : WorkloadLabels{};
     }
   };
   label_all();
   if (workloads && workloads->settle(metadata_wait)) label_all();
+  a.finish();
   return a;
 }
 

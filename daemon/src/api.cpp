@@ -28,8 +28,7 @@ void Api::observe() {
   store_.update(aggregate(source_.read(), cgroups_, &workloads_, arch_, std::chrono::milliseconds(0)), unix_now());
 }
 
-std::vector<prometheus::MetricFamily> Api::observe(const AggregatedSnapshot& agg) {
-  store_.update(agg, unix_now());
+std::vector<prometheus::MetricFamily> Api::workload_families(const AggregatedSnapshot& agg) const {
   prometheus::MetricFamily distinct{"syslens_workload_distinct_syscalls",
                                     "Distinct syscalls a workload (container, else cgroup) has made.",
                                     prometheus::MetricType::Gauge,
@@ -38,18 +37,19 @@ std::vector<prometheus::MetricFamily> Api::observe(const AggregatedSnapshot& agg
                                   "Distinct syscalls a workload made that the reference seccomp profile would deny.",
                                   prometheus::MetricType::Gauge,
                                   {}};
-  for (const auto& w : store_.workloads()) {
+  for (const auto& w : workload_syscalls(agg)) {
+    const WorkloadLabels& wl = *w.labels;
     std::vector<prometheus::ClientMetric::Label> l = {
-        {"workload", w.key},        {"container_id", w.labels.container_id},    {"container", w.labels.container},
-        {"pod", w.labels.pod},      {"namespace", w.labels.pod_namespace},      {"image", w.labels.image},
-        {"unit", w.labels.unit}};
+        {"workload", w.key}, {"container_id", wl.container_id}, {"container", wl.container},
+        {"pod", wl.pod},     {"namespace", wl.pod_namespace},   {"image", wl.image},
+        {"unit", wl.unit}};
     prometheus::ClientMetric m;
     m.label = l;
     m.gauge.value = static_cast<double>(w.syscalls.size());
     distinct.metric.push_back(m);
     if (reference_) {
       m.label.push_back({"reference", reference_->name});
-      m.gauge.value = static_cast<double>(denied_by(*reference_, w).size());
+      m.gauge.value = static_cast<double>(denied_count(*reference_, w));
       denied.metric.push_back(m);
     }
   }

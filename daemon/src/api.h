@@ -24,9 +24,9 @@ class Api {
   std::optional<HttpResponse> handle(const std::string& target);
   // Refreshes the store from a fresh snapshot (the periodic observer).
   void observe();
-  // Refreshes the store from a scrape's aggregate and returns per-workload
-  // families (distinct syscalls, seccomp drift).
-  std::vector<prometheus::MetricFamily> observe(const AggregatedSnapshot& agg);
+  // Per-workload families of a scrape (distinct syscalls, seccomp drift),
+  // straight from its aggregate: a scrape does not touch the store.
+  std::vector<prometheus::MetricFamily> workload_families(const AggregatedSnapshot& agg) const;
   // The workload a reference names, or an error response.
   struct Resolved {
     const WorkloadRecord* workload = nullptr;

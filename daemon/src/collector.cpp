@@ -90,48 +90,40 @@ std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
   std::string out;
   out.reserve(per_series.size() * (opts_.latency ? (opts_.latency_buckets ? 1800 : 300) : 120) + 65536);
   TextWriter w(out);
-  // Series come ordered by cgroup: the last one's labels are usually it.
-  std::unordered_map<std::string, std::string> prefixes;
-  const std::string* last_cgroup = nullptr;
-  const std::string* last_prefix = nullptr;
-  auto prefix_of = [&](const std::string& cgroup) -> const std::string& {
-    if (last_cgroup && *last_cgroup == cgroup) return *last_prefix;
-    last_cgroup = &cgroup;
-    auto it = prefixes.find(cgroup);
-    if (it != prefixes.end()) {
-      last_prefix = &it->second;
-      return it->second;
-    }
-    const auto& wl = agg.labels_of(cgroup);
-    std::string l;
-    append_label(l, "cgroup", cgroup);
+  // Each cgroup's labels (cgroup and workload) are rendered once.
+  std::vector<std::string> prefixes(agg.label_count());
+  auto prefix_of = [&](LabelIndex cgroup) -> const std::string& {
+    std::string& l = prefixes[cgroup];
+    if (!l.empty()) return l;
+    const std::string& path = agg.label(cgroup);
+    const auto& wl = agg.labels_of(path);
+    append_label(l, "cgroup", path);
     append_label(l, "container_id", wl.container_id);
     append_label(l, "container", wl.container);
     append_label(l, "pod", wl.pod);
     append_label(l, "namespace", wl.pod_namespace);
     append_label(l, "image", wl.image);
     append_label(l, "unit", wl.unit);
-    last_prefix = &prefixes.emplace(cgroup, std::move(l)).first->second;
-    return *last_prefix;
+    return l;
   };
   std::string own;
   w.family("syslens_syscalls_total",
            "Syscalls entered, per cgroup and syscall (what strace -c counts, including calls that never return).",
            "counter");
-  for (const auto& [labels, sa] : per_series) {
+  for (const auto& s : per_series) {
     own.clear();
-    append_label(own, "syscall", labels.second);
-    w.sample("syslens_syscalls_total", prefix_of(labels.first), own, sa.calls);
+    append_label(own, "syscall", agg.label(s.syscall));
+    w.sample("syslens_syscalls_total", prefix_of(s.cgroup), own, s.agg.calls);
   }
 
   if (opts_.latency) {
     w.family("syslens_syscall_errors_total", "Syscalls that returned an error, per cgroup, syscall and errno.",
              "counter");
-    for (const auto& [labels, n] : per_errno) {
+    for (const auto& e : per_errno) {
       own.clear();
-      append_label(own, "syscall", std::get<1>(labels));
-      append_label(own, "errno", std::get<2>(labels));
-      w.sample("syslens_syscall_errors_total", prefix_of(std::get<0>(labels)), own, n);
+      append_label(own, "syscall", agg.label(e.syscall));
+      append_label(own, "errno", agg.label(e.err));
+      w.sample("syslens_syscall_errors_total", prefix_of(e.cgroup), own, e.count);
     }
 
     // Per (cgroup, syscall): sum and count always, buckets only when asked
@@ -156,19 +148,19 @@ std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
                                      "buckets are in syslens_host_syscall_duration_seconds, or per cgroup with "
                                      "metrics.latency: histogram).",
              opts_.latency_buckets ? "histogram" : "summary");
-    std::map<std::string, SeriesAgg> host;
+    std::map<LabelIndex, SeriesAgg> host;  // label order is name order
     std::string labels;
-    for (const auto& [key, sa] : per_series) {
-      labels = prefix_of(key.first);
-      append_label(labels, "syscall", key.second);
-      write_histogram("syslens_syscall_duration_seconds", labels, sa, opts_.latency_buckets);
-      host[key.second].add(sa);
+    for (const auto& s : per_series) {
+      labels = prefix_of(s.cgroup);
+      append_label(labels, "syscall", agg.label(s.syscall));
+      write_histogram("syslens_syscall_duration_seconds", labels, s.agg, opts_.latency_buckets);
+      host[s.syscall].add(s.agg);
     }
     w.family("syslens_host_syscall_duration_seconds", "Time from syscall entry to return, per syscall, host-wide.",
              "histogram");
     for (const auto& [syscall, sa] : host) {
       labels.clear();
-      append_label(labels, "syscall", syscall);
+      append_label(labels, "syscall", agg.label(syscall));
       write_histogram("syslens_host_syscall_duration_seconds", labels, sa, true);
     }
   }

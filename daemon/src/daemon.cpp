@@ -318,7 +318,7 @@ int serve(const Config& cfg) {
     }
   }
   Api api(probes, cgroups, workloads, host_arch(), reference);
-  self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.observe(agg); };
+  self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.workload_families(agg); };
   CollectorOptions copts;
   copts.latency = probes.mode() == Mode::full;
   copts.latency_buckets = cfg.latency_buckets_per_cgroup;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <ctime>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "syslens/histogram.h"
 
@@ -37,26 +38,26 @@ std::string workload_key(const std::string& cgroup, const WorkloadLabels& l) {
 void WorkloadStore::update(const AggregatedSnapshot& agg, double now) {
   // Rebuild from the kernel's cumulative counts, carrying first/last seen.
   std::map<std::string, WorkloadRecord> next;
-  const std::string* last = nullptr;  // series come ordered by cgroup: one lookup per cgroup
+  LabelIndex last = 0;  // series come ordered by cgroup: one lookup per cgroup
   WorkloadRecord* cur = nullptr;
-  for (const auto& [key, sa] : agg.series) {
-    const auto& [cgroup, syscall] = key;
+  for (const auto& s : agg.series) {
+    const std::string& cgroup = agg.label(s.cgroup);
     if (cgroup.empty() || cgroup.front() != '/') continue;  // (overflow), (unresolved): not workloads
-    if (!last || *last != cgroup) {
+    if (!cur || last != s.cgroup) {
       const auto& labels = agg.labels_of(cgroup);
       cur = &next[workload_key(cgroup, labels)];
       if (cur->cgroups.empty()) cur->labels = labels;
       cur->cgroups.insert(cgroup);
-      last = &cgroup;
+      last = s.cgroup;
     }
     // In order within a cgroup: the hint makes the insert constant-time.
-    cur->syscalls.emplace_hint(cur->syscalls.end(), syscall, SyscallRecord{})->second.totals.add(sa);
+    cur->syscalls.emplace_hint(cur->syscalls.end(), agg.label(s.syscall), SyscallRecord{})->second.totals.add(s.agg);
   }
-  for (const auto& [key, n] : agg.errors) {
-    const auto& [cgroup, syscall, err] = key;
+  for (const auto& e : agg.errors) {
+    const std::string& cgroup = agg.label(e.cgroup);
     if (cgroup.empty() || cgroup.front() != '/') continue;
     auto it = next.find(workload_key(cgroup, agg.labels_of(cgroup)));
-    if (it != next.end()) it->second.syscalls[syscall].errors[err] += n;
+    if (it != next.end()) it->second.syscalls[agg.label(e.syscall)].errors[agg.label(e.err)] += e.count;
   }
   const std::vector<WorkloadRecord> previous = std::move(workloads_);
   std::map<std::string, const WorkloadRecord*> prev;
@@ -187,12 +188,60 @@ ReferenceProfile parse_reference_profile(std::string_view text, std::string name
   return ref;
 }
 
+namespace {
+
+// Other ABIs ("compat:...") are not judged against the reference.
+bool denied(const ReferenceProfile& ref, const std::string& name) {
+  return name.find(':') == std::string::npos && !ref.allowed.count(name);
+}
+
+}  // namespace
+
 std::vector<std::string> denied_by(const ReferenceProfile& ref, const WorkloadRecord& w) {
   std::vector<std::string> out;
   for (const auto& [name, _] : w.syscalls) {
-    if (name.find(':') != std::string::npos) continue;  // other ABIs: not judged
-    if (!ref.allowed.count(name)) out.push_back(name);
+    if (denied(ref, name)) out.push_back(name);
   }
+  return out;
+}
+
+std::size_t denied_count(const ReferenceProfile& ref, const WorkloadSyscalls& w) {
+  return static_cast<std::size_t>(
+      std::count_if(w.syscalls.begin(), w.syscalls.end(), [&](const std::string* n) { return denied(ref, *n); }));
+}
+
+std::vector<WorkloadSyscalls> workload_syscalls(const AggregatedSnapshot& agg) {
+  std::vector<WorkloadSyscalls> out;
+  std::unordered_map<std::string, std::size_t> at;
+  std::vector<bool> merged;  // made of several cgroups: sort and dedupe at the end
+  LabelIndex last = 0;
+  WorkloadSyscalls* cur = nullptr;
+  for (const auto& s : agg.series) {
+    const std::string& cgroup = agg.label(s.cgroup);
+    if (cgroup.empty() || cgroup.front() != '/') continue;  // (overflow), (unresolved)
+    if (!cur || last != s.cgroup) {
+      last = s.cgroup;
+      const auto& labels = agg.labels_of(cgroup);
+      auto [it, fresh] = at.emplace(workload_key(cgroup, labels), out.size());
+      if (fresh) {
+        out.push_back({it->first, &labels, {}});
+        merged.push_back(false);
+      } else {
+        merged[it->second] = true;
+      }
+      cur = &out[it->second];
+    }
+    cur->syscalls.push_back(&agg.label(s.syscall));  // in order within one cgroup
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!merged[i]) continue;
+    auto& v = out[i].syscalls;
+    auto less = [](const std::string* a, const std::string* b) { return *a < *b; };
+    auto same = [](const std::string* a, const std::string* b) { return *a == *b; };
+    std::sort(v.begin(), v.end(), less);
+    v.erase(std::unique(v.begin(), v.end(), same), v.end());
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return out;
 }
 

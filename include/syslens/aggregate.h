@@ -7,10 +7,11 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <map>
+#include <deque>
 #include <string>
-#include <tuple>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "syslens/cgroup_paths.h"
 #include "syslens/snapshot.h"
@@ -32,11 +33,55 @@ struct SeriesAgg {
   void add(const SeriesAgg& o);
 };
 
-struct AggregatedSnapshot {
-  std::map<std::pair<std::string, std::string>, SeriesAgg> series;  // (cgroup, syscall)
-  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> errors;  // (cgroup, syscall, errno)
+// A series names its labels by index into the snapshot's label table, which
+// is sorted and holds each string once: ordering series by index is ordering
+// them by label, and tens of thousands of series cost no string copies.
+using LabelIndex = std::uint32_t;
+
+struct Series {
+  LabelIndex cgroup;
+  LabelIndex syscall;
+  SeriesAgg agg;
+};
+
+struct ErrorSeries {
+  LabelIndex cgroup;
+  LabelIndex syscall;
+  LabelIndex err;  // errno name
+  std::uint64_t count;
+};
+
+class AggregatedSnapshot {
+ public:
+  std::vector<Series> series;       // sorted by (cgroup, syscall), unique
+  std::vector<ErrorSeries> errors;  // sorted by (cgroup, syscall, errno), unique
   std::unordered_map<std::string, WorkloadLabels> workloads;  // cgroup path -> labels
+
+  const std::string& label(LabelIndex i) const { return labels_[i]; }
+  std::size_t label_count() const { return labels_.size(); }
   const WorkloadLabels& labels_of(const std::string& cgroup) const;
+
+  // Building one (aggregate() does; tests may): intern the label strings,
+  // add rows in any order, duplicates included, then finish() once to sort
+  // the labels and the rows and sum the duplicates. Indices returned by
+  // intern() change at finish(); a syslens_stats_val added by reference must
+  // live until then.
+  LabelIndex intern(std::string_view s);
+  void add(LabelIndex cgroup, LabelIndex syscall, const syslens_stats_val& v);
+  void add(LabelIndex cgroup, LabelIndex syscall, const SeriesAgg& v);
+  void add_error(LabelIndex cgroup, LabelIndex syscall, LabelIndex err, std::uint64_t n);
+  void finish();
+
+ private:
+  std::vector<std::string> labels_;
+  std::unordered_map<std::string, LabelIndex> index_;  // until finish()
+  struct Pending {
+    std::uint64_t key;  // cgroup << 32 | syscall
+    const syslens_stats_val* val;
+    const SeriesAgg* agg;  // when val is null: in owned_
+  };
+  std::vector<Pending> pending_;
+  std::deque<SeriesAgg> owned_;
 };
 
 // workloads may be null (workload labels then stay empty). A snapshot that

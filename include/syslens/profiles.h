@@ -48,6 +48,17 @@ class WorkloadStore {
   std::vector<WorkloadRecord> workloads_;
 };
 
+// What a scrape needs of each workload, straight from one aggregated
+// snapshot, without the store's bookkeeping (first/last seen, totals): its
+// labels and the distinct syscall labels its cgroups made, sorted. Ordered by
+// workload key; (overflow) and (unresolved) are not workloads.
+struct WorkloadSyscalls {
+  std::string key;
+  const WorkloadLabels* labels = nullptr;  // into the snapshot
+  std::vector<const std::string*> syscalls;  // into the snapshot
+};
+std::vector<WorkloadSyscalls> workload_syscalls(const AggregatedSnapshot& agg);
+
 // A reference to one workload: a container id or unique prefix,
 // namespace/pod/container, a container name, a systemd unit or a cgroup path.
 struct RefResult {
@@ -69,6 +80,7 @@ ReferenceProfile parse_reference_profile(std::string_view json_text, std::string
 
 // Native-ABI syscall names seen that the reference would deny, sorted.
 std::vector<std::string> denied_by(const ReferenceProfile& ref, const WorkloadRecord& w);
+std::size_t denied_count(const ReferenceProfile& ref, const WorkloadSyscalls& w);
 
 std::string iso8601(double unix_seconds);
 

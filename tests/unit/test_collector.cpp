@@ -44,15 +44,15 @@ StatsRow row(std::uint64_t cg, std::uint32_t nr, std::uint64_t calls, std::uint3
 }
 
 // One sample of the text exposition format.
-struct Series {
+struct Sample {
   std::map<std::string, std::string> labels;
   double value = 0;
 };
 
 // Every sample named `name`, in output order (a small parser of the format
 // the collector writes: name{l="v",...} value).
-std::vector<Series> samples(const std::string& text, const std::string& name) {
-  std::vector<Series> out;
+std::vector<Sample> samples(const std::string& text, const std::string& name) {
+  std::vector<Sample> out;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
@@ -60,7 +60,7 @@ std::vector<Series> samples(const std::string& text, const std::string& name) {
     const auto space = line.rfind(' ');
     const std::string n = line.substr(0, std::min(brace, line.find(' ')));
     if (n != name) continue;
-    Series s;
+    Sample s;
     if (brace != std::string::npos) {
       const std::string body = line.substr(brace + 1, line.rfind('}') - brace - 1);
       std::size_t i = 0;
@@ -88,7 +88,7 @@ bool has_family(const std::string& text, const std::string& name) {
 }
 
 // Empty and absent labels are the same to Prometheus; we leave empty ones out.
-std::string label(const Series& s, const std::string& name) {
+std::string label(const Sample& s, const std::string& name) {
   auto it = s.labels.find(name);
   return it == s.labels.end() ? "" : it->second;
 }
@@ -130,7 +130,7 @@ TEST(Collector, ExportsCountsErrorsAndHistogramsPerCgroupAndSyscall) {
   ASSERT_EQ(count.size(), 2U);
   EXPECT_EQ(count[1].value, 7);
   EXPECT_DOUBLE_EQ(sum[1].value, 7e-6);
-  std::vector<Series> b;  // the openat series' buckets
+  std::vector<Sample> b;  // the openat series' buckets
   for (const auto& x : samples(text, "syslens_syscall_duration_seconds_bucket")) {
     if (label(x, "syscall") == "openat") b.push_back(x);
   }
@@ -199,6 +199,40 @@ TEST(Collector, SumsKeysThatDecodeToTheSameLabels) {
   EXPECT_EQ(label(calls[1], "cgroup"), "/a");
   EXPECT_EQ(calls[1].value, 5);
   EXPECT_EQ(names.lookups, 4);  // each id once per scrape
+}
+
+TEST(AggregatedSnapshot, FinishSortsByLabelAndSumsDuplicates) {
+  AggregatedSnapshot a;
+  SeriesAgg one;
+  one.calls = one.returns = 1;
+  one.hist[3] = 1;
+  // Interned out of order, rows added out of order and twice.
+  const auto z = a.intern("/z"), b = a.intern("/b"), write = a.intern("write"), read = a.intern("read");
+  const auto enoent = a.intern("ENOENT"), eagain = a.intern("EAGAIN");
+  a.add(z, read, one);
+  a.add(b, write, one);
+  a.add(b, read, one);
+  a.add(b, write, one);
+  a.add_error(b, write, enoent, 2);
+  a.add_error(b, write, eagain, 1);
+  a.add_error(b, write, enoent, 3);
+  EXPECT_EQ(a.intern("/z"), z);  // each string once
+  a.finish();
+  ASSERT_EQ(a.series.size(), 3U);
+  auto name = [&](const Series& s) { return a.label(s.cgroup) + " " + a.label(s.syscall); };
+  EXPECT_EQ(name(a.series[0]), "/b read");
+  EXPECT_EQ(name(a.series[1]), "/b write");
+  EXPECT_EQ(name(a.series[2]), "/z read");
+  EXPECT_EQ(a.series[1].agg.calls, 2U);
+  EXPECT_EQ(a.series[1].agg.hist[3], 2U);
+  EXPECT_EQ(a.series[0].agg.calls, 1U);
+  ASSERT_EQ(a.errors.size(), 2U);
+  EXPECT_EQ(a.label(a.errors[0].err), "EAGAIN");
+  EXPECT_EQ(a.errors[0].count, 1U);
+  EXPECT_EQ(a.label(a.errors[1].err), "ENOENT");
+  EXPECT_EQ(a.errors[1].count, 5U);
+  EXPECT_EQ(a.label(a.errors[1].cgroup), "/b");
+  EXPECT_EQ(a.label_count(), 6U);
 }
 
 TEST(Collector, OverflowRowsKeepTotalsExact) {

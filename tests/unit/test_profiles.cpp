@@ -18,21 +18,32 @@ SeriesAgg calls(std::uint64_t n) {
   return s;
 }
 
-AggregatedSnapshot fixture(std::uint64_t web_reads = 10) {
+void add(AggregatedSnapshot& a, const std::string& cgroup, const std::string& syscall, const SeriesAgg& v) {
+  a.add(a.intern(cgroup), a.intern(syscall), v);
+}
+
+// Unfinished: callers add what they need, then finish().
+AggregatedSnapshot unfinished_fixture(std::uint64_t web_reads = 10) {
   AggregatedSnapshot a;
   const std::string web = "/kubepods/burstable/pod1/" + A, api = "/docker/" + B, sshd = "/system.slice/sshd.service";
-  a.series[{web, "read"}] = calls(web_reads);
-  a.series[{web + "/sub", "write"}] = calls(5);  // nested below the container: same workload
-  a.series[{api, "openat"}] = calls(7);
-  a.series[{api, "i386:getppid"}] = calls(2);
-  a.series[{sshd, "accept4"}] = calls(3);
-  a.series[{"(overflow)", "read"}] = calls(99);
-  a.errors[{api, "openat", "ENOENT"}] = 4;
+  add(a, web, "read", calls(web_reads));
+  add(a, web + "/sub", "write", calls(5));  // nested below the container: same workload
+  add(a, api, "openat", calls(7));
+  add(a, api, "i386:getppid", calls(2));
+  add(a, sshd, "accept4", calls(3));
+  add(a, "(overflow)", "read", calls(99));
+  a.add_error(a.intern(api), a.intern("openat"), a.intern("ENOENT"), 4);
   WorkloadLabels w{A, "web", "shop-web-0", "shop", "nginx:1.25", ""};
   a.workloads[web] = w;
   a.workloads[web + "/sub"] = w;
   a.workloads[api] = {B, "api", "", "", "api:2", ""};
   a.workloads[sshd] = {"", "", "", "", "", "sshd.service"};
+  return a;
+}
+
+AggregatedSnapshot fixture(std::uint64_t web_reads = 10) {
+  auto a = unfinished_fixture(web_reads);
+  a.finish();
   return a;
 }
 
@@ -55,6 +66,38 @@ TEST(WorkloadStore, GroupsCgroupsIntoWorkloadsAndTracksSeen) {
     EXPECT_EQ(w.last_seen, 1010);
     EXPECT_EQ(w.first_seen, 1000);
   }
+}
+
+TEST(WorkloadSyscalls, WhatAScrapeNeedsAgreesWithTheStore) {
+  auto a = unfinished_fixture();
+  add(a, "/kubepods/burstable/pod1/" + A + "/sub", "read", calls(1));  // in both cgroups: counted once
+  add(a, "(unresolved)", "close", calls(1));
+  a.finish();
+  const auto ws = workload_syscalls(a);
+  WorkloadStore st;
+  st.update(a, 1000);
+  ASSERT_EQ(ws.size(), 3U);  // (overflow), (unresolved) are not workloads
+  ASSERT_EQ(st.workloads().size(), ws.size());
+  ReferenceProfile ref{"test", {"read", "write"}};
+  for (std::size_t i = 0; i < ws.size(); ++i) {
+    const auto& w = st.workloads()[i];
+    SCOPED_TRACE(w.key);
+    EXPECT_EQ(ws[i].key, w.key);  // same order: by key
+    EXPECT_EQ(ws[i].labels->image, w.labels.image);
+    std::vector<std::string> names;
+    for (const auto* n : ws[i].syscalls) names.push_back(*n);
+    std::vector<std::string> want;
+    for (const auto& [n, _] : w.syscalls) want.push_back(n);
+    EXPECT_EQ(names, want);
+    EXPECT_EQ(denied_count(ref, ws[i]), denied_by(ref, w).size());
+  }
+  EXPECT_EQ(ws[0].key, "/system.slice/sshd.service");
+  EXPECT_EQ(denied_count(ref, ws[0]), 1U);  // accept4
+  EXPECT_EQ(ws[1].key, "container/" + A);
+  EXPECT_EQ(ws[1].syscalls.size(), 2U);  // read, write
+  EXPECT_EQ(denied_count(ref, ws[1]), 0U);
+  EXPECT_EQ(ws[2].key, "container/" + B);
+  EXPECT_EQ(denied_count(ref, ws[2]), 1U);  // openat (i386:getppid is not judged)
 }
 
 TEST(ResolveRef, EveryForm) {

@@ -1,0 +1,115 @@
+// syslens-bench-scrape [--cgroups=N] [--rounds=R]: the daemon's scrape path
+// (aggregate, syscall families, workload families, self-metrics) on a
+// synthetic snapshot shaped like the scale bench's (N cgroups x 40 syscalls,
+// 5 of them failing), without BPF: what /metrics costs the daemon itself,
+// repeatable and cheap to profile (perf record -- syslens-bench-scrape).
+// Prints the median and spread over R scrapes.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "api.h"
+#include "syslens/collector.h"
+
+namespace {
+
+using namespace syslens;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kFirstId = 1000;
+
+class Source final : public SnapshotSource {
+ public:
+  explicit Source(unsigned cgroups) {
+    for (unsigned c = 0; c < cgroups; ++c) {
+      for (std::uint32_t nr = 0; nr < 40; ++nr) {
+        StatsRow r{};
+        r.key.cgroup_id = kFirstId + c;
+        r.key.nr = 90 + nr;
+        r.val.calls = r.val.returns = 1 + nr;
+        r.val.sum_ns = 700 * r.val.calls;
+        r.val.hist[9] = r.val.calls;
+        snap_.stats.push_back(r);
+        if (nr % 8 == 0) snap_.errors.push_back({{kFirstId + c, 90 + nr, 0, 22}, 1});
+      }
+    }
+  }
+  Snapshot read() override { return snap_; }
+
+ private:
+  Snapshot snap_;
+};
+
+class Namer final : public CgroupNamer {
+ public:
+  std::optional<std::string> path_of(std::uint64_t id) override {
+    return "/syslens-scale-bench/live" + std::to_string(id - kFirstId);
+  }
+};
+
+class NoWorkloads final : public WorkloadNamer {
+ public:
+  WorkloadLabels labels_for(const std::string&) override { return {}; }
+};
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+int usage() {
+  std::fprintf(stderr, "usage: syslens-bench-scrape [--cgroups=N] [--rounds=R]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  unsigned cgroups = 1000, rounds = 15;
+  for (int i = 1; i < argc; ++i) {
+    char* end = nullptr;
+    if (std::strncmp(argv[i], "--cgroups=", 10) == 0) {
+      cgroups = static_cast<unsigned>(std::strtoul(argv[i] + 10, &end, 10));
+    } else if (std::strncmp(argv[i], "--rounds=", 9) == 0) {
+      rounds = static_cast<unsigned>(std::strtoul(argv[i] + 9, &end, 10));
+    } else {
+      return usage();
+    }
+    if (!end || *end || cgroups == 0 || rounds == 0) return usage();
+  }
+
+  Source source(cgroups);
+  Namer namer;
+  NoWorkloads workloads;
+  Api api(source, namer, workloads, host_arch(), std::nullopt);
+  SelfInfo self{"full", "tp_btf", "task_storage", "bench", "v2", {}, {}, {}, {}, {}, {}, {}};
+  self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.workload_families(agg); };
+  CollectorOptions opts;
+  opts.metadata_wait = std::chrono::milliseconds(0);
+  SyscallCollector collector(source, namer, &workloads, opts, self, {});
+
+  std::vector<double> agg_ms, render_ms;
+  std::size_t bytes = 0;
+  for (unsigned r = 0; r < rounds; ++r) {
+    const auto t0 = Clock::now();
+    const auto agg = aggregate(source.read(), namer, &workloads, opts.arch, opts.metadata_wait);
+    const auto t1 = Clock::now();
+    const auto text = collector.Render({});
+    const auto t2 = Clock::now();
+    agg_ms.push_back(ms(t1 - t0));
+    render_ms.push_back(ms(t2 - t1));
+    bytes = text.size();
+  }
+  auto stats = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return std::array<double, 3>{v[v.size() / 2], v.front(), v.back()};
+  };
+  const auto a = stats(agg_ms), s = stats(render_ms);
+  std::printf("scrape (synthetic, no BPF): %u cgroups x 40 syscalls, %u rounds, %.1f MiB of text\n", cgroups,
+              rounds, static_cast<double>(bytes) / (1 << 20));
+  std::printf("%-40s %10s %18s\n", "phase", "median", "min..max");
+  std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms\n", "read + aggregate", a[0], a[1], a[2]);
+  std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms\n", "whole scrape (read, aggregate, text)", s[0], s[1], s[2]);
+  return 0;
+}
