@@ -662,6 +662,17 @@ std::uint64_t SyscallProbes::forget_cgroups(const std::vector<std::uint64_t>& id
   return deleted;
 }
 
+namespace {
+
+void add_stats(syslens_stats_val& dst, const syslens_stats_val& v) {
+  dst.calls += v.calls;
+  dst.returns += v.returns;
+  dst.sum_ns += v.sum_ns;
+  for (int b = 0; b < SYSLENS_HIST_SLOTS; ++b) dst.hist[b] += v.hist[b];
+}
+
+}  // namespace
+
 std::uint64_t SyscallProbes::merge_cpu_slots(std::vector<StatsRow>& stats) const {
   // A key lives in any CPU's slot and in the shared hash: sum them all.
   struct KeyHash {
@@ -674,9 +685,9 @@ std::uint64_t SyscallProbes::merge_cpu_slots(std::vector<StatsRow>& stats) const
       return a.cgroup_id == b.cgroup_id && a.nr == b.nr && a.abi == b.abi;
     }
   };
-  std::unordered_map<syslens_stats_key, std::size_t, KeyHash, KeyEq> at;
-  at.reserve(stats.size() * 2);
-  for (std::size_t i = 0; i < stats.size(); ++i) at.emplace(stats[i].key, i);
+  // The slots are few (cpu_slots per CPU), the hash's rows many: sum the
+  // slots per key in a small table, then walk the rows once.
+  std::unordered_map<syslens_stats_key, syslens_stats_val, KeyHash, KeyEq> slotted;
   std::uint64_t used = 0;
   const std::size_t n = std::size_t{cpu_slots_} * static_cast<std::size_t>(ncpus_);
   for (std::size_t i = 0; i < n; ++i) {
@@ -689,17 +700,17 @@ std::uint64_t SyscallProbes::merge_cpu_slots(std::vector<StatsRow>& stats) const
     k.abi = e.key.abi;
     syslens_stats_val v;
     std::memcpy(&v, &e.val, sizeof(v));  // counters only grow: a racing read is just a little early
-    auto [it, fresh] = at.emplace(k, stats.size());
-    if (fresh) {
-      stats.push_back({k, v});
-      continue;
-    }
-    auto& dst = stats[it->second].val;
-    dst.calls += v.calls;
-    dst.returns += v.returns;
-    dst.sum_ns += v.sum_ns;
-    for (int b = 0; b < SYSLENS_HIST_SLOTS; ++b) dst.hist[b] += v.hist[b];
+    auto [it, fresh] = slotted.try_emplace(k, v);
+    if (!fresh) add_stats(it->second, v);
   }
+  if (slotted.empty()) return used;
+  for (auto& row : stats) {
+    auto it = slotted.find(row.key);
+    if (it == slotted.end()) continue;
+    add_stats(row.val, it->second);
+    slotted.erase(it);
+  }
+  for (const auto& [k, v] : slotted) stats.push_back({k, v});
   return used;
 }
 
