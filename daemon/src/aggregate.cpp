@@ -133,7 +133,7 @@ AggregatedSnapshot aggregate(const Snapshot& snap, CgroupNamer& cgroups, Workloa
   auto label_all = [&] {
     for (const auto& [id, index] : cgroup_label) {
       const std::string& path = a.label(index);
-      if (path.empty() || path.front() != '/') continue;  // (unresolved)
+      if (!is_cgroup_path(path)) continue;
       a.workloads[path] = workloads ? workloads->labels_for(path) : WorkloadLabels{};
     }
   };

@@ -42,7 +42,7 @@ void WorkloadStore::update(const AggregatedSnapshot& agg, double now) {
   WorkloadRecord* cur = nullptr;
   for (const auto& s : agg.series) {
     const std::string& cgroup = agg.label(s.cgroup);
-    if (cgroup.empty() || cgroup.front() != '/') continue;  // (overflow), (unresolved): not workloads
+    if (!is_cgroup_path(cgroup)) continue;  // (overflow), (unresolved): not workloads
     if (!cur || last != s.cgroup) {
       const auto& labels = agg.labels_of(cgroup);
       cur = &next[workload_key(cgroup, labels)];
@@ -55,7 +55,7 @@ void WorkloadStore::update(const AggregatedSnapshot& agg, double now) {
   }
   for (const auto& e : agg.errors) {
     const std::string& cgroup = agg.label(e.cgroup);
-    if (cgroup.empty() || cgroup.front() != '/') continue;
+    if (!is_cgroup_path(cgroup)) continue;
     auto it = next.find(workload_key(cgroup, agg.labels_of(cgroup)));
     if (it != next.end()) it->second.syscalls[agg.label(e.syscall)].errors[agg.label(e.err)] += e.count;
   }
@@ -218,7 +218,7 @@ std::vector<WorkloadSyscalls> workload_syscalls(const AggregatedSnapshot& agg) {
   WorkloadSyscalls* cur = nullptr;
   for (const auto& s : agg.series) {
     const std::string& cgroup = agg.label(s.cgroup);
-    if (cgroup.empty() || cgroup.front() != '/') continue;  // (overflow), (unresolved)
+    if (!is_cgroup_path(cgroup)) continue;  // (overflow), (unresolved)
     if (!cur || last != s.cgroup) {
       last = s.cgroup;
       const auto& labels = agg.labels_of(cgroup);

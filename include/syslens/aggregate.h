@@ -24,6 +24,9 @@ namespace syslens {
 inline constexpr const char* kCgroupOverflow = "(overflow)";      // stats map was full
 inline constexpr const char* kCgroupUnresolved = "(unresolved)";  // cgroup gone before it was named
 
+// A cgroup label that names a cgroup (a path), not (overflow) or (unresolved).
+inline bool is_cgroup_path(const std::string& label) { return !label.empty() && label.front() == '/'; }
+
 struct SeriesAgg {
   std::uint64_t calls = 0;
   std::uint64_t returns = 0;
