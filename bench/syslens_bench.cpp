@@ -57,14 +57,20 @@ struct Attached {
   virtual ~Attached() = default;
 };
 
+// Empty programs on enter (and exit), or with a clock read on each.
 struct EmptyPrograms final : Attached {
-  explicit EmptyPrograms(bool with_exit) {
+  explicit EmptyPrograms(bool with_exit, bool with_clock = false) {
     skel = bench_empty__open();
     if (!skel) throw std::runtime_error("open empty programs");
-    bpf_program__set_autoload(skel->progs.empty_exit, with_exit);
+    bpf_program* enter = with_clock ? skel->progs.clock_enter : skel->progs.empty_enter;
+    bpf_program* exit = with_clock ? skel->progs.clock_exit : skel->progs.empty_exit;
+    for (bpf_program* p : {skel->progs.empty_enter, skel->progs.empty_exit, skel->progs.clock_enter,
+                           skel->progs.clock_exit}) {
+      bpf_program__set_autoload(p, p == enter || (with_exit && p == exit));
+    }
     if (bench_empty__load(skel)) throw std::runtime_error("load empty programs");
-    links.push_back(bpf_program__attach(skel->progs.empty_enter));
-    if (with_exit) links.push_back(bpf_program__attach(skel->progs.empty_exit));
+    links.push_back(bpf_program__attach(enter));
+    if (with_exit) links.push_back(bpf_program__attach(exit));
     for (auto* l : links) {
       if (!l) throw std::runtime_error("attach empty programs");
     }
@@ -336,6 +342,8 @@ int main(int argc, char** argv) {
       {"none", "", [] { return std::unique_ptr<Attached>(); }},
       {enter_exit, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(true)); }},
       {enter, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(false)); }},
+      {"floor + clock reads", enter_exit,
+       [] { return std::unique_ptr<Attached>(new EmptyPrograms(true, true)); }},
       {"syslens full", enter_exit, [] { return std::unique_ptr<Attached>(new Syslens(Mode::full)); }},
       {"syslens count-only", enter, [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
   };
