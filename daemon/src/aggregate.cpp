@@ -8,19 +8,9 @@
 
 namespace syslens {
 
-void SeriesAgg::add(const syslens_stats_val& v) {
-  calls += v.calls;
-  returns += v.returns;
-  sum_ns += v.sum_ns;
-  for (std::size_t i = 0; i < hist.size(); ++i) hist[i] += v.hist[i];
-}
+void SeriesAgg::add(const syslens_stats_val& v) { add_counts(*this, v); }
 
-void SeriesAgg::add(const SeriesAgg& o) {
-  calls += o.calls;
-  returns += o.returns;
-  sum_ns += o.sum_ns;
-  for (std::size_t i = 0; i < hist.size(); ++i) hist[i] += o.hist[i];
-}
+void SeriesAgg::add(const SeriesAgg& o) { add_counts(*this, o); }
 
 const WorkloadLabels& AggregatedSnapshot::labels_of(const std::string& cgroup) const {
   static const WorkloadLabels none;

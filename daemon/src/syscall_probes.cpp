@@ -662,17 +662,6 @@ std::uint64_t SyscallProbes::forget_cgroups(const std::vector<std::uint64_t>& id
   return deleted;
 }
 
-namespace {
-
-void add_stats(syslens_stats_val& dst, const syslens_stats_val& v) {
-  dst.calls += v.calls;
-  dst.returns += v.returns;
-  dst.sum_ns += v.sum_ns;
-  for (int b = 0; b < SYSLENS_HIST_SLOTS; ++b) dst.hist[b] += v.hist[b];
-}
-
-}  // namespace
-
 std::uint64_t SyscallProbes::merge_cpu_slots(std::vector<StatsRow>& stats) const {
   // A key lives in any CPU's slot and in the shared hash: sum them all.
   struct KeyHash {
@@ -701,13 +690,13 @@ std::uint64_t SyscallProbes::merge_cpu_slots(std::vector<StatsRow>& stats) const
     syslens_stats_val v;
     std::memcpy(&v, &e.val, sizeof(v));  // counters only grow: a racing read is just a little early
     auto [it, fresh] = slotted.try_emplace(k, v);
-    if (!fresh) add_stats(it->second, v);
+    if (!fresh) add_counts(it->second, v);
   }
   if (slotted.empty()) return used;
   for (auto& row : stats) {
     auto it = slotted.find(row.key);
     if (it == slotted.end()) continue;
-    add_stats(row.val, it->second);
+    add_counts(row.val, it->second);
     slotted.erase(it);
   }
   for (const auto& [k, v] : slotted) stats.push_back({k, v});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -14,6 +15,16 @@ struct StatsRow {
   syslens_stats_key key;
   syslens_stats_val val;
 };
+
+// Adds one set of counts to another: a kernel value (syslens_stats_val) or an
+// aggregate of them (SeriesAgg), in either direction.
+template <class Dst, class Src>
+void add_counts(Dst& dst, const Src& v) {
+  dst.calls += v.calls;
+  dst.returns += v.returns;
+  dst.sum_ns += v.sum_ns;
+  for (std::size_t i = 0; i < SYSLENS_HIST_SLOTS; ++i) dst.hist[i] += v.hist[i];
+}
 
 struct ErrnoRow {
   syslens_errno_key key;
