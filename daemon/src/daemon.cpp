@@ -49,22 +49,24 @@ namespace {
 // back to the system rather than keep it as heap (RSS).
 void release_heap() { ::malloc_trim(0); }
 
+// A family of one sample, for the daemon's own counters and gauges.
+prometheus::MetricFamily one(std::string name, std::string help, prometheus::MetricType type, double v,
+                             std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::MetricFamily f{std::move(name), std::move(help), type, {}};
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  if (type == prometheus::MetricType::Counter) {
+    m.counter.value = v;
+  } else {
+    m.gauge.value = v;
+  }
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
 // The live overhead and the budget's state.
 std::vector<prometheus::MetricFamily> overhead_families(const OverheadGovernor& g, bool latency_off) {
   using prometheus::MetricType;
-  auto one = [](std::string name, std::string help, MetricType type, double v,
-                std::vector<prometheus::ClientMetric::Label> labels = {}) {
-    prometheus::MetricFamily f{std::move(name), std::move(help), type, {}};
-    prometheus::ClientMetric m;
-    m.label = std::move(labels);
-    if (type == MetricType::Counter) {
-      m.counter.value = v;
-    } else {
-      m.gauge.value = v;
-    }
-    f.metric.push_back(std::move(m));
-    return f;
-  };
   std::vector<prometheus::MetricFamily> out;
   if (g.last_cost_ns()) {
     out.push_back(one("syslens_bpf_overhead_seconds_per_syscall",
@@ -336,14 +338,12 @@ int serve(const Config& cfg) {
       for (auto& f : overhead_families(governor, probes.mode() == Mode::full && !probes.latency_on())) {
         families.push_back(std::move(f));
       }
-      auto rej = prometheus::MetricFamily{"syslens_http_rejected_connections_total",
-                                          "Connections closed at once because the connection limit was reached.",
-                                          prometheus::MetricType::Counter,
-                                          {}};
-      prometheus::ClientMetric m;
-      m.counter.value = static_cast<double>(server.rejected_connections());
-      rej.metric.push_back(m);
-      families.push_back(std::move(rej));
+      families.push_back(one("syslens_http_rejected_connections_total",
+                             "Connections closed at once because the connection limit was reached.",
+                             prometheus::MetricType::Counter, static_cast<double>(server.rejected_connections())));
+      families.push_back(one("syslens_self_seccomp_refusals_total",
+                             "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.",
+                             prometheus::MetricType::Counter, static_cast<double>(self_seccomp_refusals())));
       HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8", collector.Render(std::move(families))};
       release_heap();
       return r;

@@ -96,7 +96,10 @@ class Daemon {
         "--config.file=" + config_.string()});
     ready_ = wait_ready(port_);
   }
-  ~Daemon() { fs::remove(config_); }
+  ~Daemon() {
+    stop_and_expect_no_seccomp_refusal(*proc_);
+    fs::remove(config_);
+  }
   bool ready() const { return ready_; }
   std::string log() const { return proc_->err(); }
   bool running() { return proc_->running(); }

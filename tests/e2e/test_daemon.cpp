@@ -54,6 +54,7 @@ class Daemon {
     proc_ = std::make_unique<Background>(argv);
     ready_ = wait_ready(port_);
   }
+  ~Daemon() { stop_and_expect_no_seccomp_refusal(*proc_); }
   bool ready() const { return ready_; }
   std::uint16_t port() const { return port_; }
   Background& proc() { return *proc_; }

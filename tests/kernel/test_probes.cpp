@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "self_seccomp.h"
 #include "syscall_probes.h"
 #include "syslens/histogram.h"
 #include "syslens/syscall_table.h"
@@ -415,4 +417,40 @@ TEST(Overflow, AFullStatsMapKeepsTotalsInTheOverflowRows) {
   }
   // The overflow row is shared by every cgroup, so other processes may add.
   EXPECT_GE(row - before_row, static_cast<std::uint64_t>(kGetppid));
+}
+
+// syslensd's filter on itself: a syscall it does not allow fails with EPERM,
+// as before, but never silently: the SIGSYS trap counts it and logs one line
+// naming it. In a child (the filter cannot be removed); needs no root, only
+// no_new_privs.
+TEST(SelfSeccomp, ARefusedSyscallFailsWithEpermIsCountedAndLoggedOnce) {
+  int err_pipe[2];
+  ASSERT_EQ(::pipe(err_pipe), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(err_pipe[1], STDERR_FILENO);
+    ::close(err_pipe[0]);
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ::_exit(10);
+    if (!apply_self_seccomp().empty()) ::_exit(11);
+    // getsid is not in syslensd's list; getppid is.
+    for (int i = 0; i < 3; ++i) {
+      errno = 0;
+      if (::syscall(SYS_getsid, 0) != -1 || errno != EPERM) ::_exit(12);
+    }
+    if (::syscall(SYS_getppid) <= 0) ::_exit(13);
+    ::_exit(self_seccomp_refusals() == 3 ? 0 : 14);
+  }
+  ::close(err_pipe[1]);
+  std::string log;
+  char buf[512];
+  for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;) log.append(buf, static_cast<std::size_t>(n));
+  ::close(err_pipe[0]);
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st)) << "status " << st;
+  EXPECT_EQ(WEXITSTATUS(st), 0) << log;
+  EXPECT_EQ(log,
+            "syslensd: its own seccomp filter refused syscall getsid (" + std::to_string(SYS_getsid) +
+                ") with EPERM: a path the allow list in daemon/src/self_seccomp.cpp lacks\n");
 }

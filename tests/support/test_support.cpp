@@ -1,6 +1,7 @@
 #include "test_support.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -264,6 +265,15 @@ std::optional<HttpResult> http_get(std::uint16_t port, const std::string& target
     return r;
   } catch (const std::exception&) {
     return std::nullopt;
+  }
+}
+
+void stop_and_expect_no_seccomp_refusal(Background& daemon) {
+  daemon.stop(SIGTERM);
+  const std::string log = daemon.err();
+  const auto at = log.find("its own seccomp filter refused");
+  if (at != std::string::npos) {
+    ADD_FAILURE() << "syslensd's own seccomp filter refused a syscall: " << log.substr(at, log.find('\n', at) - at);
   }
 }
 

@@ -95,6 +95,11 @@ std::optional<HttpResult> http_get(std::uint16_t port, const std::string& target
 // Polls until GET /-/ready answers 200 or timeout.
 bool wait_ready(std::uint16_t port, int timeout_ms = 20000);
 
+// Stops a syslensd with SIGTERM (its shutdown path runs under its own seccomp
+// filter too) and fails the current test if its log says the filter refused
+// a syscall on any path the test took.
+void stop_and_expect_no_seccomp_refusal(Background& daemon);
+
 // One sample of the text exposition format.
 struct Sample {
   std::string name;
