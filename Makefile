@@ -7,8 +7,9 @@ BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?=
 JOBS      ?= $(shell nproc)
 ARGS      ?=
-# /usr, so that the installed unit and the Debian package agree on paths.
-CMAKE_FLAGS ?= -DCMAKE_INSTALL_PREFIX=/usr
+# Development and CI builds: warnings are errors (a plain cmake build, a
+# packager's, does not set it). /usr: what `make install` and the package use.
+CMAKE_FLAGS ?= -DCMAKE_INSTALL_PREFIX=/usr -DSYSLENS_WERROR=ON
 
 .PHONY: all deps test-deps bench-deps build run test unit-asan unit-tsan fuzz bench package clean
 
@@ -40,12 +41,12 @@ test: test-deps build unit-asan unit-tsan fuzz
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
 
 unit-asan: test-deps
-	cmake -S . -B $(BUILD_SAN) -DSYSLENS_SANITIZE=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake -S . -B $(BUILD_SAN) -DSYSLENS_SANITIZE=ON -DSYSLENS_WERROR=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD_SAN) -j $(JOBS) --target unit_tests
 	cd $(BUILD_SAN) && ctest --output-on-failure -L unit
 
 unit-tsan: test-deps
-	cmake -S . -B $(BUILD_TSAN) -DSYSLENS_TSAN=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake -S . -B $(BUILD_TSAN) -DSYSLENS_TSAN=ON -DSYSLENS_WERROR=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -L unit
 
@@ -53,7 +54,7 @@ unit-tsan: test-deps
 # corpus in tests/fuzz/corpus: a fixed number of inputs with a fixed seed, the
 # same on every machine; FUZZ_SECONDS=600 fuzzes each that long instead.
 fuzz: test-deps
-	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSYSLENS_FUZZ=ON \
+	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DSYSLENS_FUZZ=ON -DSYSLENS_WERROR=ON \
 	  -DSYSLENS_FUZZ_SECONDS=$(FUZZ_SECONDS)
 	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_targets
 	cd $(BUILD_FUZZ) && ctest --output-on-failure -L fuzz

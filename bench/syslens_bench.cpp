@@ -382,9 +382,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("syslens-bench: %d rounds x %ld syscalls per thread, interleaved; kernel ", opt.rounds, opt.iterations);
-  std::fflush(stdout);
-  std::system("uname -r");
+  utsname u{};
+  ::uname(&u);
+  std::printf("syslens-bench: %d rounds x %ld syscalls per thread, interleaved; kernel %s\n", opt.rounds, opt.iterations,
+              u.release);
   std::printf("\n%-8s %-3s %-26s %10s %17s %10s %14s\n", "syscall", "thr", "configuration", "ns/call", "spread (min-max)",
               "added ns", "x floor added");
 

@@ -46,11 +46,15 @@ function(bpf_object name src)
   foreach(_d IN LISTS ARG_INCLUDES BPF_SYS_INCLUDES)
     list(APPEND _incs -I${_d})
   endforeach()
+  set(_werror)
+  if(SYSLENS_WERROR)
+    set(_werror -Werror)
+  endif()
   file(MAKE_DIRECTORY ${_out_dir})
   add_custom_command(
     OUTPUT ${_obj}
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
-            -Wall -Werror -mcpu=v3 ${_incs} -MD -MF ${_dep} -c ${_src} -o ${_obj}
+            -Wall ${_werror} -mcpu=v3 ${_incs} -MD -MF ${_dep} -c ${_src} -o ${_obj}
     DEPENDS ${_src}
     DEPFILE ${_dep}
     COMMENT "BPF ${name}: clang ${src}"

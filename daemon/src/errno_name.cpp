@@ -41,7 +41,11 @@ std::string errno_name(int err) {
   // glibc >= 2.32. EWOULDBLOCK == EAGAIN and EDEADLOCK == EDEADLK: glibc
   // answers with the first, canonical name.
   if (const char* n = strerrorname_np(err)) return n;
-  return "E" + std::to_string(err);
+  // Appended, not "E" + to_string(): GCC 12 at -O3 warns -Wrestrict on the
+  // operator+ form (a false positive, GCC bug 105329).
+  std::string name = "E";
+  name += std::to_string(err);
+  return name;
 }
 
 }  // namespace syslens
