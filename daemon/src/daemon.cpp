@@ -110,7 +110,12 @@ CgroupRoot find_cgroup_root(const Config& cfg) {
       return {cfg.cgroup_root, "/"};
     }
     if (auto m = find_cgroup2_mount(mounts)) return {m->mount_point, m->root};
-    for (const char* c : {"memory", "pids", "cpu"}) {
+    // memory, pids or cpu: the hierarchies every v1 host's runtimes place
+    // containers in; else any mounted v1 controller (a host whose
+    // controllers are all bound to a v2 hierarchy it cannot see).
+    std::vector<std::string> candidates = {"memory", "pids", "cpu"};
+    for (auto& c : cgroup_controllers(read_file("/proc/cgroups"))) candidates.push_back(std::move(c));
+    for (const auto& c : candidates) {
       if (find_cgroup1_mount(mounts, c)) {
         controller = c;
         spdlog::info("no cgroup v2 hierarchy mounted: keying by the cgroup v1 {} hierarchy", c);
@@ -119,8 +124,8 @@ CgroupRoot find_cgroup_root(const Config& cfg) {
     }
     if (controller.empty()) {
       throw FatalError(kExitKernel,
-                       "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo), nor a cgroup v1 memory, "
-                       "pids or cpu hierarchy; mount one, e.g. 'mount -t cgroup2 none /sys/fs/cgroup/unified'");
+                       "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo), nor a cgroup v1 "
+                       "controller's hierarchy; mount one, e.g. 'mount -t cgroup2 none /sys/fs/cgroup/unified'");
     }
   }
   const auto ssid = cgroup_subsys_id(read_file("/proc/cgroups"), controller);

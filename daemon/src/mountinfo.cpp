@@ -94,4 +94,16 @@ std::optional<int> cgroup_subsys_id(std::string_view text, std::string_view cont
   return std::nullopt;
 }
 
+std::vector<std::string> cgroup_controllers(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (line.empty() || line.front() == '#') continue;
+    out.emplace_back(line.substr(0, line.find_first_of(" \t")));
+  }
+  return out;
+}
+
 }  // namespace syslens

@@ -33,4 +33,7 @@ std::optional<MountInfo> find_cgroup1_mount(const std::vector<MountInfo>& mounts
 // in id order after a header. nullopt if the controller is not listed.
 std::optional<int> cgroup_subsys_id(std::string_view proc_cgroups, std::string_view controller);
 
+// Every controller /proc/cgroups lists, in subsystem id order.
+std::vector<std::string> cgroup_controllers(std::string_view proc_cgroups);
+
 }  // namespace syslens

@@ -5,14 +5,16 @@
  * container's cgroup is exact; then waits up to S seconds, leaving on
  * SIGTERM. Static, so it runs in a busybox rootfs.
  *
- * usage: marker N S [probe]
+ * usage: marker N S [probe | enoent:M]
  * With "probe" it then calls sysinfo (a syscall the plain run never makes)
  * and exits with its errno: 0 if allowed, 1 (EPERM) if a seccomp profile
- * denied it.
+ * denied it. With "enoent:M" it also makes M openat calls that fail with
+ * ENOENT, for exact errno counts.
  */
 #include <signal.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
@@ -36,6 +38,10 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	for (long i = 0; i < n; i++)
 		syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+	if (argc > 3 && strncmp(argv[3], "enoent:", 7) == 0) {
+		for (long i = atol(argv[3] + 7); i > 0; i--)
+			syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-marker", O_RDONLY);
+	}
 	if (argc > 3 && strcmp(argv[3], "probe") == 0) {
 		struct sysinfo info;
 

@@ -215,8 +215,14 @@ TEST(Containers, RuncContainerInAKubernetesStylePath) {
 
 // The same container on a cgroup v1 hierarchy: runc creates the path in
 // every v1 hierarchy too, and syslens keyed by the memory hierarchy finds it.
+// Only a host that runs v1 hierarchies (v1 or hybrid) makes runc do that; on
+// a pure v2 host the VM tier's cgroup v1 boot runs this test (vm.v1.*).
 TEST(Containers, RuncContainerAttributedThroughCgroupV1) {
   SYSLENS_REQUIRE_ROOT();
+  if (!v1_hierarchy().host_has_v1) {
+    GTEST_SKIP() << "pure cgroup v2 host: runc places containers in no v1 hierarchy here; the VM tier boots "
+                    "with systemd.unified_cgroup_hierarchy=0 and runs this test there";
+  }
   Daemon d(std::string(kNoRuntimes) + "cgroup:\n  v1_controller: memory\n");
   ASSERT_TRUE(d.ready()) << d.log();
   Scratch s("runc-v1");
@@ -360,9 +366,13 @@ void make_image_archive(const fs::path& dir, const std::string& tag) {
 }  // namespace
 
 // containerd's CRI plugin driven by our own CRI client: a pod sandbox and a
-// container show pod, namespace and container from the CRI metadata.
+// container show pod, namespace and container from the CRI metadata. On a
+// host whose PID 1 is systemd (the VM tier) containerd uses the systemd
+// cgroup driver, as the kubelet does there (SystemdCgroup = true): slices and
+// a cri-containerd-<id>.scope; elsewhere cgroupfs paths.
 TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
   SYSLENS_REQUIRE_ROOT();
+  const bool systemd = fs::exists("/run/systemd/system");
   Scratch s("cri");
   const std::string tag = "syslens.test/bb:e2e";
   make_image_archive(s.dir, tag);
@@ -377,7 +387,7 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
                                    "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
                                    "      runtime_type = \"io.containerd.runc.v2\"\n"
                                    "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n"
-                                   "        SystemdCgroup = false\n"
+                                   "        SystemdCgroup = " + (systemd ? "true" : "false") + "\n"
                                    "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n    conf_dir = \"" +
                                    (s.dir / "cni").string() + "\"\n    bin_dir = \"" + (s.dir / "cni").string() +
                                    "\"\n");
@@ -396,6 +406,9 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
     return c;
   };
   const std::string pod_uid = uuid();
+  std::string slice_uid = pod_uid;
+  std::replace(slice_uid.begin(), slice_uid.end(), '-', '_');  // '-' nests systemd slices
+  const std::string parent = systemd ? "kubepods-besteffort-pod" + slice_uid + ".slice" : "/kubepods/besteffort/pod" + pod_uid;
   runtime::v1::PodSandboxConfig pod;
   pod.mutable_metadata()->set_name("shop-web-0");
   pod.mutable_metadata()->set_namespace_("shop");
@@ -404,7 +417,7 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
   (*pod.mutable_labels())["io.kubernetes.pod.name"] = "shop-web-0";
   (*pod.mutable_labels())["io.kubernetes.pod.namespace"] = "shop";
   (*pod.mutable_labels())["io.kubernetes.pod.uid"] = pod_uid;
-  pod.mutable_linux()->set_cgroup_parent("/kubepods/besteffort/pod" + pod_uid);
+  pod.mutable_linux()->set_cgroup_parent(parent);
   pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(runtime::v1::NODE);
   runtime::v1::RunPodSandboxRequest run_req;
   *run_req.mutable_config() = pod;
@@ -442,7 +455,10 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
   EXPECT_EQ(labels["pod"], "shop-web-0");
   EXPECT_EQ(labels["namespace"], "shop");
   EXPECT_EQ(labels["image"], tag);
-  EXPECT_EQ(labels["cgroup"], "/kubepods/besteffort/pod" + pod_uid + "/" + created.container_id());
+  const std::string cgroup = systemd ? "/kubepods.slice/kubepods-besteffort.slice/" + parent + "/cri-containerd-" +
+                                           created.container_id() + ".scope"
+                                     : parent + "/" + created.container_id();
+  EXPECT_EQ(labels["cgroup"], cgroup);
   // The pause process of the sandbox is the pod's "POD" container.
   bool sandbox_seen = false;
   for (const auto& smp : d.scrape()) {
@@ -453,8 +469,9 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
     }
   }
   EXPECT_TRUE(sandbox_seen);
-  const json a = d.attribution("/kubepods/besteffort/pod" + pod_uid + "/" + created.container_id());
+  const json a = d.attribution(cgroup);
   EXPECT_EQ(a["identity"]["pod_uid"], pod_uid) << a.dump();
+  EXPECT_EQ(a["identity"]["qos"], "besteffort") << a.dump();
   EXPECT_EQ(a["container"]["metadata"]["source"], "cri:" + sock.string());
 
   runtime::v1::StopPodSandboxRequest stop;
@@ -466,7 +483,11 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
   runtime::v1::RemovePodSandboxResponse removed;
   stub->RemovePodSandbox(ctx().get(), rm, &removed);
   containerd.stop(SIGTERM, 20000);
-  remove_empty_cgroups("/kubepods");
+  if (systemd) {
+    run_process({"systemctl", "stop", "kubepods.slice"});
+  } else {
+    remove_empty_cgroups("/kubepods");
+  }
 }
 
 // podman (runc, cgroupfs): attributed to its container by the libpod rule.

@@ -766,26 +766,29 @@ TEST(Daemon, ChurnLeavesNoEntriesAndMemoryFlat) {
 }
 
 // A host with no cgroup v2 mount at all: syslensd, in a mount namespace of
-// its own without the unified hierarchy, falls back to the v1 memory
-// hierarchy by itself and counts exactly there.
+// its own without the unified hierarchy, falls back to a v1 hierarchy by
+// itself (memory on a hybrid host; on a pure v2 host the free controller's
+// hierarchy the test mounted) and counts exactly there.
 TEST(Daemon, HostWithoutCgroupV2FallsBackToV1) {
   SYSLENS_REQUIRE_ROOT();
+  const auto& h = v1_hierarchy();
   const auto port = free_port();
   Background daemon({"unshare", "--mount", "--propagation", "private", "sh", "-c",
                      "umount -l " + cgroup2_mount() + " && exec " + daemon_path() +
                          " --web.listen-address=127.0.0.1:" + std::to_string(port) +
                          " --config.file=" + write_temp("v1.yaml", unpinned(""))});
   ASSERT_TRUE(wait_ready(port)) << daemon.err();
-  EXPECT_NE(daemon.err().find("no cgroup v2 hierarchy mounted: keying by the cgroup v1 memory hierarchy"),
+  EXPECT_NE(daemon.err().find("no cgroup v2 hierarchy mounted: keying by the cgroup v1 " + h.controller + " hierarchy"),
             std::string::npos)
       << daemon.err();
-  TestCgroup cg("v1-only", cgroup1_mount("memory"));
+  TestCgroup cg("v1-only", h.mount);
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
   const auto r = http_get(port, "/metrics");
   ASSERT_TRUE(r);
   const auto s = parse_exposition(r->body);
   EXPECT_EQ(sum_samples(s, "syslens_syscalls_total", {{"cgroup", cg.path()}}), kGetppid + kOpenat + kSleeps + 1);
-  EXPECT_EQ(sum_samples(s, "syslens_bpf_info", {{"cgroup_hierarchy", "v1:memory"}}), 1);
+  EXPECT_EQ(sum_samples(s, "syslens_bpf_info", {{"cgroup_hierarchy", "v1:" + h.controller}}), 1);
+  stop_and_expect_no_seccomp_refusal(daemon);
   EXPECT_EQ(daemon.stop(SIGTERM), 0);
 }
 

@@ -310,13 +310,15 @@ INSTANTIATE_TEST_SUITE_P(Variants, FullMode,
                          variant_name);
 
 // cgroup v1 hosts: keyed by the cgroup of a v1 controller's hierarchy, read
-// with CO-RE from the task (this machine's hybrid layout has both).
+// with CO-RE from the task (the host's memory hierarchy on a v1 or hybrid
+// host, a free controller's mounted for the test on a pure v2 host).
 TEST(CgroupV1, KeysByTheV1HierarchyCgroup) {
   SYSLENS_REQUIRE_ROOT();
+  const auto& h = v1_hierarchy();
   ProbeOptions o;
-  o.cgroup_v1_subsys = cgroup1_subsys_id("memory");
+  o.cgroup_v1_subsys = cgroup1_subsys_id(h.controller);
   SyscallProbes probes(o);
-  TestCgroup cg("v1", cgroup1_mount("memory"));
+  TestCgroup cg("v1", h.mount);
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
   const auto snap = probes.read();
   const auto v = view(snap, cg.id());

@@ -91,6 +91,24 @@ std::string cgroup1_mount(const std::string& controller) {
   return m->mount_point;
 }
 
+const V1Hierarchy& v1_hierarchy() {
+  static const V1Hierarchy h = [] {
+    const auto mounts = parse_mountinfo(slurp("/proc/self/mountinfo"));
+    if (auto m = find_cgroup1_mount(mounts, "memory")) return V1Hierarchy{"memory", m->mount_point, true};
+    const std::string proc_cgroups = slurp("/proc/cgroups");
+    for (const char* c : {"net_cls", "net_prio", "freezer", "devices", "perf_event", "rdma", "misc", "hugetlb"}) {
+      if (!cgroup_subsys_id(proc_cgroups, c)) continue;
+      if (auto m = find_cgroup1_mount(mounts, c)) return V1Hierarchy{c, m->mount_point, false};
+      const std::string dir = "/run/syslens-test-v1-" + std::string(c);
+      fs::create_directories(dir);
+      if (::mount("cgroup", dir.c_str(), "cgroup", 0, c) == 0) return V1Hierarchy{c, dir, false};
+      fs::remove(dir);
+    }
+    throw std::runtime_error("no cgroup v1 memory hierarchy, and no free controller to mount one");
+  }();
+  return h;
+}
+
 int cgroup1_subsys_id(const std::string& controller) {
   auto id = cgroup_subsys_id(slurp("/proc/cgroups"), controller);
   if (!id) throw std::runtime_error("no cgroup controller " + controller);

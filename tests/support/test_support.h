@@ -23,6 +23,17 @@ std::string cgroup2_mount();
 std::string cgroup1_mount(const std::string& controller);
 int cgroup1_subsys_id(const std::string& controller);
 
+// A cgroup v1 hierarchy for the v1 tests. The host's memory hierarchy where
+// it has one (v1 and hybrid hosts); on a pure cgroup v2 host, where every
+// controller in use is bound to v2, a free controller's (net_cls, freezer,
+// ...: v1-only ones nothing enables on v2), mounted for this test process.
+struct V1Hierarchy {
+  std::string controller;
+  std::string mount;
+  bool host_has_v1 = false;  // the host itself runs a v1 hierarchy (runtimes place containers there)
+};
+const V1Hierarchy& v1_hierarchy();
+
 // A fresh cgroup v2 directory, removed (with its children) on destruction.
 class TestCgroup {
  public:

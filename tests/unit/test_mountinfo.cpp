@@ -84,4 +84,5 @@ TEST(Mountinfo, SubsysIdsFollowProcCgroupsOrder) {
   EXPECT_EQ(cgroup_subsys_id(text, "cpuset"), 0);
   EXPECT_EQ(cgroup_subsys_id(text, "memory"), 4);
   EXPECT_EQ(cgroup_subsys_id(text, "pids"), std::nullopt);
+  EXPECT_EQ(cgroup_controllers(text), (std::vector<std::string>{"cpuset", "cpu", "cpuacct", "blkio", "memory"}));
 }
