@@ -120,7 +120,9 @@ FlagsResult parse_flags(int argc, const char* const* argv) {
        "only log messages with this severity or above: trace, debug, info, warn, error")
     ("config.file", po::value(&c.config_file), "YAML file with further settings")
     ("web.config.file", po::value(&c.web_config_file),
-       "Prometheus exporter web configuration file: TLS and basic or bearer authentication");
+       "Prometheus exporter web configuration file: TLS and basic or bearer authentication")
+    ("bpf.pin-path", po::value<std::string>(),
+       "directory on a bpffs for the pinned maps, over the config file's bpf.pin_path; \"\": no pinning");
   // clang-format on
   po::variables_map vm;
   const po::positional_options_description no_positionals;  // a stray argument is an error
@@ -153,6 +155,12 @@ FlagsResult parse_flags(int argc, const char* const* argv) {
   if (vm.count("version")) {
     r.print_and_exit = std::string("syslensd version ") + kVersion + " (commit " + kGitCommit + ")\n";
     return r;
+  }
+  if (vm.count("bpf.pin-path")) {
+    r.pin_path = vm["bpf.pin-path"].as<std::string>();
+    if (!r.pin_path->empty() && r.pin_path->front() != '/') {
+      usage_error("invalid --bpf.pin-path '" + *r.pin_path + "': must be an absolute path or empty");
+    }
   }
   parse_listen_address(c.listen_address);
   if (c.telemetry_path.empty() || c.telemetry_path.front() != '/' ||

@@ -483,6 +483,7 @@ int run_daemon(int argc, const char* const* argv) {
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     route_libbpf_logs_to_spdlog();
     load_config_file(cfg);
+    if (flags.pin_path) cfg.pin_path = *flags.pin_path;
     return serve(cfg);
   } catch (const FatalError& e) {
     std::cerr << "syslensd: " << e.what() << std::endl;

@@ -84,6 +84,9 @@ struct Config {
 struct FlagsResult {
   Config config;
   std::optional<std::string> print_and_exit;
+  // --bpf.pin-path: wins over the config file's bpf.pin_path (the systemd
+  // unit points it at its bind of the bpffs, outside the read-only /sys).
+  std::optional<std::string> pin_path;
 };
 
 // Parses argv. Throws FatalError(kExitUsage) with a one-line message.
