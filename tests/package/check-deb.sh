@@ -18,8 +18,8 @@ for f in usr/sbin/syslensd usr/bin/syslens etc/syslens/syslens.yaml usr/lib/syst
   [[ -e $x/root/$f ]] || bad "missing /$f"
 done
 exec_start=$(sed -n 's/^ExecStart=//p' "$x/root/usr/lib/systemd/system/syslens.service")
-[[ $exec_start == "/usr/sbin/syslensd --config.file=/etc/syslens/syslens.yaml" ]] ||
-  bad "unit: ExecStart=$exec_start, want /usr/sbin/syslensd --config.file=/etc/syslens/syslens.yaml"
+[[ $exec_start == "/usr/sbin/syslensd --config.file=/etc/syslens/syslens.yaml "* ]] ||
+  bad "unit: ExecStart=$exec_start, want /usr/sbin/syslensd --config.file=/etc/syslens/syslens.yaml ..."
 grep -qx /etc/syslens/syslens.yaml "$x/control/conffiles" || bad "/etc/syslens/syslens.yaml is not a conffile"
 for s in postinst prerm postrm; do [[ -x $x/control/$s ]] || bad "no $s maintainer script"; done
 
