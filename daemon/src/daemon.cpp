@@ -100,6 +100,7 @@ struct CgroupRoot {
 
 CgroupRoot find_cgroup_root(const Config& cfg) {
   const auto mounts = parse_mountinfo(read_file("/proc/self/mountinfo"));
+  const std::string proc_cgroups = read_file("/proc/cgroups");
   std::string controller = cfg.cgroup_v1_controller;
   if (controller.empty()) {
     if (!cfg.cgroup_root.empty()) {
@@ -114,7 +115,7 @@ CgroupRoot find_cgroup_root(const Config& cfg) {
     // containers in; else any mounted v1 controller (a host whose
     // controllers are all bound to a v2 hierarchy it cannot see).
     std::vector<std::string> candidates = {"memory", "pids", "cpu"};
-    for (auto& c : cgroup_controllers(read_file("/proc/cgroups"))) candidates.push_back(std::move(c));
+    for (auto& c : cgroup_controllers(proc_cgroups)) candidates.push_back(std::move(c));
     for (const auto& c : candidates) {
       if (find_cgroup1_mount(mounts, c)) {
         controller = c;
@@ -128,7 +129,7 @@ CgroupRoot find_cgroup_root(const Config& cfg) {
                        "controller's hierarchy; mount one, e.g. 'mount -t cgroup2 none /sys/fs/cgroup/unified'");
     }
   }
-  const auto ssid = cgroup_subsys_id(read_file("/proc/cgroups"), controller);
+  const auto ssid = cgroup_subsys_id(proc_cgroups, controller);
   if (!ssid) throw FatalError(kExitKernel, "cgroup.v1_controller: the kernel has no cgroup controller '" + controller + "'");
   CgroupRoot r;
   r.v1_subsys = *ssid;

@@ -80,20 +80,6 @@ std::optional<MountInfo> find_cgroup1_mount(const std::vector<MountInfo>& mounts
   return any;
 }
 
-std::optional<int> cgroup_subsys_id(std::string_view text, std::string_view controller) {
-  int index = 0;
-  while (!text.empty()) {
-    auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    if (line.empty() || line.front() == '#') continue;
-    auto end = line.find_first_of(" \t");
-    if (line.substr(0, end) == controller) return index;
-    ++index;
-  }
-  return std::nullopt;
-}
-
 std::vector<std::string> cgroup_controllers(std::string_view text) {
   std::vector<std::string> out;
   while (!text.empty()) {
@@ -104,6 +90,14 @@ std::vector<std::string> cgroup_controllers(std::string_view text) {
     out.emplace_back(line.substr(0, line.find_first_of(" \t")));
   }
   return out;
+}
+
+std::optional<int> cgroup_subsys_id(std::string_view text, std::string_view controller) {
+  const auto names = cgroup_controllers(text);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == controller) return static_cast<int>(i);
+  }
+  return std::nullopt;
 }
 
 }  // namespace syslens

@@ -85,12 +85,6 @@ std::string cgroup2_mount() {
   return m->mount_point;
 }
 
-std::string cgroup1_mount(const std::string& controller) {
-  auto m = find_cgroup1_mount(parse_mountinfo(slurp("/proc/self/mountinfo")), controller);
-  if (!m) throw std::runtime_error("no cgroup v1 " + controller + " mount");
-  return m->mount_point;
-}
-
 const V1Hierarchy& v1_hierarchy() {
   static const V1Hierarchy h = [] {
     const auto mounts = parse_mountinfo(slurp("/proc/self/mountinfo"));

@@ -20,7 +20,6 @@ namespace syslens::test {
   } while (0)
 
 std::string cgroup2_mount();
-std::string cgroup1_mount(const std::string& controller);
 int cgroup1_subsys_id(const std::string& controller);
 
 // A cgroup v1 hierarchy for the v1 tests. The host's memory hierarchy where
