@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "syslens/collector.h"
+#include "syslens/http_util.h"
 
 namespace {
 
@@ -22,7 +23,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kFirstId = 1000;
 
-class Source final : public SnapshotSource {
+class Source final : public KernelMaps {
  public:
   explicit Source(unsigned cgroups) {
     for (unsigned c = 0; c < cgroups; ++c) {
@@ -39,6 +40,11 @@ class Source final : public SnapshotSource {
     }
   }
   Snapshot read() override { return snap_; }
+  std::uint64_t forget_cgroups(const std::vector<std::uint64_t>&, const Snapshot&) override { return 0; }
+  std::vector<RetiredRow> read_retired() override { return {}; }
+  bool put_retired(const syslens_retired_key&, const syslens_stats_val&) override { return true; }
+  void erase_retired(const syslens_retired_key&) override {}
+  std::uint64_t retired_capacity() const override { return SYSLENS_RETIRED_MAX; }
 
  private:
   Snapshot snap_;
@@ -82,34 +88,46 @@ int main(int argc, char** argv) {
   Source source(cgroups);
   Namer namer;
   NoWorkloads workloads;
-  Api api(source, namer, workloads, host_arch(), std::nullopt);
+  CollectOptions copts;
+  copts.metadata_wait = std::chrono::milliseconds(0);
+  Collect collect(source, namer, &workloads, copts);
+  Api api(collect, host_arch(), std::nullopt);
   SelfInfo self{"full", "tp_btf", "task_storage", "bench", "v2", {}, {}, {}, {}, {}, {}, {}};
   self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.workload_families(agg); };
-  CollectorOptions opts;
-  opts.metadata_wait = std::chrono::milliseconds(0);
-  SyscallCollector collector(source, namer, &workloads, opts, self, {});
+  SyscallCollector collector(CollectorOptions{}, self);
 
-  std::vector<double> agg_ms, render_ms;
-  std::size_t bytes = 0;
+  std::vector<double> agg_ms, render_ms, gzip1_ms, gzip6_ms;
+  std::size_t bytes = 0, gzip1_bytes = 0, gzip6_bytes = 0;
   for (unsigned r = 0; r < rounds; ++r) {
     const auto t0 = Clock::now();
-    const auto agg = aggregate(source.read(), namer, &workloads, opts.arch, opts.metadata_wait);
+    const auto c = collect.latest(Clock::duration::zero());
     const auto t1 = Clock::now();
-    const auto text = collector.Render({});
+    const auto text = collector.Render(*c, {}, t0);
     const auto t2 = Clock::now();
     agg_ms.push_back(ms(t1 - t0));
-    render_ms.push_back(ms(t2 - t1));
+    render_ms.push_back(ms(t2 - t0));
     bytes = text.size();
+    // What the daemon sends a scraper that accepts gzip (level 1), and level 6.
+    const auto t3 = Clock::now();
+    gzip1_bytes = gzip_compress(text, 1).size();
+    const auto t4 = Clock::now();
+    gzip6_bytes = gzip_compress(text, 6).size();
+    gzip1_ms.push_back(ms(t4 - t3));
+    gzip6_ms.push_back(ms(Clock::now() - t4));
   }
   auto stats = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return std::array<double, 3>{v[v.size() / 2], v.front(), v.back()};
   };
-  const auto a = stats(agg_ms), s = stats(render_ms);
+  const auto a = stats(agg_ms), s = stats(render_ms), g1 = stats(gzip1_ms), g6 = stats(gzip6_ms);
   std::printf("scrape (synthetic, no BPF): %u cgroups x 40 syscalls, %u rounds, %.1f MiB of text\n", cgroups,
               rounds, static_cast<double>(bytes) / (1 << 20));
   std::printf("%-40s %10s %18s\n", "phase", "median", "min..max");
-  std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms\n", "read + aggregate", a[0], a[1], a[2]);
-  std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms\n", "whole scrape (read, aggregate, text)", s[0], s[1], s[2]);
+  std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms\n", "collect (read, aggregate)", a[0], a[1], a[2]);
+  std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms\n", "whole scrape (collect, text)", s[0], s[1], s[2]);
+  std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms  %.2f MiB (%.1f%% of the text)\n", "gzip level 1 (what is sent)", g1[0],
+              g1[1], g1[2], static_cast<double>(gzip1_bytes) / (1 << 20), 100.0 * static_cast<double>(gzip1_bytes) / static_cast<double>(bytes));
+  std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms  %.2f MiB (%.1f%% of the text)\n", "gzip level 6", g6[0], g6[1], g6[2],
+              static_cast<double>(gzip6_bytes) / (1 << 20), 100.0 * static_cast<double>(gzip6_bytes) / static_cast<double>(bytes));
   return 0;
 }

@@ -39,6 +39,14 @@ struct {
 	__type(value, __u64);
 } syslens_errors SEC(".maps");
 
+/* Totals of reclaimed cgroups; the daemon's alone (see syslens.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SYSLENS_RETIRED_MAX);
+	__type(key, struct syslens_retired_key);
+	__type(value, struct syslens_stats_val);
+} syslens_retired SEC(".maps");
+
 /* The fast path: see struct syslens_cpu_slot. Sized cpus * cpu_slots by the
  * daemon, which reads it through mmap. */
 struct {

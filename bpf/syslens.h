@@ -55,6 +55,22 @@ struct syslens_errno_key {
 };
 
 /*
+ * Key of "syslens_retired": what reclaimed cgroups contributed to series that
+ * outlive them (host-wide, "(unresolved)", a cgroup path created again), so
+ * that no exported counter goes down. Written by the daemon only, never by a
+ * program; pinned with the other aggregation maps. Value: a
+ * struct syslens_stats_val (for an errno row, calls holds the count).
+ */
+#define SYSLENS_RETIRED_MAX 16384
+
+struct syslens_retired_key {
+	__u64 label; /* FNV-1a 64 of the cgroup label; 0: host-wide */
+	__u32 nr;
+	__u16 abi;
+	__u16 err; /* 0: the calls row; else the errno of an errors row */
+};
+
+/*
  * One entry of the per-CPU slot table "syslens_cpu_slots": the fast path for
  * the statistics. Entry index = cpu * slots_per_cpu + hash(key) % slots_per_cpu,
  * so every entry has exactly one writer (programs on that CPU, which run with

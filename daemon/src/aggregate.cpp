@@ -1,6 +1,7 @@
 #include "syslens/aggregate.h"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 #include <vector>
 
@@ -34,6 +35,17 @@ void AggregatedSnapshot::add(LabelIndex cgroup, LabelIndex syscall, const Series
 
 void AggregatedSnapshot::add_error(LabelIndex cgroup, LabelIndex syscall, LabelIndex err, std::uint64_t n) {
   errors.push_back({cgroup, syscall, err, n});
+}
+
+void AggregatedSnapshot::add_host(LabelIndex syscall, const SeriesAgg& v) { pending_host_[syscall].add(v); }
+
+std::uint64_t retired_label_key(std::string_view label) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : label) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h == 0 ? 1 : h;
 }
 
 void AggregatedSnapshot::finish() {
@@ -85,10 +97,16 @@ void AggregatedSnapshot::finish() {
     }
   }
   errors.resize(out);
+
+  std::map<LabelIndex, SeriesAgg> host_sorted;
+  for (auto& [syscall, agg] : pending_host_) host_sorted[rank[syscall]].add(agg);
+  pending_host_.clear();
+  host.clear();
+  for (auto& [syscall, agg] : host_sorted) host.push_back({syscall, agg});
 }
 
-AggregatedSnapshot aggregate(const Snapshot& snap, CgroupNamer& cgroups, WorkloadNamer* workloads, Arch arch,
-                             std::chrono::milliseconds metadata_wait) {
+AggregatedSnapshot aggregate(const Snapshot& snap, const std::vector<RetiredRow>& retired, CgroupNamer& cgroups,
+                             WorkloadNamer* workloads, Arch arch, std::chrono::milliseconds metadata_wait) {
   AggregatedSnapshot a;
   // Tens of thousands of rows but few distinct ids, numbers and errnos: each
   // is named and interned once.
@@ -107,15 +125,54 @@ AggregatedSnapshot aggregate(const Snapshot& snap, CgroupNamer& cgroups, Workloa
     if (it != syscall_label_cache.end()) return it->second;
     return syscall_label_cache.emplace(k, a.intern(syscall_label(arch, nr, abi == SYSLENS_ABI_COMPAT))).first->second;
   };
-  for (const auto& row : snap.stats) a.add(cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), row.val);
+  auto errno_of = [&](int err) {
+    auto it = errno_label.find(err);
+    if (it == errno_label.end()) it = errno_label.emplace(err, a.intern(errno_name(err))).first;
+    return it->second;
+  };
+  // Host-wide per (nr, abi): summed here, named once each.
+  std::unordered_map<std::uint64_t, SeriesAgg> host;
+  auto host_of = [&](std::uint32_t nr, std::uint32_t abi) -> SeriesAgg& { return host[std::uint64_t{abi} << 32 | nr]; };
+  for (const auto& row : snap.stats) {
+    a.add(cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), row.val);
+    host_of(row.key.nr, row.key.abi).add(row.val);
+  }
   if (!snap.overflow.empty()) {
     const auto overflow = a.intern(kCgroupOverflow);
-    for (const auto& row : snap.overflow) a.add(overflow, syscall_of(row.key.nr, row.key.abi), row.val);
+    for (const auto& row : snap.overflow) {
+      a.add(overflow, syscall_of(row.key.nr, row.key.abi), row.val);
+      host_of(row.key.nr, row.key.abi).add(row.val);
+    }
   }
   for (const auto& row : snap.errors) {
-    auto it = errno_label.find(row.key.err);
-    if (it == errno_label.end()) it = errno_label.emplace(row.key.err, a.intern(errno_name(row.key.err))).first;
-    a.add_error(cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), it->second, row.count);
+    a.add_error(cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), errno_of(row.key.err), row.count);
+  }
+
+  // Retired totals: host-wide always, "(unresolved)" always, a path only
+  // while the snapshot has it.
+  if (!retired.empty()) {
+    std::unordered_map<std::uint64_t, LabelIndex> by_key;
+    for (const auto& [id, index] : cgroup_label) by_key.emplace(retired_label_key(a.label(index)), index);
+    const auto unresolved = retired_label_key(kCgroupUnresolved);
+    for (const auto& r : retired) {
+      if (r.key.label == 0) {
+        if (r.key.err == 0) host_of(r.key.nr, r.key.abi).add(r.val);
+        continue;
+      }
+      auto it = by_key.find(r.key.label);
+      if (it == by_key.end()) {
+        if (r.key.label != unresolved) continue;
+        it = by_key.emplace(unresolved, a.intern(kCgroupUnresolved)).first;
+      }
+      if (r.key.err == 0) {
+        a.add(it->second, syscall_of(r.key.nr, r.key.abi), r.val);
+      } else {
+        a.add_error(it->second, syscall_of(r.key.nr, r.key.abi), errno_of(r.key.err), r.val.calls);
+      }
+    }
+  }
+  for (const auto& [k, agg] : host) {
+    a.add_host(syscall_of(static_cast<std::uint32_t>(k), static_cast<std::uint32_t>(k >> 32)), agg);
   }
 
   // Workload labels per cgroup path (before finish(): the indices are still

@@ -20,12 +20,12 @@ double unix_now() {
 
 }  // namespace
 
-Api::Api(SnapshotSource& source, CgroupNamer& cgroups, WorkloadNamer& workloads, Arch arch,
-         std::optional<ReferenceProfile> reference)
-    : source_(source), cgroups_(cgroups), workloads_(workloads), arch_(arch), reference_(std::move(reference)) {}
+Api::Api(Collect& collect, Arch arch, std::optional<ReferenceProfile> reference)
+    : collect_(collect), arch_(arch), reference_(std::move(reference)) {}
 
-void Api::observe() {
-  store_.update(aggregate(source_.read(), cgroups_, &workloads_, arch_, std::chrono::milliseconds(0)), unix_now());
+void Api::observe(std::chrono::milliseconds max_age) {
+  const auto c = collect_.latest(max_age);
+  store_.update(c->agg, unix_now());
 }
 
 std::vector<prometheus::MetricFamily> Api::workload_families(const AggregatedSnapshot& agg) const {

@@ -5,25 +5,27 @@
 
 #include <prometheus/metric_family.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "http_server.h"
 #include "syslens/aggregate.h"
+#include "syslens/collect.h"
 #include "syslens/profiles.h"
 
 namespace syslens {
 
 class Api {
  public:
-  Api(SnapshotSource& source, CgroupNamer& cgroups, WorkloadNamer& workloads, Arch arch,
-      std::optional<ReferenceProfile> reference);
+  Api(Collect& collect, Arch arch, std::optional<ReferenceProfile> reference);
 
   // Answers /api/v1/workloads[/...]; nullopt for paths it does not serve.
   std::optional<HttpResponse> handle(const std::string& target);
-  // Refreshes the store from a fresh snapshot (the periodic observer).
-  void observe();
+  // Refreshes the store from a collection at most max_age old (the periodic
+  // observer shares a recent read; a request, by default, reads anew).
+  void observe(std::chrono::milliseconds max_age = std::chrono::milliseconds(0));
   // Per-workload families of a scrape (distinct syscalls, seccomp drift),
   // straight from its aggregate: a scrape does not touch the store.
   std::vector<prometheus::MetricFamily> workload_families(const AggregatedSnapshot& agg) const;
@@ -35,9 +37,7 @@ class Api {
   Resolved resolve(const std::string& ref);
 
  private:
-  SnapshotSource& source_;
-  CgroupNamer& cgroups_;
-  WorkloadNamer& workloads_;
+  Collect& collect_;
   Arch arch_;
   std::optional<ReferenceProfile> reference_;
   WorkloadStore store_;

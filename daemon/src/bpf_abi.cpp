@@ -11,6 +11,8 @@ static_assert(sizeof(syslens_stats_val) == 8 * (3 + SYSLENS_HIST_SLOTS), "stats 
 static_assert(sizeof(syslens_cpu_slot) == 16 + sizeof(syslens_stats_val), "slot layout changed");
 static_assert(sizeof(syslens_errno_key) == 16, "errno key layout changed");
 static_assert(offsetof(syslens_errno_key, err) == 14);
+static_assert(sizeof(syslens_retired_key) == 16, "retired key layout changed");
+static_assert(offsetof(syslens_retired_key, err) == 14);
 static_assert(sizeof(syslens_enter_rec) == 24, "enter record layout changed");
 static_assert(sizeof(syslens_trace_event) == 56, "trace event layout changed");
 static_assert(sizeof(syslens_trace_filter) == 16, "trace filter layout changed");

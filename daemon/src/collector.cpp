@@ -25,14 +25,8 @@ BucketLayout bucket_layout_from(const Config& cfg) {
   return make_bucket_layout(first, std::min(last, static_cast<unsigned>(SYSLENS_HIST_SLOTS - 2)), step);
 }
 
-SyscallCollector::SyscallCollector(SnapshotSource& source, CgroupNamer& namer, WorkloadNamer* workloads,
-                                   CollectorOptions opts, SelfInfo self, std::function<void()> before_scrape)
-    : source_(source),
-      namer_(namer),
-      workloads_(workloads),
-      opts_(std::move(opts)),
-      self_(std::move(self)),
-      before_scrape_(std::move(before_scrape)) {}
+SyscallCollector::SyscallCollector(CollectorOptions opts, SelfInfo self)
+    : opts_(std::move(opts)), self_(std::move(self)) {}
 
 namespace {
 
@@ -64,24 +58,11 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
 
 }  // namespace
 
-std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
-  std::lock_guard lock(mu_);
-  const auto t0 = std::chrono::steady_clock::now();
-  if (before_scrape_) before_scrape_();
-  Snapshot snap = source_.read();
-  const auto t_read = std::chrono::steady_clock::now();
-  const AggregatedSnapshot agg = aggregate(snap, namer_, workloads_, opts_.arch, opts_.metadata_wait);
+std::string SyscallCollector::Render(const Collection& c, std::vector<MetricFamily> extra,
+                                     std::chrono::steady_clock::time_point started) const {
+  const auto t0 = started;
   const auto t_agg = std::chrono::steady_clock::now();
-  // The raw rows are not needed any more: free them before the text is
-  // built (tens of MiB with thousands of cgroups).
-  std::size_t tracked_cgroups = 0;
-  {
-    std::unordered_set<std::uint64_t> ids;
-    for (const auto& row : snap.stats) ids.insert(row.key.cgroup_id);
-    tracked_cgroups = ids.size();
-    std::vector<StatsRow>().swap(snap.stats);
-    std::vector<ErrnoRow>().swap(snap.errors);
-  }
+  const AggregatedSnapshot& agg = c.agg;
   const auto& per_series = agg.series;
   const auto& per_errno = agg.errors;
 
@@ -148,20 +129,20 @@ std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
                                      "buckets are in syslens_host_syscall_duration_seconds, or per cgroup with "
                                      "metrics.latency: histogram).",
              opts_.latency_buckets ? "histogram" : "summary");
-    std::map<LabelIndex, SeriesAgg> host;  // label order is name order
     std::string labels;
     for (const auto& s : per_series) {
       labels = prefix_of(s.cgroup);
       append_label(labels, "syscall", agg.label(s.syscall));
       write_histogram("syslens_syscall_duration_seconds", labels, s.agg, opts_.latency_buckets);
-      host[s.syscall].add(s.agg);
     }
+    // Every live key plus what reclaimed cgroups contributed (label order is
+    // name order).
     w.family("syslens_host_syscall_duration_seconds", "Time from syscall entry to return, per syscall, host-wide.",
              "histogram");
-    for (const auto& [syscall, sa] : host) {
+    for (const auto& h : agg.host) {
       labels.clear();
-      append_label(labels, "syscall", agg.label(syscall));
-      write_histogram("syslens_host_syscall_duration_seconds", labels, sa, true);
+      append_label(labels, "syscall", agg.label(h.syscall));
+      write_histogram("syslens_host_syscall_duration_seconds", labels, h.agg, true);
     }
   }
 
@@ -194,14 +175,14 @@ std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
   for (unsigned i = 0; i < SYSLENS_CNT__MAX; ++i) {
     const auto& ci = counter_info(i);
     add_counter(ci.failure ? failures : events, {{ci.failure ? "reason" : "event", ci.name}},
-                static_cast<double>(snap.counters[i]));
+                static_cast<double>(c.counters[i]));
   }
   out_families.push_back(std::move(failures));
   out_families.push_back(std::move(events));
 
   auto entries = family("syslens_bpf_map_entries", "Entries in each bounded BPF map.", MetricType::Gauge);
   auto capacity = family("syslens_bpf_map_capacity", "Maximum entries of each bounded BPF map.", MetricType::Gauge);
-  for (const auto& f : snap.fill) {
+  for (const auto& f : c.fill) {
     add_gauge(entries, {{"map", f.map}}, static_cast<double>(f.entries));
     add_gauge(capacity, {{"map", f.map}}, static_cast<double>(f.capacity));
   }
@@ -210,7 +191,7 @@ std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
 
   auto tracked = family("syslens_tracked_cgroups", "Distinct cgroups with syscalls in the kernel's stats map.",
                         MetricType::Gauge);
-  add_gauge(tracked, {}, static_cast<double>(tracked_cgroups));
+  add_gauge(tracked, {}, static_cast<double>(c.tracked_cgroups));
   out_families.push_back(std::move(tracked));
 
   if (self_.program_stats) {
@@ -288,6 +269,18 @@ std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
                      "Kernel map entries deleted with removed cgroups.", MetricType::Counter);
     add_counter(re, {}, static_cast<double>(rs.entries_reclaimed));
     out_families.push_back(std::move(re));
+    auto rr = family("syslens_retired_rows",
+                     "Totals of reclaimed cgroups kept so that the series that outlive them (host-wide, "
+                     "(unresolved), a path created again) never go down.",
+                     MetricType::Gauge);
+    add_gauge(rr, {}, static_cast<double>(rs.retired_rows));
+    out_families.push_back(std::move(rr));
+    auto ru = family("syslens_retired_rows_unpersisted",
+                     "Retired totals kept in memory only because the syslens_retired map is full: they do not "
+                     "survive a restart.",
+                     MetricType::Gauge);
+    add_gauge(ru, {}, static_cast<double>(rs.retired_unpersisted));
+    out_families.push_back(std::move(ru));
   }
 
   const auto t_self = std::chrono::steady_clock::now();
@@ -306,9 +299,9 @@ std::string SyscallCollector::Render(std::vector<MetricFamily> extra) const {
   append_families(out, out_families);
   auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
   spdlog::debug(
-      "scrape: {} series, {} bytes; read {:.1f} ms, aggregate {:.1f} ms, syscall families {:.1f} ms, workload "
+      "scrape: {} series, {} bytes; collect {:.1f} ms, syscall families {:.1f} ms, workload "
       "families {:.1f} ms, rest {:.1f} ms",
-      per_series.size(), out.size(), ms(t0, t_read), ms(t_read, t_agg), ms(t_agg, t_text), ms(t_self, t_workloads),
+      per_series.size(), out.size(), ms(t0, t_agg), ms(t_agg, t_text), ms(t_self, t_workloads),
       ms(t_text, std::chrono::steady_clock::now()) - ms(t_self, t_workloads));
   return out;
 }

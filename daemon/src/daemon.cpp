@@ -32,6 +32,7 @@
 #include "syscall_probes.h"
 #include "trace.h"
 #include "syslens/cgroup_paths.h"
+#include "syslens/collect.h"
 #include "syslens/collector.h"
 #include "syslens/config.h"
 #include "syslens/errors.h"
@@ -304,13 +305,16 @@ int serve(const Config& cfg) {
   self.cgroup_stats = [&cgroups] { return cgroups.stats(); };
   self.runtime_stats = [&metadata] { return metadata.stats(); };
   self.metadata_entries = [&metadata] { return metadata.size(); };
-  CgroupReclaimer reclaimer(cfg.removed_grace);
-  ReclaimStats reclaimed;
-  self.reclaim_stats = [&] {
-    ReclaimStats r = reclaimed;
-    r.in_grace = reclaimer.in_grace();
-    return r;
-  };
+  // Removed cgroups: noticed within half the grace period (at most 30 s),
+  // reclaimed once the grace period has passed, by whichever read of the
+  // maps comes first (a scrape's, the API's, the timer's).
+  CollectOptions collect_opts;
+  collect_opts.metadata_wait = cfg.metadata_scrape_wait;
+  collect_opts.removed_grace = cfg.removed_grace;
+  collect_opts.reclaim_every =
+      std::min<std::chrono::milliseconds>(cfg.removed_grace / 2, std::chrono::seconds(30));
+  Collect collect(probes, cgroups, &workloads, collect_opts);
+  self.reclaim_stats = [&collect] { return collect.reclaim_stats(); };
   std::optional<ReferenceProfile> reference;
   if (!cfg.seccomp_reference.empty()) {
     std::error_code ec;
@@ -325,14 +329,13 @@ int serve(const Config& cfg) {
       spdlog::info("seccomp reference profile {} not present: no seccomp drift metrics", cfg.seccomp_reference);
     }
   }
-  Api api(probes, cgroups, workloads, host_arch(), reference);
+  Api api(collect, host_arch(), reference);
   self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.workload_families(agg); };
   CollectorOptions copts;
   copts.latency = probes.mode() == Mode::full;
   copts.latency_buckets = cfg.latency_buckets_per_cgroup;
   copts.buckets = bucket_layout_from(cfg);
-  copts.metadata_wait = cfg.metadata_scrape_wait;
-  SyscallCollector collector(probes, cgroups, &workloads, copts, self, [&cgroups] { cgroups.refresh(); });
+  SyscallCollector collector(copts, self);
 
   TraceHub traces(io, probes, host_arch(), [&cgroups](const std::string& p) { return cgroups.id_of(p); });
   // Every handler, timer and ring-buffer callback runs on this one
@@ -340,6 +343,10 @@ int serve(const Config& cfg) {
   handler = [&](const std::string& target) -> HttpResponse {
     const std::string path = target.substr(0, target.find('?'));
     if (path == cfg.telemetry_path) {
+      const auto started = std::chrono::steady_clock::now();
+      // A scrape wants current numbers: it always reads the maps (the
+      // timers' consumers then share its read).
+      const auto c = collect.latest(std::chrono::milliseconds(0));
       auto families = collect_process_metrics();
       for (auto& f : overhead_families(governor, probes.mode() == Mode::full && !probes.latency_on())) {
         families.push_back(std::move(f));
@@ -350,7 +357,7 @@ int serve(const Config& cfg) {
       families.push_back(one("syslens_self_seccomp_refusals_total",
                              "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.",
                              prometheus::MetricType::Counter, static_cast<double>(self_seccomp_refusals())));
-      HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8", collector.Render(std::move(families))};
+      HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8", collector.Render(*c, std::move(families), started)};
       release_heap();
       return r;
     }
@@ -400,34 +407,21 @@ int serve(const Config& cfg) {
     observe_timer.expires_after(std::chrono::seconds(10));
     observe_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
-      api.observe();
+      api.observe(std::chrono::seconds(10));
       release_heap();
       observe();
     });
   };
   observe();
 
-  // Removed cgroups: noticed within half the grace period (at most 30 s),
-  // reclaimed once the grace period has passed.
+  // Reclaiming needs a read of the maps at least every reclaim interval,
+  // scraped or not.
   boost::asio::steady_timer reclaim_timer(io);
-  const auto reclaim_every = std::min<std::chrono::milliseconds>(cfg.removed_grace / 2, std::chrono::seconds(30));
   std::function<void()> reclaim = [&] {
-    reclaim_timer.expires_after(reclaim_every);
+    reclaim_timer.expires_after(collect_opts.reclaim_every);
     reclaim_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
-      const Snapshot snap = probes.read();
-      std::unordered_set<std::uint64_t> ids;
-      for (const auto& r : snap.stats) ids.insert(r.key.cgroup_id);
-      for (const auto& r : snap.errors) ids.insert(r.key.cgroup_id);
-      const auto due = reclaimer.update(
-          ids, [&](std::uint64_t id) { return cgroups.exists(id); }, std::chrono::steady_clock::now());
-      if (!due.empty()) {
-        const auto n = probes.forget_cgroups(due, snap);
-        for (auto id : due) cgroups.forget(id);
-        reclaimed.cgroups_reclaimed += due.size();
-        reclaimed.entries_reclaimed += n;
-        spdlog::debug("reclaimed {} removed cgroups ({} map entries)", due.size(), n);
-      }
+      collect.latest(collect_opts.reclaim_every);
       release_heap();
       reclaim();
     });

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "syslens/errors.h"
+#include "syslens/http_util.h"
 
 namespace syslens {
 
@@ -22,6 +23,12 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Smaller bodies are not worth compressing. Level 1: a scrape of 1,000
+// cgroups (11.6 MiB of text) becomes 0.52 MiB in 24 ms, where level 6 takes
+// 64 ms for 0.44 MiB (syslens-bench-scrape prints both).
+constexpr std::size_t kGzipMinBytes = 1024;
+constexpr int kGzipLevel = 1;
 
 std::optional<std::string> base64_decode(std::string_view in) {
   static constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -162,8 +169,19 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       r = {500, "text/plain; charset=utf-8", "internal error\n"};
     }
     if (r.stream) return start_stream(std::move(r), req.version());
+    // gzip when the client asks (Prometheus does): a scrape at 1,000
+    // cgroups is 11-13 MiB of text, about a tenth of that compressed.
+    const bool compressible = r.body.size() >= kGzipMinBytes;
+    const bool gzip = compressible && accepts_gzip(std::string_view(req[http::field::accept_encoding].data(),
+                                                                     req[http::field::accept_encoding].size()));
+    if (gzip) r.body = gzip_compress(r.body, kGzipLevel);
     auto res = make(static_cast<http::status>(r.status), r.content_type, std::move(r.body), req.version(),
                     req.keep_alive());
+    if (compressible) res.set(http::field::vary, "Accept-Encoding");
+    if (gzip) {
+      res.set(http::field::content_encoding, "gzip");
+      res.prepare_payload();
+    }
     if (req.method() == http::verb::head) {
       const auto n = res.body().size();
       res.body().clear();

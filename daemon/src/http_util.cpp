@@ -1,6 +1,9 @@
 #include "syslens/http_util.h"
 
+#include <zlib.h>
+
 #include <cctype>
+#include <stdexcept>
 
 namespace syslens {
 
@@ -93,6 +96,70 @@ ApiRoute parse_api_route(std::string_view path) {
   r.ref = std::move(*ref);
   r.what = std::string(rest.substr(slash + 1));
   return r;
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool accepts_gzip(std::string_view header) {
+  std::optional<bool> gzip, any;
+  while (!header.empty()) {
+    const auto comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    const auto semi = item.find(';');
+    const std::string_view coding = trim(item.substr(0, semi));
+    bool ok = true;
+    for (auto params = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1);
+         !params.empty();) {
+      const auto next = params.find(';');
+      const std::string_view p = trim(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+        // q=0, 0., 0.0, 0.00, 0.000 refuse; anything else up to 1 accepts.
+        const std::string_view q = p.substr(2);
+        ok = !(q.size() >= 1 && q[0] == '0' && q.find_first_not_of("0.", 0) == std::string_view::npos);
+      }
+    }
+    if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) gzip = ok;
+    if (coding == "*") any = ok;
+  }
+  if (gzip) return *gzip;
+  return any.value_or(false);
+}
+
+std::string gzip_compress(std::string_view data, int level) {
+  z_stream zs{};
+  // 15 window bits + 16: a gzip header and trailer instead of zlib's.
+  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    throw std::runtime_error("deflateInit2 failed");
+  }
+  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  const auto written = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw std::runtime_error("deflate failed");
+  out.resize(written);
+  return out;
 }
 
 }  // namespace syslens

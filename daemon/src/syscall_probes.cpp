@@ -243,8 +243,8 @@ std::string pin_directory(const std::string& path) {
 // would make some counts go down.
 int SyscallProbes::prepare_pins(struct ::syslens_bpf* skel) {
   auto& m = skel->maps;
-  const std::vector<struct bpf_map*> maps = {m.syslens_stats, m.syslens_errors, m.syslens_overflow,
-                                             m.syslens_counters, m.syslens_cpu_slots};
+  const std::vector<struct bpf_map*> maps = {m.syslens_stats,    m.syslens_errors,    m.syslens_overflow,
+                                             m.syslens_counters, m.syslens_cpu_slots, m.syslens_retired};
   auto path_of = [&](struct bpf_map* map) { return pin_dir_ + "/" + bpf_map__name(map); };
   int found = 0;
   std::string misfit;
@@ -660,6 +660,22 @@ std::uint64_t SyscallProbes::forget_cgroups(const std::vector<std::uint64_t>& id
     ++deleted;
   }
   return deleted;
+}
+
+std::vector<RetiredRow> SyscallProbes::read_retired() {
+  std::vector<RetiredRow> out;
+  dump_map<syslens_retired_key, syslens_stats_val>(
+      bpf_map__fd(skel_->maps.syslens_retired), SYSLENS_RETIRED_MAX,
+      [&](const syslens_retired_key& k, const syslens_stats_val& v) { out.push_back({k, v}); }, [&] { out.clear(); });
+  return out;
+}
+
+bool SyscallProbes::put_retired(const syslens_retired_key& key, const syslens_stats_val& val) {
+  return bpf_map_update_elem(bpf_map__fd(skel_->maps.syslens_retired), &key, &val, BPF_ANY) == 0;
+}
+
+void SyscallProbes::erase_retired(const syslens_retired_key& key) {
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.syslens_retired), &key);
 }
 
 std::uint64_t SyscallProbes::merge_cpu_slots(std::vector<StatsRow>& stats) const {

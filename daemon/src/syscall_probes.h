@@ -53,7 +53,7 @@ void require_kernel_btf(const std::string& custom_path);
 // bounding sets, and sets no_new_privs. Returns the kept set as names.
 std::vector<std::string> drop_capabilities(bool keep_sys_admin);
 
-class SyscallProbes final : public SnapshotSource {
+class SyscallProbes final : public KernelMaps {
  public:
   // open -> configure -> load -> attach, trying the variants `opts` allows in
   // order of preference. Throws FatalError(kExitKernel) when none loads.
@@ -68,9 +68,11 @@ class SyscallProbes final : public SnapshotSource {
   ThreadStore thread_store() const { return store_; }
   Mode mode() const { return mode_; }
   std::vector<ProgramStats> program_stats() const;
-  // Deletes every stats and errno entry of these cgroups (found in snap).
-  // Returns how many entries were deleted.
-  std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap);
+  std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap) override;
+  std::vector<RetiredRow> read_retired() override;
+  bool put_retired(const syslens_retired_key& key, const syslens_stats_val& val) override;
+  void erase_retired(const syslens_retired_key& key) override;
+  std::uint64_t retired_capacity() const override { return SYSLENS_RETIRED_MAX; }
   // The ring buffer of new (cgroup, syscall) keys: an epoll fd that becomes
   // readable when there are events, and a call that hands each new key's
   // cgroup id to fn.

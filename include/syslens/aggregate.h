@@ -47,6 +47,11 @@ struct Series {
   SeriesAgg agg;
 };
 
+struct HostSeries {
+  LabelIndex syscall;
+  SeriesAgg agg;
+};
+
 struct ErrorSeries {
   LabelIndex cgroup;
   LabelIndex syscall;
@@ -58,6 +63,9 @@ class AggregatedSnapshot {
  public:
   std::vector<Series> series;       // sorted by (cgroup, syscall), unique
   std::vector<ErrorSeries> errors;  // sorted by (cgroup, syscall, errno), unique
+  // Per syscall, host-wide: every live key plus what reclaimed cgroups
+  // contributed (not the sum of `series`, which leaves removed paths out).
+  std::vector<HostSeries> host;  // sorted by syscall, unique
   std::unordered_map<std::string, WorkloadLabels> workloads;  // cgroup path -> labels
 
   const std::string& label(LabelIndex i) const { return labels_[i]; }
@@ -73,6 +81,7 @@ class AggregatedSnapshot {
   void add(LabelIndex cgroup, LabelIndex syscall, const syslens_stats_val& v);
   void add(LabelIndex cgroup, LabelIndex syscall, const SeriesAgg& v);
   void add_error(LabelIndex cgroup, LabelIndex syscall, LabelIndex err, std::uint64_t n);
+  void add_host(LabelIndex syscall, const SeriesAgg& v);
   void finish();
 
  private:
@@ -85,11 +94,23 @@ class AggregatedSnapshot {
   };
   std::vector<Pending> pending_;
   std::deque<SeriesAgg> owned_;
+  std::unordered_map<LabelIndex, SeriesAgg> pending_host_;
 };
+
+// The key of a cgroup label in the retired totals: FNV-1a 64, never 0 (0 is
+// the host-wide key). Stable across versions: it is stored in pinned maps.
+std::uint64_t retired_label_key(std::string_view label);
 
 // workloads may be null (workload labels then stay empty). A snapshot that
 // meets new containers may wait up to metadata_wait for their metadata.
-AggregatedSnapshot aggregate(const Snapshot& snap, CgroupNamer& cgroups, WorkloadNamer* workloads, Arch arch,
-                             std::chrono::milliseconds metadata_wait);
+// retired: totals of reclaimed cgroups, added to the host-wide series, to
+// "(unresolved)", and to the series of a path that is in the snapshot (a
+// path created again); those of paths not in it are not exported.
+AggregatedSnapshot aggregate(const Snapshot& snap, const std::vector<RetiredRow>& retired, CgroupNamer& cgroups,
+                             WorkloadNamer* workloads, Arch arch, std::chrono::milliseconds metadata_wait);
+inline AggregatedSnapshot aggregate(const Snapshot& snap, CgroupNamer& cgroups, WorkloadNamer* workloads, Arch arch,
+                                    std::chrono::milliseconds metadata_wait) {
+  return aggregate(snap, {}, cgroups, workloads, arch, metadata_wait);
+}
 
 }  // namespace syslens

@@ -15,6 +15,12 @@ class CgroupNamer {
   virtual ~CgroupNamer() = default;
   // nullopt when the cgroup no longer exists (ids are never reused).
   virtual std::optional<std::string> path_of(std::uint64_t id) = 0;
+  // Whether the cgroup still exists (path_of may answer from a cache).
+  virtual bool exists(std::uint64_t id) { return path_of(id).has_value(); }
+  // Drops what is known of a removed cgroup once it is reclaimed.
+  virtual void forget(std::uint64_t /*id*/) {}
+  // Called before each read of the maps.
+  virtual void refresh() {}
 };
 
 struct CgroupPathStats {
@@ -42,13 +48,13 @@ class CgroupPaths final : public CgroupNamer {
   std::optional<std::string> path_of(std::uint64_t id) override;
   // Whether the cgroup still exists: asks the kernel by id where allowed,
   // else checks that its known path still has that inode.
-  bool exists(std::uint64_t id);
+  bool exists(std::uint64_t id) override;
   // The id of the cgroup at a path (relative to the root), if it exists.
   std::optional<std::uint64_t> id_of(const std::string& path) const;
   // Drops what the cache knows of a removed cgroup.
-  void forget(std::uint64_t id) { cache_.erase(id); }
-  // Allows one more hierarchy walk (call once per scrape).
-  void refresh() { walk_allowed_ = true; }
+  void forget(std::uint64_t id) override { cache_.erase(id); }
+  // Allows one more hierarchy walk (call once per read of the maps).
+  void refresh() override { walk_allowed_ = true; }
   CgroupPathStats stats() const;
   const std::string& mount_point() const { return mount_point_; }
 

@@ -13,6 +13,7 @@
 
 #include "syslens/aggregate.h"
 #include "syslens/cgroup_paths.h"
+#include "syslens/collect.h"
 #include "syslens/config.h"
 #include "syslens/histogram.h"
 #include "syslens/snapshot.h"
@@ -26,12 +27,6 @@ struct ProgramStats {
   std::string name;
   std::uint64_t run_count = 0;
   std::uint64_t run_time_ns = 0;
-};
-
-struct ReclaimStats {
-  std::uint64_t in_grace = 0;           // removed cgroups still exported
-  std::uint64_t cgroups_reclaimed = 0;  // removed cgroups whose entries were deleted
-  std::uint64_t entries_reclaimed = 0;  // kernel map entries deleted with them
 };
 
 // What the daemon knows about itself, supplied at scrape time.
@@ -52,9 +47,6 @@ struct SelfInfo {
 };
 
 struct CollectorOptions {
-  Arch arch = host_arch();
-  // How long one scrape may wait for container metadata of new containers.
-  std::chrono::milliseconds metadata_wait{250};
   bool latency = true;           // full mode: export errors and durations
   bool latency_buckets = false;  // duration buckets per (cgroup, syscall), not only sum and count
   BucketLayout buckets = make_bucket_layout(8, 34, 2);
@@ -62,24 +54,20 @@ struct CollectorOptions {
 
 BucketLayout bucket_layout_from(const Config& cfg);
 
-// Renders a scrape in the text exposition format.
+// Renders a scrape in the text exposition format from the collect layer's
+// latest collection.
 class SyscallCollector final {
  public:
-  // workloads may be null: the workload labels are then empty.
-  SyscallCollector(SnapshotSource& source, CgroupNamer& namer, WorkloadNamer* workloads, CollectorOptions opts,
-                   SelfInfo self, std::function<void()> before_scrape = {});
+  SyscallCollector(CollectorOptions opts, SelfInfo self);
 
   // One scrape: syslens's families, then `extra` (e.g. process metrics).
-  std::string Render(std::vector<prometheus::MetricFamily> extra = {}) const;
+  // started: when the scrape began (its duration is exported).
+  std::string Render(const Collection& c, std::vector<prometheus::MetricFamily> extra = {},
+                     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now()) const;
 
  private:
-  SnapshotSource& source_;
-  CgroupNamer& namer_;
-  WorkloadNamer* workloads_;
   CollectorOptions opts_;
   SelfInfo self_;
-  std::function<void()> before_scrape_;
-  mutable std::mutex mu_;
 };
 
 }  // namespace syslens

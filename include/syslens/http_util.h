@@ -28,4 +28,11 @@ struct ApiRoute {
 };
 ApiRoute parse_api_route(std::string_view path);
 
+// Whether an Accept-Encoding header value accepts gzip: "gzip" or "*" with a
+// q-value above 0 (RFC 9110 12.5.3), an explicit "gzip;q=0" refusing it.
+bool accepts_gzip(std::string_view accept_encoding);
+
+// data as one gzip member (RFC 1952), at zlib's level 1..9.
+std::string gzip_compress(std::string_view data, int level);
+
 }  // namespace syslens

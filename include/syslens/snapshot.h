@@ -54,6 +54,26 @@ class SnapshotSource {
   virtual Snapshot read() = 0;
 };
 
+struct RetiredRow {
+  syslens_retired_key key;
+  syslens_stats_val val;
+};
+
+// The kernel's aggregation maps as the collect layer uses them: read, delete
+// a reclaimed cgroup's entries, and keep the retired totals beside them
+// (pinned with them, so they survive a restart with the counts).
+class KernelMaps : public SnapshotSource {
+ public:
+  // Deletes every stats and errno entry of these cgroups (found in snap).
+  // Returns how many entries were deleted.
+  virtual std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap) = 0;
+  virtual std::vector<RetiredRow> read_retired() = 0;
+  // False when the map is full (the total then lives in memory only).
+  virtual bool put_retired(const syslens_retired_key& key, const syslens_stats_val& val) = 0;
+  virtual void erase_retired(const syslens_retired_key& key) = 0;
+  virtual std::uint64_t retired_capacity() const = 0;
+};
+
 // Names of the counters of enum syslens_counter, and whether each is a
 // failure (data lost or degraded) or an expected event.
 struct CounterInfo {

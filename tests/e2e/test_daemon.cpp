@@ -765,6 +765,129 @@ TEST(Daemon, ChurnLeavesNoEntriesAndMemoryFlat) {
   EXPECT_LE(rss2, rss1 + 2 * 1024 * 1024) << "RSS grew from " << rss1 << " to " << rss2;
 }
 
+// Counters only go up (Prometheus reads any decrease as a reset): churn of
+// short-lived cgroups, most removed before anything names them (so their
+// calls are "(unresolved)"), a cgroup path created again while its first
+// cgroup is still in its grace period and again after that one was
+// reclaimed, scrapes all along with a grace of 1 s; then a restart on the
+// same pinned maps. Every counter sample of every family is compared between
+// consecutive scrapes (across the restart: the kernel-derived families; the
+// daemon's own counters restart with it, like any process's).
+TEST(Daemon, CountersNeverGoDownUnderChurnPathReuseAndRestart) {
+  SYSLENS_REQUIRE_ROOT();
+  TestPinDir pins;
+  const std::string cfg = "cgroup:\n  removed_grace: 1s\nbpf:\n  pin_path: " + pins.path() + "\n";
+  auto d = std::make_unique<Daemon>(cfg);
+  ASSERT_TRUE(d->ready()) << d->proc().err();
+  CounterWatch all;
+  const std::vector<std::string> kernel_families = {"syslens_syscall", "syslens_host_syscall", "syslens_bpf_failures",
+                                                    "syslens_bpf_events"};
+  CounterWatch kernel(kernel_families);
+  std::size_t compared = 0;
+  auto scrape = [&] {
+    const std::string text = d->scrape();
+    ASSERT_FALSE(text.empty());
+    compared += all.scrape(text);
+    kernel.scrape(text);
+  };
+  auto workload = [] {
+    for (int k = 0; k < 10; ++k) ::syscall(SYS_getppid);
+    ::syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-e2e", O_RDONLY);
+    return 0;
+  };
+  const std::string reused = cgroup2_mount() + "/syslens-test-" + std::to_string(::getpid()) + "-reused";
+  const auto reclaimed = [&] { return sum_samples(parse_exposition(d->scrape()), "syslens_cgroups_reclaimed_total", {}); };
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 20; ++i) {
+      TestCgroup cg("mono");
+      ASSERT_EQ(run_in_cgroup(cg, workload), 0);
+      if (i % 10 == 0) scrape();
+    }
+    // The reused path: its first cgroup is removed, and the path created
+    // again at once, so both are in the maps under one label until the
+    // first is reclaimed.
+    ::rmdir(reused.c_str());
+    ASSERT_EQ(::mkdir(reused.c_str(), 0755), 0) << std::strerror(errno);
+    ASSERT_EQ(run_in_cgroup_dir(reused, workload), 0);
+    scrape();
+    ASSERT_EQ(::rmdir(reused.c_str()), 0) << std::strerror(errno);
+    ASSERT_EQ(::mkdir(reused.c_str(), 0755), 0) << std::strerror(errno);
+    ASSERT_EQ(run_in_cgroup_dir(reused, workload), 0);
+    // Scrapes through the grace period and the reclaim after it.
+    const double before = reclaimed();
+    for (int i = 0; i < 30 && reclaimed() < before + 21; ++i) {
+      scrape();
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    }
+    EXPECT_GE(reclaimed(), before + 21) << "round " << round << ": the removed cgroups were not reclaimed";
+    scrape();
+  }
+  ASSERT_EQ(run_in_cgroup_dir(reused, workload), 0);
+  scrape();
+  // The reused path's series holds every call made under it: 10 cgroups
+  // (two a round) of 10 getppid each, and 10 more in the last, still live.
+  EXPECT_EQ(sum_samples(parse_exposition(d->scrape()), "syslens_syscalls_total",
+                        {{"cgroup", reused.substr(cgroup2_mount().size())}, {"syscall", "getppid"}}),
+            110);
+  d.reset();
+  d = std::make_unique<Daemon>(cfg);
+  ASSERT_TRUE(d->ready()) << d->proc().err();
+  kernel.scrape(d->scrape());
+  ASSERT_EQ(run_in_cgroup_dir(reused, workload), 0);
+  kernel.scrape(d->scrape());
+  EXPECT_EQ(sum_samples(parse_exposition(d->scrape()), "syslens_syscalls_total",
+                        {{"cgroup", reused.substr(cgroup2_mount().size())}, {"syscall", "getppid"}}),
+            120);
+  d.reset();
+  ::rmdir(reused.c_str());
+  EXPECT_GT(compared, 1000U);
+  std::string shown;
+  for (std::size_t i = 0; i < std::min<std::size_t>(all.decreases().size(), 10); ++i) shown += all.decreases()[i] + "\n";
+  EXPECT_EQ(all.decreases().size(), 0U) << "counter samples that went down:\n" << shown;
+  shown.clear();
+  for (std::size_t i = 0; i < std::min<std::size_t>(kernel.decreases().size(), 10); ++i) {
+    shown += kernel.decreases()[i] + "\n";
+  }
+  EXPECT_EQ(kernel.decreases().size(), 0U) << "across the restart, counter samples that went down:\n" << shown;
+}
+
+// /metrics goes out gzip-compressed to a scraper that asks (as Prometheus
+// does), identical once decompressed, and plain to one that does not.
+TEST(Daemon, MetricsAreGzippedWhenTheScraperAsks) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("gzip");
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(d.port()) + "/metrics";
+  const auto dir = fs::temp_directory_path() / ("syslens-e2e-gzip-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string body = (dir / "body").string(), headers = (dir / "headers").string();
+  // Raw: what went over the wire, headers and the compressed body.
+  auto raw = run_process({"curl", "-sS", "-H", "Accept-Encoding: gzip", "-D", headers, "-o", body, url});
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  const std::string head = slurp(headers);
+  EXPECT_NE(head.find("Content-Encoding: gzip"), std::string::npos) << head;
+  EXPECT_NE(head.find("Vary: Accept-Encoding"), std::string::npos) << head;
+  const auto compressed = fs::file_size(body);
+  auto unzipped = run_process({"gzip", "-dc", body});
+  ASSERT_EQ(unzipped.exit_code, 0) << unzipped.err;
+  EXPECT_LT(compressed * 4, unzipped.out.size());
+  EXPECT_EQ(sum_samples(parse_exposition(unzipped.out), "syslens_syscalls_total", {{"cgroup", cg.path()}}),
+            kGetppid + kOpenat + kSleeps + 1);
+  // A scraper that does not ask, or refuses gzip, gets the text.
+  for (const std::string ae : {"", "gzip;q=0"}) {
+    std::vector<std::string> argv = {"curl", "-sS", "-D", headers, "-o", body, url};
+    if (!ae.empty()) argv.insert(argv.begin() + 2, {"-H", "Accept-Encoding: " + ae});
+    ASSERT_EQ(run_process(argv).exit_code, 0);
+    EXPECT_EQ(slurp(headers).find("Content-Encoding"), std::string::npos) << ae;
+    EXPECT_EQ(sum_samples(parse_exposition(slurp(body)), "syslens_syscalls_total", {{"cgroup", cg.path()}}),
+              kGetppid + kOpenat + kSleeps + 1)
+        << ae;
+  }
+  fs::remove_all(dir);
+}
+
 // A host with no cgroup v2 mount at all: syslensd, in a mount namespace of
 // its own without the unified hierarchy, falls back to a v1 hierarchy by
 // itself (memory on a hybrid host; on a pure v2 host the free controller's

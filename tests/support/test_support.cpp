@@ -17,6 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -31,14 +32,14 @@ namespace syslens::test {
 
 namespace fs = std::filesystem;
 
-namespace {
-
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+namespace {
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path);
@@ -297,6 +298,58 @@ bool wait_ready(std::uint16_t port, int timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+std::size_t CounterWatch::scrape(const std::string& text) {
+  // The families' types, from their # TYPE lines.
+  std::map<std::string, std::string> types;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("# TYPE ", 0) != 0) continue;
+    std::istringstream f(line.substr(7));
+    std::string name, type;
+    f >> name >> type;
+    types[name] = type;
+  }
+  auto family_of = [&](const std::string& sample) -> std::string {
+    if (auto it = types.find(sample); it != types.end()) return it->second == "counter" ? sample : "";
+    for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
+      if (sample.size() <= suffix.size() || sample.compare(sample.size() - suffix.size(), suffix.size(), suffix)) {
+        continue;
+      }
+      const std::string base = sample.substr(0, sample.size() - suffix.size());
+      auto it = types.find(base);
+      if (it != types.end() && (it->second == "histogram" || it->second == "summary")) return base;
+    }
+    return "";
+  };
+  std::map<std::string, double> now;
+  for (const auto& s : parse_exposition(text)) {
+    const std::string fam = family_of(s.name);
+    if (fam.empty()) continue;
+    if (!only_.empty() &&
+        std::none_of(only_.begin(), only_.end(), [&](const std::string& p) { return fam.rfind(p, 0) == 0; })) {
+      continue;
+    }
+    std::string key = s.name + "{";
+    for (const auto& [k, v] : s.labels) key += k + "=\"" + v + "\",";
+    key += "}";
+    now[key] = s.value;
+  }
+  std::size_t compared = 0;
+  for (const auto& [key, v] : now) {
+    auto it = last_.find(key);
+    if (it == last_.end()) continue;
+    ++compared;
+    if (v < it->second) {
+      std::ostringstream d;
+      d.precision(17);
+      d << key << " " << it->second << " -> " << v;
+      decreases_.push_back(d.str());
+    }
+  }
+  last_ = std::move(now);
+  return compared;
 }
 
 std::vector<Sample> parse_exposition(const std::string& text) {

@@ -94,6 +94,9 @@ class Background {
 
 std::uint16_t free_port();
 
+// A file's whole content ("" when it cannot be read).
+std::string slurp(const std::string& path);
+
 // GET http://127.0.0.1:port/target. nullopt when nothing answers.
 struct HttpResult {
   unsigned status = 0;
@@ -123,6 +126,25 @@ struct Sample {
   }
 };
 std::vector<Sample> parse_exposition(const std::string& text);
+
+// Every counter sample of a series of scrapes (counters, and histograms
+// and summaries' _bucket, _sum and _count), checked to never go down from
+// one scrape to the next. `only`, if set, limits the check to the families
+// whose name starts with one of these prefixes.
+class CounterWatch {
+ public:
+  explicit CounterWatch(std::vector<std::string> only = {}) : only_(std::move(only)) {}
+  // Compares text's counter samples with the previous scrape's; returns the
+  // number of samples compared.
+  std::size_t scrape(const std::string& text);
+  // "name{labels} a -> b" for each sample that went down.
+  const std::vector<std::string>& decreases() const { return decreases_; }
+
+ private:
+  std::vector<std::string> only_;
+  std::map<std::string, double> last_;
+  std::vector<std::string> decreases_;
+};
 
 // Sum of the values of samples named `name` whose labels include `match`.
 double sum_samples(const std::vector<Sample>& s, const std::string& name,

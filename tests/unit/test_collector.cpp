@@ -3,6 +3,8 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <set>
+#include <tuple>
 #include <sstream>
 #include <thread>
 
@@ -13,16 +15,42 @@ using namespace syslens;
 
 namespace {
 
-class FakeSource final : public SnapshotSource {
+// The kernel maps: a snapshot the test sets, and the retired totals in
+// memory (capacity rows at most, as the kernel map).
+class FakeSource final : public KernelMaps {
  public:
   Snapshot snap;
+  std::map<std::tuple<std::uint64_t, std::uint32_t, std::uint16_t, std::uint16_t>, RetiredRow> retired;
+  std::uint64_t capacity = SYSLENS_RETIRED_MAX;
   Snapshot read() override { return snap; }
+  std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot&) override {
+    const std::set<std::uint64_t> gone(ids.begin(), ids.end());
+    const auto before = snap.stats.size() + snap.errors.size();
+    std::erase_if(snap.stats, [&](const StatsRow& r) { return gone.count(r.key.cgroup_id) > 0; });
+    std::erase_if(snap.errors, [&](const ErrnoRow& r) { return gone.count(r.key.cgroup_id) > 0; });
+    return before - snap.stats.size() - snap.errors.size();
+  }
+  std::vector<RetiredRow> read_retired() override {
+    std::vector<RetiredRow> out;
+    for (const auto& [k, r] : retired) out.push_back(r);
+    return out;
+  }
+  static auto key(const syslens_retired_key& k) { return std::make_tuple(k.label, k.nr, k.abi, k.err); }
+  bool put_retired(const syslens_retired_key& k, const syslens_stats_val& v) override {
+    if (!retired.count(key(k)) && retired.size() >= capacity) return false;
+    retired[key(k)] = {k, v};
+    return true;
+  }
+  void erase_retired(const syslens_retired_key& k) override { retired.erase(key(k)); }
+  std::uint64_t retired_capacity() const override { return capacity; }
 };
 
 class FakeNamer final : public CgroupNamer {
  public:
   std::map<std::uint64_t, std::string> paths;
+  std::set<std::uint64_t> removed;  // known paths whose cgroup is gone
   int lookups = 0;
+  bool exists(std::uint64_t id) override { return paths.count(id) && !removed.count(id); }
   std::optional<std::string> path_of(std::uint64_t id) override {
     ++lookups;
     auto it = paths.find(id);
@@ -93,6 +121,24 @@ std::string label(const Sample& s, const std::string& name) {
   return it == s.labels.end() ? "" : it->second;
 }
 
+// A scrape as the daemon does it: the collect layer's latest read, rendered.
+class Scraper {
+ public:
+  Scraper(KernelMaps& src, CgroupNamer& names, WorkloadNamer* workloads, CollectorOptions o, SelfInfo self,
+          std::chrono::milliseconds metadata_wait = std::chrono::milliseconds(250))
+      : collect_(src, names, workloads, collect_options(metadata_wait)), render_(o, std::move(self)) {}
+  std::string Render() { return render_.Render(*collect_.latest(Collect::Clock::duration::zero())); }
+
+ private:
+  static CollectOptions collect_options(std::chrono::milliseconds wait) {
+    CollectOptions c;
+    c.metadata_wait = wait;
+    return c;
+  }
+  Collect collect_;
+  SyscallCollector render_;
+};
+
 }  // namespace
 
 TEST(Collector, ExportsCountsErrorsAndHistogramsPerCgroupAndSyscall) {
@@ -108,7 +154,7 @@ TEST(Collector, ExportsCountsErrorsAndHistogramsPerCgroupAndSyscall) {
   src.snap.errors = {e};
   CollectorOptions o;
   o.latency_buckets = true;
-  SyscallCollector c(src, names, nullptr, o, {});
+  Scraper c(src, names, nullptr, o, {});
   const auto text = c.Render();
 
   const auto calls = samples(text, "syslens_syscalls_total");
@@ -157,7 +203,7 @@ TEST(Collector, ByDefaultDurationsPerCgroupAreSumAndCount) {
   FakeNamer names;
   names.paths = {{1, "/a"}, {2, "/b"}};
   src.snap.stats = {row(1, 110, 5), row(2, 110, 7)};
-  SyscallCollector c(src, names, nullptr, {}, {});
+  Scraper c(src, names, nullptr, {}, {});
   const auto text = c.Render();
   EXPECT_NE(text.find("# TYPE syslens_syscall_duration_seconds summary"), std::string::npos);
   EXPECT_TRUE(samples(text, "syslens_syscall_duration_seconds_bucket").empty());
@@ -165,6 +211,167 @@ TEST(Collector, ByDefaultDurationsPerCgroupAreSumAndCount) {
   const auto host = samples(text, "syslens_host_syscall_duration_seconds_bucket");
   ASSERT_EQ(host.size(), 15U);  // one syscall
   EXPECT_EQ(host.back().value, 12);
+}
+
+namespace {
+
+double value_of(const std::string& text, const std::string& name, const std::string& cgroup,
+                const std::string& syscall = "getppid") {
+  for (const auto& smp : samples(text, name)) {
+    if (label(smp, "cgroup") == cgroup && label(smp, "syscall") == syscall) return smp.value;
+  }
+  return -1;  // absent
+}
+
+double host_count(const std::string& text, const std::string& syscall = "getppid") {
+  for (const auto& smp : samples(text, "syslens_host_syscall_duration_seconds_count")) {
+    if (label(smp, "syscall") == syscall) return smp.value;
+  }
+  return -1;
+}
+
+ErrnoRow enoent(std::uint64_t cg, std::uint32_t nr, std::uint64_t n) {
+  ErrnoRow e{};
+  e.key.cgroup_id = cg;
+  e.key.nr = nr;
+  e.key.err = 2;
+  e.count = n;
+  return e;
+}
+
+CollectOptions quick_reclaim() {
+  CollectOptions o;
+  o.metadata_wait = std::chrono::milliseconds(0);
+  o.removed_grace = std::chrono::milliseconds(20);
+  o.reclaim_every = std::chrono::milliseconds(0);
+  return o;
+}
+
+}  // namespace
+
+// Reclaiming deletes a removed cgroup's kernel entries; what it contributed
+// to series that outlive it stays in them: host-wide, "(unresolved)", and a
+// path that another cgroup uses now. Across a restart too (a new Collect on
+// the same maps).
+TEST(Collect, ReclaimedCgroupsLeaveEveryOutlivingSeriesWhereItWas) {
+  FakeSource src;
+  FakeNamer names;
+  names.paths = {{1, "/a"}, {2, "/a"}};  // /a created again: 2 is its first cgroup
+  names.removed = {2};
+  src.snap.stats = {row(1, 110, 5), row(2, 110, 7), row(3, 110, 4)};  // 3: removed before it was named
+  src.snap.errors = {enoent(2, 257, 2), enoent(3, 257, 1)};
+  SyscallCollector render({}, {});
+  auto check = [&](Collect& c) {
+    const auto text = render.Render(*c.latest(Collect::Clock::duration::zero()));
+    EXPECT_EQ(value_of(text, "syslens_syscalls_total", "/a"), 12);
+    EXPECT_EQ(value_of(text, "syslens_syscalls_total", kCgroupUnresolved), 4);
+    EXPECT_EQ(value_of(text, "syslens_syscall_errors_total", "/a", "openat"), 2);
+    EXPECT_EQ(value_of(text, "syslens_syscall_errors_total", kCgroupUnresolved, "openat"), 1);
+    EXPECT_EQ(host_count(text), 16);
+    return text;
+  };
+  Collect collect(src, names, nullptr, quick_reclaim());
+  check(collect);  // 2 and 3 noticed gone
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  check(collect);  // reclaimed
+  EXPECT_EQ(src.snap.stats.size(), 1U) << "the removed cgroups' entries were not deleted";
+  EXPECT_TRUE(src.snap.errors.empty());
+  const auto rs = collect.reclaim_stats();
+  EXPECT_EQ(rs.cgroups_reclaimed, 2U);
+  EXPECT_EQ(rs.entries_reclaimed, 4U);
+  // getppid of /a, of (unresolved) and host-wide; openat's ENOENT of both.
+  EXPECT_EQ(rs.retired_rows, 5U);
+  EXPECT_EQ(src.retired.size(), 5U);
+  EXPECT_EQ(rs.retired_unpersisted, 0U);
+  // New calls add on top.
+  src.snap.stats[0].val.calls += 10;
+  src.snap.stats[0].val.returns += 10;
+  const auto more = render.Render(*collect.latest(Collect::Clock::duration::zero()));
+  EXPECT_EQ(value_of(more, "syslens_syscalls_total", "/a"), 22);
+  EXPECT_EQ(host_count(more), 26);
+  src.snap.stats[0].val.calls -= 10;
+  src.snap.stats[0].val.returns -= 10;
+  Collect restarted(src, names, nullptr, quick_reclaim());
+  check(restarted);
+}
+
+// A removed path's series ends with its last cgroup. Its retired totals stay
+// for one more grace period, so a path created again at once continues its
+// counts, and then go (the host-wide series keeps them).
+TEST(Collect, ARemovedPathsTotalsOutliveItForOneGracePeriod) {
+  FakeSource src;
+  FakeNamer names;
+  names.paths = {{1, "/b"}};
+  names.removed = {1};
+  src.snap.stats = {row(1, 110, 5)};
+  SyscallCollector render({}, {});
+  Collect collect(src, names, nullptr, quick_reclaim());
+  auto text = [&] { return render.Render(*collect.latest(Collect::Clock::duration::zero())); };
+  text();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto t = text();  // reclaimed: no series for /b, host-wide keeps the 5
+  EXPECT_EQ(value_of(t, "syslens_syscalls_total", "/b"), -1);
+  EXPECT_EQ(host_count(t), 5);
+  // /b again, within the grace period: its series goes on from 5.
+  names.paths[2] = "/b";
+  src.snap.stats = {row(2, 110, 3)};
+  t = text();
+  EXPECT_EQ(value_of(t, "syslens_syscalls_total", "/b"), 8);
+  EXPECT_EQ(host_count(t), 8);
+  // Removed again, reclaimed, and gone for longer than the grace period: the
+  // path's retired rows are dropped, the host-wide ones stay.
+  names.removed.insert(2);
+  text();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  text();  // reclaimed
+  text();  // absent: noted
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  t = text();  // absent for the grace period: expired
+  EXPECT_EQ(collect.reclaim_stats().retired_expired, 1U);
+  EXPECT_EQ(collect.reclaim_stats().retired_rows, 1U);
+  EXPECT_EQ(host_count(t), 8);
+  // After that, /b starts again from zero (its series was absent meanwhile).
+  names.paths[3] = "/b";
+  src.snap.stats = {row(3, 110, 1)};
+  EXPECT_EQ(value_of(text(), "syslens_syscalls_total", "/b"), 1);
+}
+
+// The retired map full: totals stay exact in memory, counted as not
+// persisted (they would not survive a restart).
+TEST(Collect, AFullRetiredMapKeepsTotalsInMemoryAndSaysSo) {
+  FakeSource src;
+  src.capacity = 1;
+  FakeNamer names;
+  names.paths = {{1, "/c"}, {2, "/c"}};
+  names.removed = {2};
+  src.snap.stats = {row(1, 110, 5), row(2, 110, 7)};
+  SyscallCollector render({}, {});
+  Collect collect(src, names, nullptr, quick_reclaim());
+  collect.latest(Collect::Clock::duration::zero());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const auto c = collect.latest(Collect::Clock::duration::zero());
+  const auto t = render.Render(*c);
+  EXPECT_EQ(value_of(t, "syslens_syscalls_total", "/c"), 12);
+  EXPECT_EQ(host_count(t), 12);
+  EXPECT_EQ(collect.reclaim_stats().retired_unpersisted, 1U);
+  EXPECT_EQ(src.retired.size(), 1U);
+  bool filled = false;
+  for (const auto& f : c->fill) filled |= std::string(f.map) == "syslens_retired" && f.entries == 1 && f.capacity == 1;
+  EXPECT_TRUE(filled);
+}
+
+// Consumers on a schedule share a recent read; max_age 0 always reads.
+TEST(Collect, ReadsAtMostOncePerMaxAge) {
+  FakeSource src;
+  FakeNamer names;
+  names.paths = {{1, "/d"}};
+  src.snap.stats = {row(1, 110, 5)};
+  Collect collect(src, names, nullptr, quick_reclaim());
+  const auto a = collect.latest(std::chrono::seconds(10));
+  const auto b = collect.latest(std::chrono::seconds(10));
+  EXPECT_EQ(a.get(), b.get());
+  const auto c = collect.latest(Collect::Clock::duration::zero());
+  EXPECT_NE(a.get(), c.get());
 }
 
 TEST(Exposition, LabelValuesAreEscapedAndEmptyOnesLeftOut) {
@@ -191,7 +398,7 @@ TEST(Collector, SumsKeysThatDecodeToTheSameLabels) {
   FakeNamer names;
   names.paths = {{10, "/a"}, {11, "/a"}};  // e.g. the same path seen through two ids
   src.snap.stats = {row(10, 39, 2), row(11, 39, 3), row(12, 39, 4), row(13, 39, 5)};  // 12, 13: gone
-  SyscallCollector c(src, names, nullptr, {}, {});
+  Scraper c(src, names, nullptr, {}, {});
   const auto calls = samples(c.Render(), "syslens_syscalls_total");
   ASSERT_EQ(calls.size(), 2U);
   EXPECT_EQ(label(calls[0], "cgroup"), kCgroupUnresolved);
@@ -242,7 +449,7 @@ TEST(Collector, OverflowRowsKeepTotalsExact) {
   src.snap.stats = {row(1, 110, 5)};
   src.snap.overflow = {row(0, 110, 6), row(0, 64, 1, SYSLENS_ABI_COMPAT)};
   src.snap.counters[SYSLENS_CNT_STATS_MAP_FULL] = 7;
-  SyscallCollector c(src, names, nullptr, {}, {});
+  Scraper c(src, names, nullptr, {}, {});
   const auto text = c.Render();
   const auto calls = samples(text, "syslens_syscalls_total");
   ASSERT_EQ(calls.size(), 3U);
@@ -268,7 +475,7 @@ TEST(Collector, CountModeHasNoLatencyOrErrnoFamilies) {
   src.snap.stats = {row(1, 110, 5)};
   CollectorOptions o;
   o.latency = false;
-  SyscallCollector c(src, names, nullptr, o, {});
+  Scraper c(src, names, nullptr, o, {});
   const auto text = c.Render();
   EXPECT_TRUE(has_family(text, "syslens_syscalls_total"));
   EXPECT_FALSE(has_family(text, "syslens_syscall_errors_total"));
@@ -287,7 +494,7 @@ TEST(Collector, SelfMetricsArePresent) {
   self.program_stats = [] { return std::vector<ProgramStats>{{"tpbtf_enter_task", 100, 5000}}; };
   self.run_stats_enabled_seconds = [] { return 1.5; };
   self.cgroup_stats = [] { return CgroupPathStats{}; };
-  SyscallCollector c(src, names, nullptr, {}, self);
+  Scraper c(src, names, nullptr, {}, self);
   const auto text = c.Render();
   for (const char* n : {"syslens_build_info", "syslens_bpf_info", "syslens_bpf_failures_total", "syslens_bpf_events_total",
                         "syslens_bpf_map_entries", "syslens_bpf_map_capacity", "syslens_tracked_cgroups",
@@ -341,7 +548,7 @@ TEST(Collector, EverySeriesCarriesTheWorkloadLabels) {
   e.key.err = 11;
   e.count = 2;
   src.snap.errors = {e};
-  SyscallCollector c(src, names, &workloads, {}, {});
+  Scraper c(src, names, &workloads, {}, {});
   const auto text = c.Render();
   // The container's series carry every workload label; the others only what
   // they have (an empty label is an absent one).
@@ -381,9 +588,7 @@ TEST(Collector, ARuntimeThatIsDownCostsEmptyLabelsNotAStall) {
   FakeNamer names;
   names.paths = {{7, "/docker/" + kId}};
   src.snap.stats = {row(7, 0, 3)};
-  CollectorOptions o;
-  o.metadata_wait = std::chrono::milliseconds(100);
-  SyscallCollector c(src, names, &workloads, o, {});
+  Scraper c(src, names, &workloads, {}, {}, std::chrono::milliseconds(100));
   const auto t0 = std::chrono::steady_clock::now();
   const auto text = c.Render();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000));

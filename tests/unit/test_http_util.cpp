@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "syslens/http_util.h"
 
@@ -41,4 +42,37 @@ TEST(ApiRoute, ListRefAndWhat) {
                           "/api/v1/workloads/%zz/profile", "/api/v1/work", ""}) {
     EXPECT_TRUE(parse_api_route(bad).malformed) << bad;
   }
+}
+
+TEST(AcceptEncoding, GzipWhenAskedForAndNotRefused) {
+  for (const char* yes : {"gzip", "GZIP", "gzip, deflate, br", "deflate, gzip;q=0.5", "*", "identity, *;q=0.1",
+                          "x-gzip", "gzip;q=1.0", " gzip ; q=0.001"}) {
+    EXPECT_TRUE(accepts_gzip(yes)) << yes;
+  }
+  for (const char* no : {"", "identity", "deflate, br", "gzip;q=0", "gzip;q=0.000", "*;q=0", "*, gzip;q=0",
+                         "gzipx", "gzip;q=0."}) {
+    EXPECT_FALSE(accepts_gzip(no)) << no;
+  }
+}
+
+TEST(Gzip, RoundTripsThroughZlib) {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "syslens_syscalls_total{cgroup=\"/a\",syscall=\"read\"} " + std::to_string(i) + "\n";
+  const std::string gz = gzip_compress(text, 1);
+  ASSERT_GE(gz.size(), 18U);
+  EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);  // the gzip magic
+  EXPECT_EQ(static_cast<unsigned char>(gz[1]), 0x8b);
+  EXPECT_LT(gz.size(), text.size() / 10);
+  z_stream zs{};
+  ASSERT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
+  std::string back(text.size() + 1, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  zs.avail_in = static_cast<uInt>(gz.size());
+  zs.next_out = reinterpret_cast<Bytef*>(back.data());
+  zs.avail_out = static_cast<uInt>(back.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  back.resize(zs.total_out);
+  inflateEnd(&zs);
+  EXPECT_EQ(back, text);
+  EXPECT_EQ(gzip_compress("", 1).size(), 20U);  // header and trailer only
 }
