@@ -1,26 +1,37 @@
 // syslens: the command-line client of syslensd's HTTP API.
 //
-//   syslens [--address HOST:PORT] [--output table|json] COMMAND [ARGS]
+//   syslens [GLOBAL OPTIONS] COMMAND [ARGS]     (syslens COMMAND --help for each)
 //     top [--interval 2s] [--once]      workloads by call rate, refreshing
 //     profile REF                       per-syscall profile of a workload
 //     seccomp REF [--format docker|oci] [--no-runtime-syscalls]
 //     trace REF [--syscall NAME] [--failed] [--slower-than 1ms] [--duration 60s]
 //     explain CGROUP                    why a cgroup carries its labels
 //
+// Reaches a daemon started with --web.config.file too: TLS (https:// address,
+// --ca-file or --insecure), basic (--username, --password-file) and bearer
+// (--bearer-token-file) authentication. Options are parsed by
+// Boost.Program_options, the daemon's flag parser.
+//
 // Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage, 3 the
 // daemon is unreachable.
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +44,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace po = boost::program_options;
 using nlohmann::json;
 using syslens::url_encode;
 
@@ -47,6 +59,10 @@ struct Options {
   std::string host = "127.0.0.1";
   std::string port = "9823";
   bool json_out = false;
+  bool tls = false;
+  bool insecure = false;  // TLS without verifying the server's certificate
+  std::string ca_file;    // empty: the system's trust store
+  std::string authorization;  // the Authorization header's value, or ""
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -54,8 +70,8 @@ struct Options {
 }
 
 const char* kHelp =
-    "usage: syslens [--address HOST:PORT] [--output table|json] COMMAND [ARGS]\n\n"
-    "Commands:\n"
+    "usage: syslens [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
+    "Commands (syslens COMMAND --help for each):\n"
     "  top [--interval 2s] [--once]          workloads by syscall rate, refreshing like top\n"
     "  profile REF                           per-syscall calls, failures, latency of a workload\n"
     "  seccomp REF [--format docker|oci] [--no-runtime-syscalls]\n"
@@ -64,9 +80,48 @@ const char* kHelp =
     "                                        live syscalls of a workload\n"
     "  explain CGROUP                        why a cgroup (id or path) carries its labels\n\n"
     "REF: a container id or unique prefix, namespace/pod/container, a container name,\n"
-    "a systemd unit or a cgroup path. The address defaults to $SYSLENS_ADDRESS or\n"
-    "127.0.0.1:9823. Exit codes: 1 the daemon answered with an error, 2 usage,\n"
-    "3 the daemon is unreachable.\n";
+    "a systemd unit or a cgroup path. Exit codes: 1 the daemon answered with an\n"
+    "error, 2 usage, 3 the daemon is unreachable.\n\n";
+
+// An address: HOST:PORT, :PORT, [V6]:PORT, or the same after http:// or
+// https:// (TLS).
+void set_address(Options& o, std::string a, const std::string& what) {
+  if (a.rfind("https://", 0) == 0) {
+    o.tls = true;
+    a = a.substr(8);
+  } else if (a.rfind("http://", 0) == 0) {
+    a = a.substr(7);
+  }
+  if (!a.empty() && a.back() == '/') a.pop_back();
+  const auto c = a.rfind(':');
+  if (c == std::string::npos || c + 1 == a.size() || a.find_first_not_of("0123456789", c + 1) != std::string::npos) {
+    usage(what + " must be [http[s]://]HOST:PORT, not '" + a + "'");
+  }
+  std::string host = a.substr(0, c);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  o.host = host.empty() ? "127.0.0.1" : host;
+  o.port = a.substr(c + 1);
+}
+
+// A secret from a file (its first line), never from the command line, where
+// every user's `ps` would see it.
+std::string read_secret(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw Fail{kExitUsage, what + ": cannot read " + path};
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) throw Fail{kExitUsage, what + ": " + path + " is empty"};
+  return line;
+}
+
+std::string base64(const std::string& s) {
+  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
 
 // One request; with on_chunk, the body is handed over as it arrives.
 struct Reply {
@@ -74,31 +129,24 @@ struct Reply {
   std::string body;
 };
 
-Reply get(const Options& o, const std::string& target,
-          const std::function<void(const std::string&)>& on_chunk = {}, std::chrono::seconds timeout = std::chrono::seconds(30)) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
+std::string where(const Options& o) { return (o.tls ? "https://" : "http://") + o.host + ":" + o.port; }
+
+template <class Stream>
+Reply exchange(const Options& o, Stream& stream, const std::string& target,
+               const std::function<void(const std::string&)>& on_chunk, std::chrono::seconds timeout) {
   beast::error_code ec;
-  asio::ip::tcp::resolver resolver(io);
-  auto results = resolver.resolve(o.host, o.port, ec);
-  if (ec) throw Fail{kExitUnreachable, "cannot resolve " + o.host + ": " + ec.message()};
-  stream.expires_after(std::chrono::seconds(5));
-  stream.connect(results, ec);
-  if (ec) {
-    throw Fail{kExitUnreachable, "cannot reach syslensd at " + o.host + ":" + o.port + ": " + ec.message() +
-                                     " (is it running? see --address or SYSLENS_ADDRESS)"};
-  }
   http::request<http::empty_body> req{http::verb::get, target, 11};
   req.set(http::field::host, o.host);
   req.set(http::field::user_agent, "syslens-cli");
-  stream.expires_after(timeout);
+  if (!o.authorization.empty()) req.set(http::field::authorization, o.authorization);
+  beast::get_lowest_layer(stream).expires_after(timeout);
   http::write(stream, req, ec);
-  if (ec) throw Fail{kExitUnreachable, "sending to syslensd: " + ec.message()};
+  if (ec) throw Fail{kExitUnreachable, "sending to syslensd at " + where(o) + ": " + ec.message()};
   beast::flat_buffer buf;
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(256 << 20);
   http::read_header(stream, buf, parser, ec);
-  if (ec) throw Fail{kExitUnreachable, "reading from syslensd: " + ec.message()};
+  if (ec) throw Fail{kExitUnreachable, "reading from syslensd at " + where(o) + ": " + ec.message()};
   Reply r;
   r.status = parser.get().result_int();
   char chunk[16384];
@@ -107,7 +155,7 @@ Reply get(const Options& o, const std::string& target,
     parser.get().body().size = sizeof(chunk);
     http::read(stream, buf, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) throw Fail{kExitUnreachable, "reading from syslensd: " + ec.message()};
+    if (ec) throw Fail{kExitUnreachable, "reading from syslensd at " + where(o) + ": " + ec.message()};
     std::string got(chunk, sizeof(chunk) - parser.get().body().size);
     if (on_chunk && r.status == 200) {
       on_chunk(got);
@@ -115,7 +163,55 @@ Reply get(const Options& o, const std::string& target,
       r.body += got;
     }
   }
+  if (r.status == 401) {
+    throw Fail{kExitApi, o.authorization.empty()
+                             ? "syslensd at " + where(o) + " requires authentication: --username with "
+                                                           "--password-file, or --bearer-token-file"
+                             : "syslensd at " + where(o) + " refused the credentials"};
+  }
   return r;
+}
+
+Reply get(const Options& o, const std::string& target,
+          const std::function<void(const std::string&)>& on_chunk = {}, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  asio::io_context io;
+  beast::error_code ec;
+  asio::ip::tcp::resolver resolver(io);
+  auto results = resolver.resolve(o.host, o.port, ec);
+  if (ec) throw Fail{kExitUnreachable, "cannot resolve " + o.host + ": " + ec.message()};
+  beast::tcp_stream tcp(io);
+  tcp.expires_after(std::chrono::seconds(5));
+  tcp.connect(results, ec);
+  if (ec) {
+    throw Fail{kExitUnreachable, "cannot reach syslensd at " + where(o) + ": " + ec.message() +
+                                     " (is it running? see --address or SYSLENS_ADDRESS)"};
+  }
+  if (!o.tls) return exchange(o, tcp, target, on_chunk, timeout);
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  if (o.insecure) {
+    ctx.set_verify_mode(asio::ssl::verify_none);
+  } else {
+    ctx.set_verify_mode(asio::ssl::verify_peer);
+    if (o.ca_file.empty()) {
+      ctx.set_default_verify_paths(ec);
+    } else {
+      ctx.load_verify_file(o.ca_file, ec);
+    }
+    if (ec) throw Fail{kExitUsage, "--ca-file " + o.ca_file + ": " + ec.message()};
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), ctx);
+  if (!o.insecure) stream.set_verify_callback(asio::ssl::host_name_verification(o.host));
+  if (!SSL_set_tlsext_host_name(stream.native_handle(), o.host.c_str())) {
+    throw Fail{kExitUnreachable, "TLS: cannot set the server name " + o.host};
+  }
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+  stream.handshake(asio::ssl::stream_base::client, ec);
+  if (ec) {
+    throw Fail{kExitUnreachable, "TLS handshake with syslensd at " + where(o) + ": " + ec.message() +
+                                     (o.insecure ? "" : " (--ca-file names the CA that signed its certificate)")};
+  }
+  return exchange(o, stream, target, on_chunk, timeout);
 }
 
 json get_json(const Options& o, const std::string& target) {
@@ -130,6 +226,48 @@ json get_json(const Options& o, const std::string& target) {
   }
   if (j.is_discarded()) throw Fail{kExitApi, "syslensd sent invalid JSON"};
   return j;
+}
+
+// Parses one command's arguments: its options and its positional arguments
+// (each required). False after printing the command's help for --help.
+bool parse_command(const std::vector<std::string>& args, const std::string& synopsis, const std::string& description,
+                   po::options_description visible, const std::vector<std::string>& positionals,
+                   po::variables_map& vm) {
+  visible.add_options()("help,h", "show this help");
+  po::options_description all;
+  all.add(visible);
+  po::options_description hidden;
+  po::positional_options_description pos;
+  for (const auto& p : positionals) {
+    hidden.add_options()(p.c_str(), po::value<std::string>());
+    pos.add(p.c_str(), 1);
+  }
+  all.add(hidden);
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::too_many_positional_options_error&) {
+    usage(synopsis.substr(0, synopsis.find(' ')) + " takes " + std::to_string(positionals.size()) +
+          " argument(s): syslens " + synopsis);
+  } catch (const po::error& e) {
+    usage(e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << "usage: syslens [GLOBAL OPTIONS] " << synopsis << "\n\n" << description << "\n\n" << visible;
+    return false;
+  }
+  for (const auto& p : positionals) {
+    if (!vm.count(p)) usage(synopsis.substr(0, synopsis.find(' ')) + " needs a " + p + ": syslens " + synopsis);
+  }
+  return true;
+}
+
+std::chrono::milliseconds duration_option(const po::variables_map& vm, const char* name) {
+  try {
+    return syslens::parse_duration(vm[name].as<std::string>());
+  } catch (const std::exception& e) {
+    usage("--" + std::string(name) + ": " + e.what());
+  }
 }
 
 std::string fmt_duration(const json& v) {
@@ -160,8 +298,12 @@ std::string name_of(const json& w) {
 }
 
 int cmd_profile(const Options& o, const std::vector<std::string>& args) {
-  if (args.size() != 1) usage("profile takes one REF");
-  json p = get_json(o, "/api/v1/workloads/" + url_encode(args[0]) + "/profile");
+  po::variables_map vm;
+  if (!parse_command(args, "profile REF", "Per-syscall calls, failures and latency of a workload.", {"Options"},
+                     {"REF"}, vm)) {
+    return 0;
+  }
+  json p = get_json(o, "/api/v1/workloads/" + url_encode(vm["REF"].as<std::string>()) + "/profile");
   if (o.json_out) {
     std::cout << p.dump(2) << "\n";
     return 0;
@@ -204,24 +346,16 @@ int cmd_profile(const Options& o, const std::vector<std::string>& args) {
 }
 
 int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
-  std::string ref, format = "docker";
-  bool runtime = true;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--format" && i + 1 < args.size()) {
-      format = args[++i];
-    } else if (args[i].rfind("--format=", 0) == 0) {
-      format = args[i].substr(9);
-    } else if (args[i] == "--no-runtime-syscalls") {
-      runtime = false;
-    } else if (!args[i].empty() && args[i][0] == '-') {
-      usage("unknown option '" + args[i] + "'");
-    } else if (ref.empty()) {
-      ref = args[i];
-    } else {
-      usage("seccomp takes one REF");
-    }
+  po::options_description opts("Options");
+  opts.add_options()("format", po::value<std::string>()->default_value("docker"), "docker or oci")(
+      "no-runtime-syscalls", "leave out what container runtimes need to start a container");
+  po::variables_map vm;
+  if (!parse_command(args, "seccomp REF [OPTIONS]", "A seccomp profile allowing what the workload used.", opts,
+                     {"REF"}, vm)) {
+    return 0;
   }
-  if (ref.empty()) usage("seccomp needs a REF");
+  const std::string ref = vm["REF"].as<std::string>(), format = vm["format"].as<std::string>();
+  const bool runtime = !vm.count("no-runtime-syscalls");
   if (format != "docker" && format != "oci") usage("--format must be docker or oci");
   // A profile is JSON whatever --output says: it is meant for a runtime.
   std::cout << get_json(o, "/api/v1/workloads/" + url_encode(ref) + "/seccomp?format=" + format +
@@ -232,8 +366,12 @@ int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
 }
 
 int cmd_explain(const Options& o, const std::vector<std::string>& args) {
-  if (args.size() != 1) usage("explain takes one CGROUP (id or path)");
-  json a = get_json(o, "/api/v1/attribution?cgroup=" + url_encode(args[0]));
+  po::variables_map vm;
+  if (!parse_command(args, "explain CGROUP", "Why a cgroup (id or path) carries its labels.", {"Options"},
+                     {"CGROUP"}, vm)) {
+    return 0;
+  }
+  json a = get_json(o, "/api/v1/attribution?cgroup=" + url_encode(vm["CGROUP"].as<std::string>()));
   if (o.json_out) {
     std::cout << a.dump(2) << "\n";
     return 0;
@@ -261,28 +399,16 @@ int cmd_explain(const Options& o, const std::vector<std::string>& args) {
 }
 
 int cmd_top(const Options& o, const std::vector<std::string>& args) {
-  std::chrono::milliseconds interval{2000};
-  bool once = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string v;
-    if (args[i] == "--once") {
-      once = true;
-      continue;
-    }
-    if (args[i] == "--interval" && i + 1 < args.size()) {
-      v = args[++i];
-    } else if (args[i].rfind("--interval=", 0) == 0) {
-      v = args[i].substr(11);
-    } else {
-      usage("unknown option '" + args[i] + "'");
-    }
-    try {
-      interval = syslens::parse_duration(v);
-    } catch (const std::exception& e) {
-      usage("--interval: " + std::string(e.what()));
-    }
-    if (interval.count() < 100) usage("--interval must be at least 100ms");
+  po::options_description opts("Options");
+  opts.add_options()("interval", po::value<std::string>()->default_value("2s"), "refresh every (at least 100ms)")(
+      "once", "print one refresh and exit");
+  po::variables_map vm;
+  if (!parse_command(args, "top [OPTIONS]", "Workloads by syscall rate, refreshing like top.", opts, {}, vm)) {
+    return 0;
   }
+  const auto interval = duration_option(vm, "interval");
+  if (interval.count() < 100) usage("--interval must be at least 100ms");
+  const bool once = vm.count("once") > 0;
   const bool tty = ::isatty(STDOUT_FILENO) && !o.json_out;
   std::map<std::string, std::pair<double, double>> prev;  // key -> (calls, failures)
   auto snapshot = [&] { return get_json(o, "/api/v1/workloads")["workloads"]; };
@@ -323,31 +449,18 @@ int cmd_top(const Options& o, const std::vector<std::string>& args) {
 }
 
 int cmd_trace(const Options& o, const std::vector<std::string>& args) {
-  std::string ref;
+  po::options_description opts("Options");
+  opts.add_options()("syscall", po::value<std::string>(), "only this syscall")("failed", "only calls that failed")(
+      "slower-than", po::value<std::string>(), "only calls slower than this (e.g. 1ms)")(
+      "duration", po::value<std::string>(), "stop after this long (default 60s, at most 1h)");
+  po::variables_map vm;
+  if (!parse_command(args, "trace REF [OPTIONS]", "Live syscalls of a workload.", opts, {"REF"}, vm)) return 0;
+  const std::string ref = vm["REF"].as<std::string>();
   std::vector<std::string> query;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    auto value = [&](const std::string& flag) -> std::optional<std::string> {
-      if (args[i] == flag && i + 1 < args.size()) return args[++i];
-      if (args[i].rfind(flag + "=", 0) == 0) return args[i].substr(flag.size() + 1);
-      return std::nullopt;
-    };
-    if (auto v = value("--syscall")) {
-      query.push_back("syscall=" + url_encode(*v));
-    } else if (auto d = value("--duration")) {
-      query.push_back("duration=" + url_encode(*d));
-    } else if (auto sl = value("--slower-than")) {
-      query.push_back("slower_than=" + url_encode(*sl));
-    } else if (args[i] == "--failed") {
-      query.push_back("failed=true");
-    } else if (!args[i].empty() && args[i][0] == '-') {
-      usage("unknown option '" + args[i] + "'");
-    } else if (ref.empty()) {
-      ref = args[i];
-    } else {
-      usage("trace takes one REF");
-    }
-  }
-  if (ref.empty()) usage("trace needs a REF");
+  if (vm.count("syscall")) query.push_back("syscall=" + url_encode(vm["syscall"].as<std::string>()));
+  if (vm.count("duration")) query.push_back("duration=" + url_encode(vm["duration"].as<std::string>()));
+  if (vm.count("slower-than")) query.push_back("slower_than=" + url_encode(vm["slower-than"].as<std::string>()));
+  if (vm.count("failed")) query.push_back("failed=true");
   std::string target = "/api/v1/workloads/" + url_encode(ref) + "/trace";
   for (std::size_t i = 0; i < query.size(); ++i) target += (i ? "&" : "?") + query[i];
   if (!o.json_out) std::printf("%-26s %8s %8s %-16s %-20s %8s %-14s %10s\n", "TIME", "PID", "TID", "COMM", "SYSCALL", "RET", "ERRNO", "LATENCY");
@@ -391,43 +504,80 @@ int cmd_trace(const Options& o, const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   try {
     Options o;
-    if (const char* env = std::getenv("SYSLENS_ADDRESS")) {
-      std::string a = env;
-      auto c = a.rfind(':');
-      if (c == std::string::npos) throw Fail{kExitUsage, "SYSLENS_ADDRESS must be HOST:PORT"};
-      o.host = a.substr(0, c);
-      o.port = a.substr(c + 1);
-    }
-    std::vector<std::string> args(argv + 1, argv + argc);
-    std::size_t i = 0;
-    for (; i < args.size() && !args[i].empty() && args[i][0] == '-'; ++i) {
-      const std::string& a = args[i];
-      auto value = [&](const std::string& flag) -> std::optional<std::string> {
-        if (a == flag) {
-          if (i + 1 >= args.size()) usage(flag + " needs a value");
-          return args[++i];
-        }
-        if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
-        return std::nullopt;
-      };
-      if (a == "-h" || a == "--help") {
-        std::cout << kHelp;
-        return 0;
-      } else if (auto v = value("--address")) {
-        auto c = v->rfind(':');
-        if (c == std::string::npos || c + 1 == v->size()) usage("--address must be HOST:PORT");
-        o.host = c == 0 ? "127.0.0.1" : v->substr(0, c);
-        o.port = v->substr(c + 1);
-      } else if (auto out = value("--output")) {
-        if (*out != "table" && *out != "json") usage("--output must be table or json");
-        o.json_out = *out == "json";
-      } else {
-        usage("unknown option '" + a + "'");
+    po::options_description global("Global options");
+    global.add_options()("help,h", "show this help")(
+        "address", po::value<std::string>(),
+        "syslensd's address: [http[s]://]HOST:PORT (default $SYSLENS_ADDRESS, else 127.0.0.1:9823); https:// "
+        "speaks TLS")("output", po::value<std::string>()->default_value("table"), "table or json")(
+        "ca-file", po::value<std::string>(), "TLS: verify the daemon's certificate against this CA (PEM)")(
+        "insecure", "TLS without verifying the daemon's certificate")(
+        "username", po::value<std::string>(), "basic authentication: this user")(
+        "password-file", po::value<std::string>(),
+        "basic authentication: the password, first line of this file (or $SYSLENS_PASSWORD)")(
+        "bearer-token-file", po::value<std::string>(),
+        "bearer authentication: the token, first line of this file (or $SYSLENS_BEARER_TOKEN)");
+    // Global options come before the command; everything after it is the
+    // command's own.
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    std::size_t cmd_at = 0;
+    for (; cmd_at < args.size(); ++cmd_at) {
+      const std::string& a = args[cmd_at];
+      if (a.empty() || a[0] != '-') break;
+      if (a.size() > 2 && a[1] == '-' && a.find('=') == std::string::npos) {
+        const auto* d = global.find_nothrow(a.substr(2), false);
+        if (d && d->semantic()->max_tokens() > 0) ++cmd_at;  // its value
       }
     }
-    if (i >= args.size()) usage("missing command");
-    const std::string cmd = args[i];
-    const std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+    po::variables_map vm;
+    try {
+      const std::vector<std::string> head(args.begin(), args.begin() + static_cast<long>(std::min(cmd_at, args.size())));
+      po::store(po::command_line_parser(head).options(global).run(), vm);
+      po::notify(vm);
+    } catch (const po::error& e) {
+      usage(e.what());
+    }
+    if (vm.count("help")) {
+      std::cout << kHelp << global;
+      return 0;
+    }
+    if (vm.count("address")) {
+      set_address(o, vm["address"].as<std::string>(), "--address");
+    } else if (const char* env = std::getenv("SYSLENS_ADDRESS")) {
+      set_address(o, env, "SYSLENS_ADDRESS");
+    }
+    const auto out = vm["output"].as<std::string>();
+    if (out != "table" && out != "json") usage("--output must be table or json");
+    o.json_out = out == "json";
+    if (vm.count("ca-file")) {
+      o.ca_file = vm["ca-file"].as<std::string>();
+      o.tls = true;
+    }
+    if (vm.count("insecure")) o.insecure = o.tls = true;
+    if (vm.count("ca-file") && vm.count("insecure")) usage("--ca-file and --insecure exclude each other");
+    const char* env_password = std::getenv("SYSLENS_PASSWORD");
+    const char* env_token = std::getenv("SYSLENS_BEARER_TOKEN");
+    if (vm.count("username")) {
+      std::string password;
+      if (vm.count("password-file")) {
+        password = read_secret(vm["password-file"].as<std::string>(), "--password-file");
+      } else if (env_password && *env_password) {
+        password = env_password;
+      } else {
+        usage("--username needs --password-file (or $SYSLENS_PASSWORD)");
+      }
+      o.authorization = "Basic " + base64(vm["username"].as<std::string>() + ":" + password);
+    } else if (vm.count("password-file")) {
+      usage("--password-file needs --username");
+    }
+    if (vm.count("bearer-token-file") || (env_token && *env_token && o.authorization.empty())) {
+      if (!o.authorization.empty()) usage("--username and --bearer-token-file exclude each other");
+      o.authorization = "Bearer " + (vm.count("bearer-token-file")
+                                         ? read_secret(vm["bearer-token-file"].as<std::string>(), "--bearer-token-file")
+                                         : std::string(env_token));
+    }
+    if (cmd_at >= args.size()) usage("missing command");
+    const std::string cmd = args[cmd_at];
+    const std::vector<std::string> rest(args.begin() + static_cast<long>(cmd_at) + 1, args.end());
     if (cmd == "top") return cmd_top(o, rest);
     if (cmd == "profile") return cmd_profile(o, rest);
     if (cmd == "seccomp") return cmd_seccomp(o, rest);

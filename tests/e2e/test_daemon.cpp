@@ -202,22 +202,38 @@ TEST(Daemon, CountsSurviveARestart) {
 // a real client (curl): no credentials or wrong ones get 401, basic auth and
 // a bearer token get the metrics, plain HTTP and TLS 1.1 get nothing, and
 // the configured response headers are sent.
+namespace {
+
+// A web config with TLS (a self-signed certificate for 127.0.0.1), a basic
+// auth user prom:s3cret and a bearer token tok-123, as an operator writes it.
+struct WebFixture {
+  fs::path dir;
+  std::string cert, key, web;
+  WebFixture() : dir(fs::temp_directory_path() / ("syslens-web-" + std::to_string(::getpid()))) {
+    fs::create_directories(dir);
+    cert = (dir / "cert.pem").string();
+    key = (dir / "key.pem").string();
+    auto r = run_process({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                          "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert});
+    if (r.exit_code != 0) throw std::runtime_error("openssl: " + r.err);
+    auto bcrypt = [](const std::string& secret) {
+      const char* salt = ::crypt_gensalt("$2b$", 5, nullptr, 0);
+      return std::string(::crypt(secret.c_str(), salt));
+    };
+    web = write_temp("web.yml", "tls_server_config:\n  cert_file: " + cert + "\n  key_file: " + key +
+                                    "\nbasic_auth_users:\n  prom: " + bcrypt("s3cret") +
+                                    "\nsyslens_bearer_tokens:\n  - " + bcrypt("tok-123") +
+                                    "\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n");
+  }
+  ~WebFixture() { fs::remove_all(dir); }
+};
+
+}  // namespace
+
 TEST(Daemon, WebConfigTlsAndAuthWithARealClient) {
   SYSLENS_REQUIRE_ROOT();
-  const fs::path dir = fs::temp_directory_path() / ("syslens-web-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
-  auto r = run_process({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto bcrypt = [](const std::string& secret) {
-    const char* salt = ::crypt_gensalt("$2b$", 5, nullptr, 0);
-    return std::string(::crypt(secret.c_str(), salt));
-  };
-  const std::string web = write_temp("web.yml", "tls_server_config:\n  cert_file: " + cert + "\n  key_file: " + key +
-                                                    "\nbasic_auth_users:\n  prom: " + bcrypt("s3cret") +
-                                                    "\nsyslens_bearer_tokens:\n  - " + bcrypt("tok-123") +
-                                                    "\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n");
+  WebFixture wf;
+  const std::string &cert = wf.cert, &web = wf.web;
   const auto port = free_port();
   Background d({daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
                 "--config.file=" + write_temp("daemon.yaml", unpinned("")), "--web.config.file=" + web});
@@ -258,7 +274,6 @@ TEST(Daemon, WebConfigTlsAndAuthWithARealClient) {
   EXPECT_EQ(status(curl({"-u", "prom:s3cret"}, url)), "200");
   EXPECT_EQ(d.stop(SIGTERM), 0);
   EXPECT_NE(d.err().find("TLS, authentication required"), std::string::npos) << d.err();
-  fs::remove_all(dir);
 }
 
 // Not root at all: a plain user (nobody) given CAP_BPF, CAP_PERFMON and
@@ -1082,6 +1097,93 @@ TEST(Api, TraceStreamsTheWorkloadsSyscalls) {
 }
 
 // ---- The CLI ------------------------------------------------------------
+
+// The CLI against a daemon started with --web.config.file: TLS verified
+// against a CA file (or not, with --insecure), basic and bearer
+// authentication, each failure a clear one-line error with its exit code.
+TEST(Cli, ReachesADaemonWithTlsAndAuthentication) {
+  SYSLENS_REQUIRE_ROOT();
+  WebFixture wf;
+  const auto port = free_port();
+  Background d({daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                "--config.file=" + write_temp("daemon.yaml", unpinned("")), "--web.config.file=" + wf.web});
+  TestCgroup cg("cli-tls");
+  const std::string cli = build_dir() + "/cli/syslens";
+  const std::string addr = "--address=https://127.0.0.1:" + std::to_string(port);
+  const std::string pw = (wf.dir / "password").string(), tok = (wf.dir / "token").string();
+  std::ofstream(pw) << "s3cret\n";
+  std::ofstream(tok) << "tok-123\n";
+  auto cli_run = [&](std::vector<std::string> opts) {
+    opts.insert(opts.begin(), cli);
+    opts.insert(opts.end(), {"--output=json", "profile", cg.path()});
+    return run_process(opts, 20000);
+  };
+  auto calls = [](const ProcessResult& r) {
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_object()) return std::int64_t{-1};
+    for (const auto& s : j["syscalls"]) {
+      if (s["syscall"] == "getppid") return s["calls"].get<std::int64_t>();
+    }
+    return std::int64_t{0};
+  };
+  const std::vector<std::string> with_basic = {addr, "--ca-file", wf.cert, "--username", "prom", "--password-file", pw};
+  for (int i = 0; i < 100 && cli_run(with_basic).exit_code == 3; ++i) {  // not serving yet
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+  const auto basic = cli_run(with_basic);
+  ASSERT_EQ(basic.exit_code, 0) << basic.err << d.err();
+  EXPECT_EQ(calls(basic), kGetppid);
+  const auto bearer = cli_run({addr, "--ca-file=" + wf.cert, "--bearer-token-file", tok});
+  ASSERT_EQ(bearer.exit_code, 0) << bearer.err;
+  EXPECT_EQ(calls(bearer), kGetppid);
+  const auto insecure = cli_run({addr, "--insecure", "--bearer-token-file", tok});
+  EXPECT_EQ(insecure.exit_code, 0) << insecure.err;
+
+  const auto anon = cli_run({addr, "--ca-file", wf.cert});
+  EXPECT_EQ(anon.exit_code, 1);
+  EXPECT_NE(anon.err.find("requires authentication"), std::string::npos) << anon.err;
+  std::ofstream(pw) << "wrong\n";
+  const auto wrong = cli_run({addr, "--ca-file", wf.cert, "--username", "prom", "--password-file", pw});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("refused the credentials"), std::string::npos) << wrong.err;
+  // A self-signed certificate is not in the system's trust store.
+  const auto untrusted = cli_run({addr, "--bearer-token-file", tok});
+  EXPECT_EQ(untrusted.exit_code, 3);
+  EXPECT_NE(untrusted.err.find("TLS handshake"), std::string::npos) << untrusted.err;
+  const auto plain = cli_run({"--address=127.0.0.1:" + std::to_string(port), "--bearer-token-file", tok});
+  EXPECT_EQ(plain.exit_code, 3) << plain.err;
+  const auto nofile = cli_run({addr, "--username", "prom", "--password-file", "/nonexistent"});
+  EXPECT_EQ(nofile.exit_code, 2);
+  EXPECT_NE(nofile.err.find("--password-file: cannot read /nonexistent"), std::string::npos) << nofile.err;
+  for (const auto& e : {anon.err, wrong.err, untrusted.err, plain.err, nofile.err}) {
+    EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << "not one line: " << e;
+  }
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+// Every command answers --help with its own usage and options, exit 0,
+// without asking the daemon anything.
+TEST(Cli, EveryCommandAnswersHelp) {
+  const std::string cli = build_dir() + "/cli/syslens";
+  for (const std::string cmd : {"top", "profile", "seccomp", "trace", "explain"}) {
+    auto r = run_process({cli, "--address=127.0.0.1:1", cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.err;
+    EXPECT_EQ(r.out.rfind("usage: syslens [GLOBAL OPTIONS] " + cmd, 0), 0U) << r.out;
+    EXPECT_NE(r.out.find("--help"), std::string::npos) << r.out;
+  }
+  auto g = run_process({cli, "--help"});
+  EXPECT_EQ(g.exit_code, 0);
+  for (const char* opt : {"--address", "--ca-file", "--insecure", "--username", "--password-file", "--bearer-token-file"}) {
+    EXPECT_NE(g.out.find(opt), std::string::npos) << opt;
+  }
+  auto bad = run_process({cli, "profile", "--frobnicate", "x"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("unrecognised option '--frobnicate'"), std::string::npos) << bad.err;
+  auto two = run_process({cli, "profile", "a", "b"});
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_NE(two.err.find("profile takes 1 argument"), std::string::npos) << two.err;
+}
 
 TEST(Cli, ProfileSeccompExplainTopAgainstARunningDaemon) {
   SYSLENS_REQUIRE_ROOT();
