@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "api.h"
-#include "syslens/collector.h"
+#include "syslens/api/api.h"
+#include "syslens/export/collector.h"
 #include "syslens/http_util.h"
 
 namespace {

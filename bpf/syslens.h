@@ -2,7 +2,7 @@
 /*
  * The kernel/user boundary of syslens: every struct that crosses it lives
  * here, once. Both syslens.bpf.c and the daemon include this header; the
- * daemon static_asserts the sizes (daemon/src/bpf_abi.cpp).
+ * daemon static_asserts the sizes (daemon/kernel/src/bpf_abi.cpp).
  *
  * Fixed-width types, explicit padding, no pointers.
  */
@@ -97,7 +97,7 @@ struct syslens_enter_rec {
 /*
  * Indexes of the per-CPU counter array "syslens_counters". Failures are
  * things that lost or degraded data; events are expected and informational.
- * Append only: the daemon exports them by name (daemon/src/bpf_abi.cpp).
+ * Append only: the daemon exports them by name (daemon/kernel/src/bpf_abi.cpp).
  */
 enum syslens_counter {
 	/* failures */

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "cri_runtime_v1.grpc.pb.h"
-#include "syslens/mountinfo.h"
+#include "syslens/kernel/mountinfo.h"
 #include "test_support.h"
 
 using namespace syslens::test;

@@ -26,7 +26,7 @@
 #include <sstream>
 
 #include "syslens/http_util.h"
-#include "syslens/syscall_table.h"
+#include "syslens/kernel/syscall_table.h"
 #include "test_support.h"
 
 using namespace syslens;
@@ -1419,8 +1419,8 @@ TEST(Systemd, SyscallFilterAllowsEverythingSyslensdDoes) {
   EXPECT_TRUE(refused.empty()) << "the unit's SystemCallFilter would refuse: " << nlohmann::json(refused).dump();
 
   // syslensd's filter on itself allows all of it (its list is in
-  // daemon/src/self_seccomp.cpp: add what is missing there).
-  std::ifstream src(source_dir() + "/daemon/src/self_seccomp.cpp");
+  // daemon/app/src/self_seccomp.cpp: add what is missing there).
+  std::ifstream src(source_dir() + "/daemon/app/src/self_seccomp.cpp");
   std::stringstream source;
   source << src.rdbuf();
   const std::string all = source.str();

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "syslens/workload.h"
+#include "syslens/workloads/workload.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view path(reinterpret_cast<const char*>(data), size);

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "syslens/http_util.h"
-#include "syslens/profiles.h"
+#include "syslens/workloads/store.h"
 
 namespace {
 std::vector<syslens::WorkloadRecord> workloads() {

@@ -5,7 +5,7 @@
 #include <exception>
 #include <string_view>
 
-#include "syslens/runtime_parse.h"
+#include "syslens/workloads/runtime_parse.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view json(reinterpret_cast<const char*>(data), size);

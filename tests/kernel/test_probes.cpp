@@ -16,13 +16,23 @@
 #include <thread>
 
 #include "self_seccomp.h"
-#include "syscall_probes.h"
-#include "syslens/histogram.h"
-#include "syslens/syscall_table.h"
+#include "syslens/kernel/controls.h"
+#include "syslens/kernel/loader.h"
+#include "syslens/kernel/map_reader.h"
+#include "syslens/collect/histogram.h"
+#include "syslens/kernel/syscall_table.h"
 #include "test_support.h"
 
 using namespace syslens;
 using namespace syslens::test;
+
+// The kernel edge as syslensd assembles it: loader, map reader, controls.
+struct KernelEdge {
+  explicit KernelEdge(const syslens::ProbeOptions& o) : loader(o), maps(loader), controls(loader) {}
+  syslens::Loader loader;
+  syslens::MapReader maps;
+  syslens::Controls controls;
+};
 
 namespace {
 
@@ -99,12 +109,12 @@ bool pin_to_cpu(int cpu) {
 
 TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
   SYSLENS_REQUIRE_ROOT();
-  SyscallProbes probes(options(Mode::full, GetParam()));
-  ASSERT_EQ(probes.attach_kind(), GetParam().attach);
-  ASSERT_EQ(probes.thread_store(), GetParam().store);
+  KernelEdge probes(options(Mode::full, GetParam()));
+  ASSERT_EQ(probes.loader.attach_kind(), GetParam().attach);
+  ASSERT_EQ(probes.loader.thread_store(), GetParam().store);
   TestCgroup cg("exact");
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
-  const auto v = view(probes.read(), cg.id());
+  const auto v = view(probes.maps.read(), cg.id());
 
   // Exactly these syscalls and nothing else entered in the cgroup.
   std::map<std::uint32_t, std::uint64_t> calls;
@@ -156,7 +166,7 @@ TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
 TEST_P(FullMode, AKeySplitAcrossCpusSumsExactly) {
   SYSLENS_REQUIRE_ROOT();
   if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs";
-  SyscallProbes probes(options(Mode::full, GetParam()));
+  KernelEdge probes(options(Mode::full, GetParam()));
   TestCgroup cg("split");
   ASSERT_EQ(run_in_cgroup(cg,
                           [] {
@@ -167,7 +177,7 @@ TEST_P(FullMode, AKeySplitAcrossCpusSumsExactly) {
                             return 0;
                           }),
             0);
-  const auto v = view(probes.read(), cg.id());
+  const auto v = view(probes.maps.read(), cg.id());
   ASSERT_TRUE(v.stats.count({nr("getppid"), 0}));
   EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, 4U * kGetppid);
   EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, 4U * kGetppid);
@@ -180,7 +190,7 @@ TEST_P(FullMode, AKeySplitAcrossCpusSumsExactly) {
 // moves from the CPU's record to task storage at the context switch).
 TEST_P(FullMode, ABlockedCallKeepsItsRecordWhileOthersRunOnItsCpu) {
   SYSLENS_REQUIRE_ROOT();
-  SyscallProbes probes(options(Mode::full, GetParam()));
+  KernelEdge probes(options(Mode::full, GetParam()));
   TestCgroup cg("blocked");
   constexpr int kRounds = 200;
   ASSERT_EQ(run_in_cgroup(cg,
@@ -207,7 +217,7 @@ TEST_P(FullMode, ABlockedCallKeepsItsRecordWhileOthersRunOnItsCpu) {
                             return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
                           }),
             0);
-  const auto v = view(probes.read(), cg.id());
+  const auto v = view(probes.maps.read(), cg.id());
   ASSERT_TRUE(v.stats.count({nr("read"), 0}));
   EXPECT_EQ(v.stats.at({nr("read"), 0}).calls, static_cast<std::uint64_t>(kRounds));
   EXPECT_EQ(v.stats.at({nr("read"), 0}).returns, static_cast<std::uint64_t>(kRounds));
@@ -221,7 +231,7 @@ TEST_P(FullMode, ABlockedCallKeepsItsRecordWhileOthersRunOnItsCpu) {
 // came back on.
 TEST_P(FullMode, LatencyOffCountsCallsAndOnAgainIgnoresOldRecords) {
   SYSLENS_REQUIRE_ROOT();
-  SyscallProbes probes(options(Mode::full, GetParam()));
+  KernelEdge probes(options(Mode::full, GetParam()));
   TestCgroup cg("latency-off");
   int ready[2], data[2];
   ASSERT_EQ(::pipe(ready), 0);
@@ -247,12 +257,12 @@ TEST_P(FullMode, LatencyOffCountsCallsAndOnAgainIgnoresOldRecords) {
   char c;
   ASSERT_EQ(::read(ready[0], &c, 1), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_TRUE(probes.set_latency(false));
-  EXPECT_FALSE(probes.latency_on());
+  ASSERT_TRUE(probes.controls.set_latency(false));
+  EXPECT_FALSE(probes.controls.latency_on());
   ASSERT_EQ(::write(data[1], "x", 1), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_TRUE(probes.set_latency(true));
-  EXPECT_TRUE(probes.latency_on());
+  ASSERT_TRUE(probes.controls.set_latency(true));
+  EXPECT_TRUE(probes.controls.latency_on());
   ASSERT_EQ(::write(data[1], "y", 1), 1);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
@@ -266,7 +276,7 @@ TEST_P(FullMode, LatencyOffCountsCallsAndOnAgainIgnoresOldRecords) {
                             return 0;
                           }),
             0);
-  const auto v = view(probes.read(), cg.id());
+  const auto v = view(probes.maps.read(), cg.id());
   EXPECT_EQ(v.stats.at({nr("read"), 0}).calls, 2U);
   EXPECT_EQ(v.stats.at({nr("read"), 0}).returns, 0U) << "a stale record was matched";
   EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, 10U + kGetppid);
@@ -275,7 +285,7 @@ TEST_P(FullMode, LatencyOffCountsCallsAndOnAgainIgnoresOldRecords) {
 
 TEST_P(FullMode, Ia32CompatSyscallsAreNotTakenForTheir64BitNamesakes) {
   SYSLENS_REQUIRE_ROOT();
-  SyscallProbes probes(options(Mode::full, GetParam()));
+  KernelEdge probes(options(Mode::full, GetParam()));
   TestCgroup cg("compat");
   constexpr int kCompat = 25;
   ASSERT_EQ(run_in_cgroup(cg,
@@ -287,7 +297,7 @@ TEST_P(FullMode, Ia32CompatSyscallsAreNotTakenForTheir64BitNamesakes) {
                             return 0;
                           }),
             0);
-  const auto v = view(probes.read(), cg.id());
+  const auto v = view(probes.maps.read(), cg.id());
   ASSERT_TRUE(v.stats.count({64, SYSLENS_ABI_COMPAT})) << "no compat getppid recorded";
   EXPECT_EQ(v.stats.at({64, SYSLENS_ABI_COMPAT}).calls, static_cast<std::uint64_t>(kCompat));
   EXPECT_EQ(v.stats.at({64, SYSLENS_ABI_COMPAT}).returns, static_cast<std::uint64_t>(kCompat));
@@ -297,9 +307,9 @@ TEST_P(FullMode, Ia32CompatSyscallsAreNotTakenForTheir64BitNamesakes) {
 
 TEST_P(FullMode, SyscallIdMinusOneIsIgnored) {
   SYSLENS_REQUIRE_ROOT();
-  SyscallProbes probes(options(Mode::full, GetParam()));
+  KernelEdge probes(options(Mode::full, GetParam()));
   TestCgroup cg("minus-one");
-  const auto before = probes.read().counters[SYSLENS_CNT_IGNORED_NR];
+  const auto before = probes.maps.read().counters[SYSLENS_CNT_IGNORED_NR];
   constexpr int kBad = 7;
   ASSERT_EQ(run_in_cgroup(cg,
                           [] {
@@ -307,7 +317,7 @@ TEST_P(FullMode, SyscallIdMinusOneIsIgnored) {
                             return 0;
                           }),
             0);
-  const auto snap = probes.read();
+  const auto snap = probes.maps.read();
   const auto v = view(snap, cg.id());
   EXPECT_EQ(snap.counters[SYSLENS_CNT_IGNORED_NR] - before, static_cast<std::uint64_t>(kBad));
   ASSERT_EQ(v.stats.size(), 1U);  // only exit_group
@@ -331,10 +341,10 @@ TEST(CgroupV1, KeysByTheV1HierarchyCgroup) {
   const auto& h = v1_hierarchy();
   ProbeOptions o;
   o.cgroup_v1_subsys = cgroup1_subsys_id(h.controller);
-  SyscallProbes probes(o);
+  KernelEdge probes(o);
   TestCgroup cg("v1", h.mount);
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
-  const auto snap = probes.read();
+  const auto snap = probes.maps.read();
   const auto v = view(snap, cg.id());
   std::map<std::uint32_t, std::uint64_t> calls;
   for (const auto& [k, val] : v.stats) calls[k.first] = val.calls;
@@ -346,10 +356,10 @@ TEST(CgroupV1, KeysByTheV1HierarchyCgroup) {
 
 TEST(CountMode, CountsEveryCallAndTracksNothingElse) {
   SYSLENS_REQUIRE_ROOT();
-  SyscallProbes probes(options(Mode::count, {AttachKind::automatic, ThreadStore::automatic}));
+  KernelEdge probes(options(Mode::count, {AttachKind::automatic, ThreadStore::automatic}));
   TestCgroup cg("count");
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
-  const auto v = view(probes.read(), cg.id());
+  const auto v = view(probes.maps.read(), cg.id());
   std::map<std::uint32_t, std::uint64_t> calls;
   for (const auto& [k, val] : v.stats) {
     calls[k.first] = val.calls;
@@ -364,7 +374,7 @@ TEST(CountMode, CountsEveryCallAndTracksNothingElse) {
 
 TEST(ThreadStore, TidRecordsAreRemovedWhenThreadsExit) {
   SYSLENS_REQUIRE_ROOT();
-  SyscallProbes probes(options(Mode::full, {AttachKind::automatic, ThreadStore::tid_hash}));
+  KernelEdge probes(options(Mode::full, {AttachKind::automatic, ThreadStore::tid_hash}));
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   constexpr int kThreads = 20;
@@ -389,9 +399,9 @@ TEST(ThreadStore, TidRecordsAreRemovedWhenThreadsExit) {
   ::waitpid(child, &status, 0);
   ASSERT_EQ(tids.size(), static_cast<std::size_t>(kThreads));
   tids.insert(static_cast<std::uint32_t>(child));
-  for (auto t : tids) EXPECT_FALSE(probes.has_thread_record(t)) << "stale enter record for exited tid " << t;
+  for (auto t : tids) EXPECT_FALSE(probes.loader.has_thread_record(t)) << "stale enter record for exited tid " << t;
   // ... while a live thread of ours has one.
-  EXPECT_TRUE(probes.has_thread_record(static_cast<std::uint32_t>(::syscall(SYS_gettid))));
+  EXPECT_TRUE(probes.loader.has_thread_record(static_cast<std::uint32_t>(::syscall(SYS_gettid))));
 }
 
 TEST(Overflow, AFullStatsMapKeepsTotalsInTheOverflowRows) {
@@ -399,7 +409,7 @@ TEST(Overflow, AFullStatsMapKeepsTotalsInTheOverflowRows) {
   ProbeOptions o;
   o.max_stats_entries = 64;  // the whole system fills this at once
   o.cpu_slots = 0;           // no fast path: every key needs the hash
-  SyscallProbes probes(o);
+  KernelEdge probes(o);
   // Fill it: 8 cgroups x 11 distinct syscalls is more than 64 entries.
   for (int i = 0; i < 8; ++i) {
     TestCgroup filler("filler" + std::to_string(i));
@@ -412,7 +422,7 @@ TEST(Overflow, AFullStatsMapKeepsTotalsInTheOverflowRows) {
     });
   }
   TestCgroup cg("overflowed");
-  const auto before = probes.read();
+  const auto before = probes.maps.read();
   std::uint64_t before_row = 0;
   for (const auto& r : before.overflow) {
     if (r.key.nr == nr("getppid") && r.key.abi == 0) before_row = r.val.calls;
@@ -423,7 +433,7 @@ TEST(Overflow, AFullStatsMapKeepsTotalsInTheOverflowRows) {
                             return 0;
                           }),
             0);
-  const auto snap = probes.read();
+  const auto snap = probes.maps.read();
   EXPECT_GT(snap.counters[SYSLENS_CNT_STATS_MAP_FULL], 0U);
   EXPECT_EQ(snap.stats.size(), 64U);
   EXPECT_TRUE(view(snap, cg.id()).stats.empty());
@@ -468,5 +478,5 @@ TEST(SelfSeccomp, ARefusedSyscallFailsWithEpermIsCountedAndLoggedOnce) {
   EXPECT_EQ(WEXITSTATUS(st), 0) << log;
   EXPECT_EQ(log,
             "syslensd: its own seccomp filter refused syscall getsid (" + std::to_string(SYS_getsid) +
-                ") with EPERM: a path the allow list in daemon/src/self_seccomp.cpp lacks\n");
+                ") with EPERM: a path the allow list in daemon/app/src/self_seccomp.cpp lacks\n");
 }

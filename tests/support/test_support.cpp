@@ -26,7 +26,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "syslens/mountinfo.h"
+#include "syslens/kernel/mountinfo.h"
 
 namespace syslens::test {
 

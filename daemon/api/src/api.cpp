@@ -1,0 +1,113 @@
+#include "syslens/api/api.h"
+
+#include "syslens/api/documents.h"
+#include "syslens/api/trace.h"
+
+#include <chrono>
+
+#include "syslens/http_util.h"
+
+namespace syslens {
+
+using nlohmann::json;
+
+HttpResponse json_response(unsigned status, const json& body) {
+  return {status, "application/json", body.dump(2) + "\n"};
+}
+
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+Api::Api(Collect& collect, Arch arch, std::optional<ReferenceProfile> reference)
+    : collect_(collect), arch_(arch), reference_(std::move(reference)) {}
+
+void Api::observe(std::chrono::milliseconds max_age) {
+  const auto c = collect_.latest(max_age);
+  store_.update(c->agg, unix_now());
+}
+
+std::vector<prometheus::MetricFamily> Api::workload_families(const AggregatedSnapshot& agg) const {
+  prometheus::MetricFamily distinct{"syslens_workload_distinct_syscalls",
+                                    "Distinct syscalls a workload (container, else cgroup) has made.",
+                                    prometheus::MetricType::Gauge,
+                                    {}};
+  prometheus::MetricFamily denied{"syslens_workload_seccomp_denied_syscalls",
+                                  "Distinct syscalls a workload made that the reference seccomp profile would deny.",
+                                  prometheus::MetricType::Gauge,
+                                  {}};
+  for (const auto& w : workload_syscalls(agg)) {
+    const WorkloadLabels& wl = *w.labels;
+    std::vector<prometheus::ClientMetric::Label> l = {
+        {"workload", w.key}, {"container_id", wl.container_id}, {"container", wl.container},
+        {"pod", wl.pod},     {"namespace", wl.pod_namespace},   {"image", wl.image},
+        {"unit", wl.unit}};
+    prometheus::ClientMetric m;
+    m.label = l;
+    m.gauge.value = static_cast<double>(w.syscalls.size());
+    distinct.metric.push_back(m);
+    if (reference_) {
+      m.label.push_back({"reference", reference_->name});
+      m.gauge.value = static_cast<double>(denied_count(*reference_, w));
+      denied.metric.push_back(m);
+    }
+  }
+  std::vector<prometheus::MetricFamily> out{std::move(distinct)};
+  if (reference_) out.push_back(std::move(denied));
+  return out;
+}
+
+Api::Resolved Api::resolve(const std::string& ref) {
+  observe();
+  Resolved r;
+  const auto res = resolve_ref(store_.workloads(), ref);
+  if (!res.workload) {
+    json err = {{"error", res.error}};
+    if (!res.candidates.empty()) err["candidates"] = res.candidates;
+    r.error = json_response(res.status, err);
+  }
+  r.workload = res.workload;
+  return r;
+}
+
+HttpResponse Api::handle(const std::string& target) {
+  const std::string path = target.substr(0, target.find('?'));
+  const ApiRoute rt = parse_api_route(path);
+  if (rt.malformed) {
+    return json_response(400, {{"error", "want /api/v1/workloads or /api/v1/workloads/<ref>/"
+                                         "{profile,seccomp,trace,processes} with <ref> percent-encoded"}});
+  }
+  if (rt.list) {
+    observe();
+    json list = json::array();
+    for (const auto& w : store_.workloads()) list.push_back(workload_summary_json(w));
+    return json_response(200, {{"workloads", list}});
+  }
+  if (rt.what == "trace" || rt.what == "processes") {
+    if (!live_) return json_response(503, {{"error", "live traces and processes windows are not available"}});
+    auto res = resolve(rt.ref);
+    if (res.error) return *res.error;
+    return rt.what == "trace" ? live_->start(*res.workload, target) : live_->processes(*res.workload, target);
+  }
+  if (rt.what != "profile" && rt.what != "seccomp") {
+    return json_response(404, {{"error", "unknown resource '" + rt.what + "': want profile, seccomp, trace or processes"}});
+  }
+  auto res = resolve(rt.ref);
+  if (res.error) return *res.error;
+  if (rt.what == "profile") return json_response(200, profile_json(*res.workload, reference_ ? &*reference_ : nullptr));
+  const auto format = query_param(target, "format");
+  const auto runtime = query_param(target, "runtime_syscalls");
+  if (!format || !runtime || (!format->empty() && *format != "docker" && *format != "oci") ||
+      (!runtime->empty() && *runtime != "true" && *runtime != "false")) {
+    return json_response(400, {{"error", "format must be docker or oci, runtime_syscalls true or false"}});
+  }
+  return json_response(200, seccomp_json(*res.workload, arch_,
+                                         *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker,
+                                         *runtime != "false"));
+}
+
+}  // namespace syslens

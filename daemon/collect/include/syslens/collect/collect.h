@@ -1,0 +1,95 @@
+// The collect layer: the one owner of the kernel's numbers. Reads the maps
+// at most once per interval for every consumer (the scrape, the API, the
+// workload observer, the reclaimer), reclaims removed cgroups, and keeps
+// monotonic totals: what a reclaimed cgroup contributed is folded into
+// retired totals (kept in a pinned map beside the counts, so they survive a
+// restart with them), and no exported counter goes down.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "syslens/collect/aggregate.h"
+#include "syslens/collect/reclaimer.h"
+#include "syslens/kernel/snapshot.h"
+
+namespace syslens {
+
+// One read of the maps, decoded: what every consumer shares.
+struct Collection {
+  AggregatedSnapshot agg;  // retired totals included
+  std::array<std::uint64_t, SYSLENS_CNT__MAX> counters{};
+  std::vector<MapFill> fill;
+  std::size_t tracked_cgroups = 0;  // distinct cgroups in the stats map
+  std::chrono::steady_clock::time_point at;
+};
+
+struct CollectOptions {
+  Arch arch = host_arch();
+  // How long one read may wait for container metadata of new containers.
+  std::chrono::milliseconds metadata_wait{250};
+  // A removed cgroup's series stay this long, then its entries are reclaimed.
+  std::chrono::milliseconds removed_grace{std::chrono::minutes(5)};
+  // How often a read also looks for removed cgroups and reclaims them.
+  std::chrono::milliseconds reclaim_every{std::chrono::seconds(30)};
+};
+
+struct ReclaimStats {
+  std::uint64_t in_grace = 0;           // removed cgroups still exported
+  std::uint64_t cgroups_reclaimed = 0;  // removed cgroups whose entries were deleted
+  std::uint64_t entries_reclaimed = 0;  // kernel map entries deleted with them
+  std::uint64_t retired_rows = 0;       // retired totals kept
+  std::uint64_t retired_unpersisted = 0;  // of those, not in the kernel map (it was full)
+  std::uint64_t retired_expired = 0;    // rows of removed paths dropped after the grace period
+};
+
+class Collect {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // workloads may be null (workload labels then stay empty). Loads the
+  // retired totals the maps hold (a previous run's, when they were pinned).
+  Collect(KernelMaps& maps, CgroupNamer& cgroups, WorkloadNamer* workloads, CollectOptions opts);
+
+  // The latest collection, read anew when it is older than max_age (0:
+  // always). Called on the daemon's io thread; safe from others too.
+  std::shared_ptr<const Collection> latest(Clock::duration max_age);
+  ReclaimStats reclaim_stats() const;
+
+ private:
+  std::shared_ptr<Collection> read(Clock::time_point now);
+  void reclaim(Snapshot& snap, const std::vector<std::uint64_t>& due);
+  void fold(const syslens_retired_key& key, const syslens_stats_val& v);
+  void expire_tombstones(const AggregatedSnapshot& agg, Clock::time_point now);
+
+  struct KeyHash {
+    std::size_t operator()(const syslens_retired_key& k) const;
+  };
+  struct KeyEq {
+    bool operator()(const syslens_retired_key& a, const syslens_retired_key& b) const;
+  };
+
+  KernelMaps& maps_;
+  CgroupNamer& cgroups_;
+  WorkloadNamer* workloads_;
+  CollectOptions opts_;
+  CgroupReclaimer reclaimer_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Collection> latest_;
+  std::optional<Clock::time_point> last_reclaim_;
+  std::vector<RetiredRow> retired_;
+  std::unordered_map<syslens_retired_key, std::size_t, KeyHash, KeyEq> index_;  // into retired_
+  std::unordered_set<syslens_retired_key, KeyHash, KeyEq> unpersisted_;  // not in the kernel map: it was full
+  bool warned_full_ = false;
+  // Labels of retired rows whose path has no series now, since when.
+  std::unordered_map<std::uint64_t, Clock::time_point> absent_since_;
+  ReclaimStats stats_;
+};
+
+}  // namespace syslens

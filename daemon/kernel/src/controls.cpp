@@ -1,0 +1,142 @@
+#include "syslens/kernel/controls.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "bpf_internal.h"
+
+namespace syslens {
+
+using bpf_detail::dump_map;
+using bpf_detail::errstr;
+
+Controls::Controls(Loader& loader)
+    : loader_(loader), skel_(&loader.skeleton()), mode_(loader.mode()), ncpus_(loader.layout().ncpus) {
+  auto tcb = [](void* ctx, void* data, size_t size) -> int {
+    auto* self = static_cast<Controls*>(ctx);
+    if (size >= sizeof(syslens_trace_event) && self->on_trace_) {
+      syslens_trace_event e;
+      std::memcpy(&e, data, sizeof(e));
+      self->on_trace_(e);
+    }
+    return 0;
+  };
+  trace_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.syslens_trace_events), tcb, this, nullptr));
+  if (!trace_) spdlog::warn("cannot open the trace ring buffer: {}; live traces unavailable", errstr(errno));
+}
+
+void Controls::RingDeleter::operator()(struct ring_buffer* r) const { ring_buffer__free(r); }
+
+std::uint64_t Controls::counter(unsigned index) const { return bpf_detail::sum_counter(*skel_, ncpus_, index); }
+
+namespace {
+
+// The cgroup sets of the trace and processes windows (small hashes the BPF
+// programs consult only while their .bss switch is on).
+void fill_cgroup_set(struct bpf_map* map, const std::vector<std::uint64_t>& ids, std::vector<std::uint64_t>& added) {
+  const int fd = bpf_map__fd(map);
+  const __u8 one = 1;
+  for (auto id : ids) {
+    if (added.size() >= SYSLENS_TRACE_MAX_CGROUPS) break;
+    if (bpf_map_update_elem(fd, &id, &one, BPF_ANY) == 0) added.push_back(id);
+  }
+}
+
+void clear_cgroup_set(struct bpf_map* map, std::vector<std::uint64_t>& added) {
+  const int fd = bpf_map__fd(map);
+  for (auto id : added) bpf_map_delete_elem(fd, &id);
+  added.clear();
+}
+
+}  // namespace
+
+
+void Controls::start_trace(const std::vector<std::uint64_t>& ids, const syslens_trace_filter& filter) {
+  stop_trace();
+  fill_cgroup_set(skel_->maps.syslens_trace_cgroups, ids, traced_);
+  std::memcpy(const_cast<syslens_trace_filter*>(&skel_->bss->trace_filter), &filter, sizeof(filter));
+  __atomic_store_n(&skel_->bss->trace_active, 1U, __ATOMIC_RELEASE);
+}
+
+void Controls::stop_trace() {
+  __atomic_store_n(&skel_->bss->trace_active, 0U, __ATOMIC_RELEASE);
+  clear_cgroup_set(skel_->maps.syslens_trace_cgroups, traced_);
+}
+
+void Controls::start_processes(const std::vector<std::uint64_t>& ids) {
+  stop_processes();
+  fill_cgroup_set(skel_->maps.syslens_proc_cgroups, ids, counted_);
+  __atomic_store_n(&skel_->bss->procs_active, 1U, __ATOMIC_RELEASE);
+}
+
+std::vector<Controls::ProcessCount> Controls::stop_processes() {
+  __atomic_store_n(&skel_->bss->procs_active, 0U, __ATOMIC_RELEASE);
+  clear_cgroup_set(skel_->maps.syslens_proc_cgroups, counted_);
+  std::vector<ProcessCount> out;
+  const int fd = bpf_map__fd(skel_->maps.syslens_proc_counts);
+  std::vector<__u32> keys;
+  dump_map<__u32, syslens_proc_count>(
+      fd, SYSLENS_PROC_MAX,
+      [&](const __u32& pid, const syslens_proc_count& c) {
+        out.push_back({pid, c.calls, std::string(c.comm, strnlen(c.comm, sizeof(c.comm)))});
+        keys.push_back(pid);
+      },
+      [&] {
+        out.clear();
+        keys.clear();
+      });
+  for (auto k : keys) bpf_map_delete_elem(fd, &k);
+  return out;
+}
+
+int Controls::trace_fd() const { return trace_ ? ring_buffer__epoll_fd(trace_.get()) : -1; }
+
+
+void Controls::consume_trace(const std::function<void(const syslens_trace_event&)>& fn) {
+  if (!trace_) return;
+  on_trace_ = fn;
+  ring_buffer__consume(trace_.get());
+  on_trace_ = nullptr;
+}
+
+bool Controls::set_latency(bool on) {
+  if (mode_ != Mode::full || on == latency_on()) return true;
+  auto* bss = skel_->bss;
+  if (!on) {
+    bss->latency_off = 1;  // enter stops writing records first
+    loader_.detach_latency();
+    return true;
+  }
+  if (!loader_.reattach_latency()) return false;
+  // Records written before latency went off belong to calls long returned.
+  bss->latency_gen = bss->latency_gen + 1;
+  bss->latency_off = 0;
+  return true;
+}
+
+bool Controls::latency_on() const { return mode_ == Mode::full && skel_->bss->latency_off == 0; }
+
+
+std::vector<ProgramStats> Controls::program_stats() const {
+  std::vector<ProgramStats> out;
+  struct bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (!bpf_program__autoload(prog)) continue;
+    struct bpf_prog_info info {};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) continue;
+    out.push_back({bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+  }
+  return out;
+}
+
+RunStatsGuard::RunStatsGuard() {
+  fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd_ < 0) spdlog::warn("cannot enable BPF run-time statistics: {}", errstr(errno));
+}
+
+RunStatsGuard::~RunStatsGuard() {
+  if (fd_ >= 0) ::close(fd_);
+}
+}  // namespace syslens

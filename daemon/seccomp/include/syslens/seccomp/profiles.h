@@ -1,0 +1,40 @@
+// Seccomp from what workloads did: reference profiles (a runtime's
+// default) and the profiles syslens writes. Pure: unit-tested.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "syslens/kernel/syscall_table.h"
+#include "syslens/workloads/store.h"
+
+namespace syslens {
+
+// Syscalls a reference seccomp profile allows on an architecture (Docker /
+// containers-common JSON): names in SCMP_ACT_ALLOW rules whose conditions
+// do not exclude the arch and do not require a capability.
+struct ReferenceProfile {
+  std::string name;
+  std::set<std::string> allowed;
+};
+ReferenceProfile parse_reference_profile(std::string_view json_text, std::string name, Arch arch);
+
+// Native-ABI syscall names seen that the reference would deny, sorted.
+std::vector<std::string> denied_by(const ReferenceProfile& ref, const WorkloadRecord& w);
+std::size_t denied_count(const ReferenceProfile& ref, const WorkloadSyscalls& w);
+
+// The syscalls a runtime (runc, crun) may make after installing the filter
+// and before the workload's own code runs: always allowed, documented in
+// docs/seccomp.md.
+const std::vector<std::string>& runtime_start_syscalls(Arch arch);
+
+enum class SeccompFormat { docker, oci };
+// Allows exactly the syscalls seen (plus the runtime start set unless
+// include_runtime is false); everything else fails with EPERM.
+nlohmann::json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool include_runtime);
+
+}  // namespace syslens

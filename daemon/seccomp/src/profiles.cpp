@@ -1,0 +1,123 @@
+#include "syslens/seccomp/profiles.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace syslens {
+
+using nlohmann::json;
+
+ReferenceProfile parse_reference_profile(std::string_view text, std::string name, Arch arch) {
+  json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) throw std::runtime_error("not a JSON seccomp profile");
+  ReferenceProfile ref;
+  ref.name = std::move(name);
+  const std::set<std::string> arch_names =
+      arch == Arch::x86_64 ? std::set<std::string>{"amd64", "x86_64", "SCMP_ARCH_X86_64"}
+                           : std::set<std::string>{"arm64", "aarch64", "SCMP_ARCH_AARCH64"};
+  std::set<std::string> denied;
+  const auto rules = doc.value("syscalls", json::array());
+  if (!rules.is_array()) throw std::runtime_error("'syscalls' is not a list");
+  for (const auto& rule : rules) {
+    if (!rule.is_object()) continue;
+    const auto action = rule.value("action", std::string());
+    const auto includes = rule.value("includes", json::object());
+    if (includes.is_object()) {
+      if (includes.contains("arches") && includes["arches"].is_array()) {
+        bool ours = false;
+        for (const auto& a : includes["arches"]) ours = ours || (a.is_string() && arch_names.count(a.get<std::string>()));
+        if (!ours) continue;
+      }
+      // Rules that need a capability a container does not have by default.
+      if (includes.contains("caps") && includes["caps"].is_array() && !includes["caps"].empty()) continue;
+    }
+    const auto names = rule.value("names", json::array());
+    if (!names.is_array()) continue;
+    for (const auto& n : names) {
+      if (!n.is_string()) continue;
+      if (action == "SCMP_ACT_ALLOW") ref.allowed.insert(n.get<std::string>());
+      if (action == "SCMP_ACT_ERRNO" && !rule.contains("excludes")) denied.insert(n.get<std::string>());
+    }
+  }
+  for (const auto& d : denied) ref.allowed.erase(d);
+  return ref;
+}
+
+namespace {
+
+// Other ABIs ("compat:...") are not judged against the reference.
+bool denied(const ReferenceProfile& ref, const std::string& name) {
+  return name.find(':') == std::string::npos && !ref.allowed.count(name);
+}
+
+}  // namespace
+
+std::vector<std::string> denied_by(const ReferenceProfile& ref, const WorkloadRecord& w) {
+  std::vector<std::string> out;
+  for (const auto& [name, _] : w.syscalls) {
+    if (denied(ref, name)) out.push_back(name);
+  }
+  return out;
+}
+
+std::size_t denied_count(const ReferenceProfile& ref, const WorkloadSyscalls& w) {
+  return static_cast<std::size_t>(
+      std::count_if(w.syscalls.begin(), w.syscalls.end(), [&](const std::string* n) { return denied(ref, *n); }));
+}
+
+const std::vector<std::string>& runtime_start_syscalls(Arch arch) {
+  // Between installing the filter and exec'ing the workload, runc's init
+  // (Go) may run: execve itself, and on any of its threads the Go runtime's
+  // scheduler, memory and signal calls. A profile without them fails at
+  // container start, not in the workload.
+  static const std::vector<std::string> common = {
+      "execve", "execveat", "exit", "exit_group", "futex", "nanosleep", "clock_nanosleep", "sched_yield",
+      "epoll_pwait", "getpid", "gettid", "tgkill", "rt_sigreturn", "rt_sigprocmask", "rt_sigaction",
+      "sigaltstack", "mmap", "munmap", "madvise", "mprotect", "brk", "close", "fcntl", "read", "write", "prctl",
+      "capget", "capset", "set_robust_list", "set_tid_address"};
+  static const std::vector<std::string> x86 = [] {
+    auto v = common;
+    v.insert(v.end(), {"arch_prctl", "epoll_wait"});
+    return v;
+  }();
+  return arch == Arch::x86_64 ? x86 : common;
+}
+
+json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool include_runtime) {
+  const bool x86 = arch == Arch::x86_64;
+  std::set<std::string> names;
+  std::set<std::string> arches = {x86 ? "SCMP_ARCH_X86_64" : "SCMP_ARCH_AARCH64"};
+  std::vector<std::string> unnamed;
+  for (const auto& [label, _] : w.syscalls) {
+    std::string name = label;
+    if (auto colon = label.find(':'); colon != std::string::npos) {
+      const auto abi = label.substr(0, colon);
+      name = label.substr(colon + 1);
+      arches.insert(abi == "i386" ? "SCMP_ARCH_X86" : abi == "x32" ? "SCMP_ARCH_X32" : "SCMP_ARCH_ARM");
+    }
+    if (name.rfind("syscall_", 0) == 0) {
+      unnamed.push_back(label);  // no name a seccomp profile could use
+      continue;
+    }
+    names.insert(name);
+  }
+  if (include_runtime) {
+    for (const auto& n : runtime_start_syscalls(arch)) names.insert(n);
+  }
+  json j = {{"defaultAction", "SCMP_ACT_ERRNO"}, {"defaultErrnoRet", 1}};
+  if (format == SeccompFormat::oci) {
+    j["architectures"] = arches;
+  } else {
+    json sub = json::array();
+    for (const auto& a : arches) {
+      if (a != "SCMP_ARCH_X86_64" && a != "SCMP_ARCH_AARCH64") sub.push_back(a);
+    }
+    j["archMap"] = json::array({{{"architecture", x86 ? "SCMP_ARCH_X86_64" : "SCMP_ARCH_AARCH64"},
+                                 {"subArchitectures", sub}}});
+  }
+  j["syscalls"] = json::array({{{"names", names}, {"action", "SCMP_ACT_ALLOW"}}});
+  if (!unnamed.empty()) j["syslens_unnamed_syscalls"] = unnamed;
+  return j;
+}
+
+}  // namespace syslens

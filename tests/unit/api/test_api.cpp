@@ -1,0 +1,103 @@
+// The API's handlers called directly, over the collect layer and fakes of
+// the kernel edge: what each answers, errors included.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include "kernel_fakes.h"
+#include "syslens/api/api.h"
+#include "syslens/api/trace.h"
+
+using namespace syslens;
+using namespace syslens::test;
+using nlohmann::json;
+
+namespace {
+
+// The workload: its cgroup path, percent-encoded.
+const std::string kRef = "%2Fsystem.slice%2Fweb.service";
+
+// Live windows that record what was asked.
+class FakeLive final : public LiveWindows {
+ public:
+  Mode m = Mode::full;
+  int fd = -1;
+  Mode mode() const override { return m; }
+  std::uint64_t counter(unsigned) const override { return 0; }
+  void start_trace(const std::vector<std::uint64_t>&, const syslens_trace_filter&) override { ++traces; }
+  void stop_trace() override {}
+  int trace_fd() const override { return fd; }
+  void consume_trace(const std::function<void(const syslens_trace_event&)>&) override {}
+  void start_processes(const std::vector<std::uint64_t>&) override {}
+  std::vector<ProcessCount> stop_processes() override { return {}; }
+  int traces = 0;
+};
+
+struct ApiFixture {
+  FakeSource src;
+  FakeNamer names;
+  Collect collect{src, names, nullptr, quiet()};
+  Api api{collect, Arch::x86_64, std::nullopt};
+  ApiFixture() {
+    names.paths = {{7, "/system.slice/web.service"}};
+    src.snap.stats = {row(7, 39, 5), row(7, 257, 2)};  // getpid, openat
+  }
+  static CollectOptions quiet() {
+    CollectOptions o;
+    o.arch = Arch::x86_64;
+    o.metadata_wait = std::chrono::milliseconds(0);
+    return o;
+  }
+  json get(const std::string& target, unsigned want) {
+    const auto r = api.handle(target);
+    EXPECT_EQ(r.status, want) << target << ": " << r.body;
+    EXPECT_EQ(r.content_type, "application/json");
+    return json::parse(r.body, nullptr, false);
+  }
+};
+
+}  // namespace
+
+TEST(Api, ListsProfilesAndWritesSeccompOfAWorkload) {
+  ApiFixture f;
+  const auto list = f.get("/api/v1/workloads", 200);
+  ASSERT_EQ(list["workloads"].size(), 1U);
+  EXPECT_EQ(list["workloads"][0]["key"], "/system.slice/web.service");
+  EXPECT_EQ(list["workloads"][0]["calls"], 7);
+  const auto prof = f.get("/api/v1/workloads/" + kRef + "/profile", 200);
+  EXPECT_EQ(prof["workload"]["calls"], 7);
+  const auto sc = f.get("/api/v1/workloads/" + kRef + "/seccomp?format=oci&runtime_syscalls=false", 200);
+  EXPECT_EQ(sc["syscalls"][0]["names"], json({"getpid", "openat"}));
+  // New calls show at the next request: each request reads the maps.
+  f.src.snap.stats[0].val.calls += 3;
+  EXPECT_EQ(f.get("/api/v1/workloads", 200)["workloads"][0]["calls"], 10);
+}
+
+TEST(Api, EveryErrorIsJsonWithItsStatus) {
+  ApiFixture f;
+  EXPECT_NE(f.get("/api/v1/workloads/nope/profile", 404)["error"].get<std::string>().find("no workload matches"),
+            std::string::npos);
+  f.get("/api/v1/workloads/" + kRef + "/frobnicate", 404);
+  f.get("/api/v1/workloads/%zz/profile", 400);
+  f.get("/api/v1/workloads/" + kRef + "/seccomp?format=yaml", 400);
+  f.get("/api/v1/workloads/" + kRef + "/seccomp?runtime_syscalls=maybe", 400);
+  // Without a live hub, trace and processes are unavailable.
+  f.get("/api/v1/workloads/" + kRef + "/trace", 503);
+}
+
+TEST(Api, TracesNeedFullModeAndARingBufferAndAreOneAtATime) {
+  ApiFixture f;
+  boost::asio::io_context io;
+  FakeLive live;
+  live.m = Mode::count;
+  TraceHub hub(io, live, Arch::x86_64, [](const std::string&) { return std::optional<std::uint64_t>(7); });
+  f.api.serve_live(&hub);
+  EXPECT_NE(f.get("/api/v1/workloads/" + kRef + "/trace", 409)["error"].get<std::string>().find("mode: full"),
+            std::string::npos);
+  live.m = Mode::full;
+  f.get("/api/v1/workloads/" + kRef + "/trace", 503);  // no ring buffer
+  EXPECT_EQ(live.traces, 0);
+  f.get("/api/v1/workloads/" + kRef + "/processes?window=1ms", 400);
+  f.get("/api/v1/workloads/" + kRef + "/processes?limit=x", 400);
+}

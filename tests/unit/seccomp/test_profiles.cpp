@@ -1,0 +1,40 @@
+#include <gtest/gtest.h>
+
+#include "store_fixture.h"
+#include "syslens/seccomp/profiles.h"
+
+using namespace syslens;
+using namespace syslens::test;
+
+TEST(Seccomp, AllowsExactlyWhatWasSeenPlusTheRuntimeSet) {
+  WorkloadStore st;
+  st.update(fixture(), 1000);
+  const auto* api = resolve_ref(st.workloads(), "api").workload;
+  auto d = seccomp_json(*api, Arch::x86_64, SeccompFormat::docker, false);
+  EXPECT_EQ(d["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(d["defaultErrnoRet"], 1);
+  EXPECT_EQ(d["syscalls"][0]["names"], nlohmann::json::array({"getppid", "openat"}));
+  EXPECT_EQ(d["archMap"][0]["subArchitectures"], nlohmann::json::array({"SCMP_ARCH_X86"}));
+  auto o = seccomp_json(*api, Arch::x86_64, SeccompFormat::oci, true);
+  EXPECT_EQ(o["architectures"], nlohmann::json::array({"SCMP_ARCH_X86", "SCMP_ARCH_X86_64"}));
+  const auto names = o["syscalls"][0]["names"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(names.begin(), names.end(), "execve"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "openat"), names.end());
+  EXPECT_EQ(std::find(names.begin(), names.end(), "ptrace"), names.end());
+}
+
+TEST(ReferenceProfile, AllowRulesByArchAndCapability) {
+  const char* text = R"({"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+    {"names":["reboot","uselib"],"action":"SCMP_ACT_ERRNO"},
+    {"names":["read","write","clone"],"action":"SCMP_ACT_ALLOW"},
+    {"names":["arch_prctl"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["amd64","x32"]}},
+    {"names":["arm_fadvise64_64"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["arm","arm64"]}},
+    {"names":["bpf"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}]})";
+  auto r = parse_reference_profile(text, "ref", Arch::x86_64);
+  EXPECT_EQ(r.allowed, (std::set<std::string>{"arch_prctl", "clone", "read", "write"}));
+  auto arm = parse_reference_profile(text, "ref", Arch::arm64);
+  EXPECT_TRUE(arm.allowed.count("arm_fadvise64_64"));
+  EXPECT_FALSE(arm.allowed.count("arch_prctl"));
+  EXPECT_THROW(parse_reference_profile("[1,2]", "x", Arch::x86_64), std::runtime_error);
+  EXPECT_THROW(parse_reference_profile("{", "x", Arch::x86_64), std::runtime_error);
+}
