@@ -6,31 +6,23 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 SEC("tp_btf/sys_enter")
-int BPF_PROG(empty_enter, struct pt_regs *regs, long id)
-{
-	return 0;
-}
+int BPF_PROG(empty_enter, struct pt_regs* regs, long id) { return 0; }
 
 SEC("tp_btf/sys_exit")
-int BPF_PROG(empty_exit, struct pt_regs *regs, long ret)
-{
-	return 0;
-}
+int BPF_PROG(empty_exit, struct pt_regs* regs, long ret) { return 0; }
 
 /* The floor plus one clock read on each hook: what any latency tracer pays
  * for its two timestamps, the part of full mode no design can avoid. */
 __u64 clock_sink;
 
 SEC("tp_btf/sys_enter")
-int BPF_PROG(clock_enter, struct pt_regs *regs, long id)
-{
-	clock_sink = bpf_ktime_get_ns();
-	return 0;
+int BPF_PROG(clock_enter, struct pt_regs* regs, long id) {
+  clock_sink = bpf_ktime_get_ns();
+  return 0;
 }
 
 SEC("tp_btf/sys_exit")
-int BPF_PROG(clock_exit, struct pt_regs *regs, long ret)
-{
-	clock_sink = bpf_ktime_get_ns();
-	return 0;
+int BPF_PROG(clock_exit, struct pt_regs* regs, long ret) {
+  clock_sink = bpf_ktime_get_ns();
+  return 0;
 }

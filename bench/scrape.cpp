@@ -14,6 +14,7 @@
 
 #include "syslens/api/api.h"
 #include "syslens/export/collector.h"
+#include "syslens/export/self_metrics.h"
 #include "syslens/http_util.h"
 
 namespace {
@@ -92,9 +93,8 @@ int main(int argc, char** argv) {
   copts.metadata_wait = std::chrono::milliseconds(0);
   Collect collect(source, namer, &workloads, copts);
   Api api(collect, host_arch(), std::nullopt);
-  SelfInfo self{"full", "tp_btf", "task_storage", "bench", "v2", {}, {}, {}, {}, {}, {}, {}};
-  self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.workload_families(agg); };
-  SyscallCollector collector(CollectorOptions{}, self);
+  SelfMetrics self({"full", "tp_btf", "task_storage", "bench", "v2"});
+  SyscallCollector collector(CollectorOptions{});
 
   std::vector<double> agg_ms, render_ms, gzip1_ms, gzip6_ms;
   std::size_t bytes = 0, gzip1_bytes = 0, gzip6_bytes = 0;
@@ -102,7 +102,11 @@ int main(int argc, char** argv) {
     const auto t0 = Clock::now();
     const auto c = collect.latest(Clock::duration::zero());
     const auto t1 = Clock::now();
-    const auto text = collector.Render(*c, {}, t0);
+    // What the daemon's scrape does: the kernel families, then its own and
+    // the per-workload ones.
+    auto extra = self.collect();
+    for (auto& f : api.workload_families(c->agg)) extra.push_back(std::move(f));
+    const auto text = collector.Render(*c, extra);
     const auto t2 = Clock::now();
     agg_ms.push_back(ms(t1 - t0));
     render_ms.push_back(ms(t2 - t0));
@@ -120,14 +124,16 @@ int main(int argc, char** argv) {
     return std::array<double, 3>{v[v.size() / 2], v.front(), v.back()};
   };
   const auto a = stats(agg_ms), s = stats(render_ms), g1 = stats(gzip1_ms), g6 = stats(gzip6_ms);
-  std::printf("scrape (synthetic, no BPF): %u cgroups x 40 syscalls, %u rounds, %.1f MiB of text\n", cgroups,
-              rounds, static_cast<double>(bytes) / (1 << 20));
+  std::printf("scrape (synthetic, no BPF): %u cgroups x 40 syscalls, %u rounds, %.1f MiB of text\n", cgroups, rounds,
+              static_cast<double>(bytes) / (1 << 20));
   std::printf("%-40s %10s %18s\n", "phase", "median", "min..max");
   std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms\n", "collect (read, aggregate)", a[0], a[1], a[2]);
   std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms\n", "whole scrape (collect, text)", s[0], s[1], s[2]);
   std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms  %.2f MiB (%.1f%% of the text)\n", "gzip level 1 (what is sent)", g1[0],
-              g1[1], g1[2], static_cast<double>(gzip1_bytes) / (1 << 20), 100.0 * static_cast<double>(gzip1_bytes) / static_cast<double>(bytes));
+              g1[1], g1[2], static_cast<double>(gzip1_bytes) / (1 << 20),
+              100.0 * static_cast<double>(gzip1_bytes) / static_cast<double>(bytes));
   std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms  %.2f MiB (%.1f%% of the text)\n", "gzip level 6", g6[0], g6[1], g6[2],
-              static_cast<double>(gzip6_bytes) / (1 << 20), 100.0 * static_cast<double>(gzip6_bytes) / static_cast<double>(bytes));
+              static_cast<double>(gzip6_bytes) / (1 << 20),
+              100.0 * static_cast<double>(gzip6_bytes) / static_cast<double>(bytes));
   return 0;
 }

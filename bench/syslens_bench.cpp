@@ -64,8 +64,8 @@ struct EmptyPrograms final : Attached {
     if (!skel) throw std::runtime_error("open empty programs");
     bpf_program* enter = with_clock ? skel->progs.clock_enter : skel->progs.empty_enter;
     bpf_program* exit = with_clock ? skel->progs.clock_exit : skel->progs.empty_exit;
-    for (bpf_program* p : {skel->progs.empty_enter, skel->progs.empty_exit, skel->progs.clock_enter,
-                           skel->progs.clock_exit}) {
+    for (bpf_program* p :
+         {skel->progs.empty_enter, skel->progs.empty_exit, skel->progs.clock_enter, skel->progs.clock_exit}) {
       bpf_program__set_autoload(p, p == enter || (with_exit && p == exit));
     }
     if (bench_empty__load(skel)) throw std::runtime_error("load empty programs");
@@ -187,7 +187,8 @@ std::optional<std::vector<std::string>> bcc_prefix(std::string& why) {
     fs::create_directories(fs::path(dir) / u.release, ec);
     fs::create_symlink(e.path(), fs::path(dir) / u.release / "build", ec);
     fs::create_symlink(common, fs::path(dir) / u.release / "source", ec);
-    return std::vector<std::string>{"unshare", "-m", "sh", "-c", "mount --bind " + dir + " /lib/modules && exec \"$0\" \"$@\""};
+    return std::vector<std::string>{"unshare", "-m", "sh", "-c",
+                                    "mount --bind " + dir + " /lib/modules && exec \"$0\" \"$@\""};
   }
   why = "no kernel headers for bcc (install linux-headers-amd64)";
   return std::nullopt;
@@ -342,8 +343,7 @@ int main(int argc, char** argv) {
       {"none", "", [] { return std::unique_ptr<Attached>(); }},
       {enter_exit, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(true)); }},
       {enter, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(false)); }},
-      {"floor + clock reads", enter_exit,
-       [] { return std::unique_ptr<Attached>(new EmptyPrograms(true, true)); }},
+      {"floor + clock reads", enter_exit, [] { return std::unique_ptr<Attached>(new EmptyPrograms(true, true)); }},
       {"syslens full", enter_exit, [] { return std::unique_ptr<Attached>(new Syslens(Mode::full)); }},
       {"syslens count-only", enter, [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
   };
@@ -352,11 +352,10 @@ int main(int argc, char** argv) {
   if (opt.peers) {
     mount_tracefs();
     if (on_path("bpftrace")) {
-      configs.push_back({"bpftrace count()", enter, [] {
-                           return tool({"bpftrace", "-e",
-                                        "tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }"},
-                                       1);
-                         }});
+      configs.push_back(
+          {"bpftrace count()", enter, [] {
+             return tool({"bpftrace", "-e", "tracepoint:raw_syscalls:sys_enter { @[cgroup, args->id] = count(); }"}, 1);
+           }});
       configs.push_back(
           {"bpftrace latency hist()", enter_exit, [] {
              return tool({"bpftrace", "-e",
@@ -384,10 +383,10 @@ int main(int argc, char** argv) {
 
   utsname u{};
   ::uname(&u);
-  std::printf("syslens-bench: %d rounds x %ld syscalls per thread, interleaved; kernel %s\n", opt.rounds, opt.iterations,
-              u.release);
-  std::printf("\n%-8s %-3s %-26s %10s %17s %10s %14s\n", "syscall", "thr", "configuration", "ns/call", "spread (min-max)",
-              "added ns", "x floor added");
+  std::printf("syslens-bench: %d rounds x %ld syscalls per thread, interleaved; kernel %s\n", opt.rounds,
+              opt.iterations, u.release);
+  std::printf("\n%-8s %-3s %-26s %10s %17s %10s %14s\n", "syscall", "thr", "configuration", "ns/call",
+              "spread (min-max)", "added ns", "x floor added");
 
   for (const auto& w : opt.workloads) {
     for (int nt : opt.threads) {
@@ -421,7 +420,8 @@ int main(int argc, char** argv) {
     }
   }
   for (const auto& s : skipped) std::printf("not measured: %s\n", s.c_str());
-  std::printf("ns/call: median over rounds; added ns: median of (config - none) within a round;\n"
-              "x floor added: added ns / added ns of the floor on the same hooks (full: enter+exit, count: enter).\n");
+  std::printf(
+      "ns/call: median over rounds; added ns: median of (config - none) within a round;\n"
+      "x floor added: added ns / added ns of the floor on the same hooks (full: enter+exit, count: enter).\n");
   return 0;
 }

@@ -194,8 +194,7 @@ static __always_inline __u32 hist_slot(__u64 v)
 	return r < SYSLENS_HIST_SLOTS ? r : SYSLENS_HIST_SLOTS - 1;
 }
 
-static __always_inline struct syslens_stats_val *
-overflow_row(const struct syslens_stats_key *key)
+static __always_inline struct syslens_stats_val *overflow_row(const struct syslens_stats_key *key)
 {
 	__u32 nr = key->nr < SYSLENS_OVERFLOW_NR_MAX ? key->nr : SYSLENS_OVERFLOW_NR_MAX - 1;
 	__u32 row = (key->abi ? SYSLENS_OVERFLOW_NR_MAX : 0) + nr;
@@ -241,8 +240,8 @@ stats_get_or_create(const struct syslens_stats_key *key)
  * adds are safe; the daemon only reads it, and frees entries of removed
  * cgroups, which no program writes any more.
  */
-static __always_inline struct syslens_stats_val *
-cpu_slot(const struct syslens_stats_key *key, __u32 cpu)
+static __always_inline struct syslens_stats_val *cpu_slot(const struct syslens_stats_key *key,
+							  __u32 cpu)
 {
 	__u64 h = key->cgroup_id * 0x9E3779B97F4A7C15ULL ^
 		  ((__u64)key->nr | (__u64)key->abi << 32) * 0xFF51AFD7ED558CCDULL;
@@ -295,7 +294,8 @@ static __always_inline void count_errno(const struct syslens_enter_rec *rec, lon
 	count_event(SYSLENS_CNT_ERRNO_MAP_FULL);
 }
 
-static __always_inline struct syslens_enter_rec *rec_for_enter(struct task_struct *task, bool task_storage)
+static __always_inline struct syslens_enter_rec *rec_for_enter(struct task_struct *task,
+							       bool task_storage)
 {
 	if (task_storage) {
 		return bpf_task_storage_get(&syslens_task_rec, task, 0,
@@ -327,7 +327,7 @@ static __always_inline struct syslens_enter_rec *rec_for_exit(bool task_storage)
 
 static __always_inline void count_process(__u64 cgroup_id)
 {
-	struct syslens_proc_count *c, fresh = { .calls = 1 };
+	struct syslens_proc_count *c, fresh = {.calls = 1};
 	__u32 tgid;
 	long err;
 
@@ -351,7 +351,8 @@ static __always_inline void count_process(__u64 cgroup_id)
 }
 
 /* The enter record of a call about to run; ts_ns last (it marks it pending). */
-static __always_inline void start_rec(struct syslens_enter_rec *rec, const struct syslens_stats_key *key)
+static __always_inline void start_rec(struct syslens_enter_rec *rec,
+				      const struct syslens_stats_key *key)
 {
 	rec->cgroup_id = key->cgroup_id;
 	rec->nr = key->nr;
@@ -425,7 +426,8 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	return 0;
 }
 
-static __always_inline void trace_event(const struct syslens_enter_rec *rec, long ret, __u64 now, __u64 delta)
+static __always_inline void trace_event(const struct syslens_enter_rec *rec, long ret, __u64 now,
+					__u64 delta)
 {
 	struct syslens_trace_event *e;
 	__u64 pid_tgid;

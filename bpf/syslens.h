@@ -34,15 +34,15 @@ enum syslens_abi {
 /* Key of the per-(cgroup, syscall) statistics map. */
 struct syslens_stats_key {
 	__u64 cgroup_id; /* cgroup v2 id (= inode of the cgroup2 directory) */
-	__u32 nr;        /* syscall number as the kernel saw it */
-	__u32 abi;       /* enum syslens_abi */
+	__u32 nr;	 /* syscall number as the kernel saw it */
+	__u32 abi;	 /* enum syslens_abi */
 };
 
 /* Value of the statistics map. Updated with atomic adds from every CPU. */
 struct syslens_stats_val {
-	__u64 calls;     /* every sys_enter, including calls that never return */
-	__u64 returns;   /* sys_exit matched to an enter (full mode only) */
-	__u64 sum_ns;    /* sum of latencies of the returned calls */
+	__u64 calls;   /* every sys_enter, including calls that never return */
+	__u64 returns; /* sys_exit matched to an enter (full mode only) */
+	__u64 sum_ns;  /* sum of latencies of the returned calls */
 	__u64 hist[SYSLENS_HIST_SLOTS];
 };
 
@@ -86,11 +86,11 @@ struct syslens_cpu_slot {
 
 /* Per-thread record written at sys_enter and consumed at sys_exit. */
 struct syslens_enter_rec {
-	__u64 ts_ns;     /* 0 = no syscall in flight */
+	__u64 ts_ns;	 /* 0 = no syscall in flight */
 	__u64 cgroup_id; /* cgroup at enter: the call is attributed there */
 	__u32 nr;
 	__u16 abi;
-	__u16 gen;       /* latency_gen at enter: records older than the last
+	__u16 gen; /* latency_gen at enter: records older than the last
 			  * re-enabling of latency tracking are ignored */
 };
 
@@ -101,22 +101,22 @@ struct syslens_enter_rec {
  */
 enum syslens_counter {
 	/* failures */
-	SYSLENS_CNT_STATS_MAP_FULL = 0,  /* new (cgroup, syscall) did not fit:
+	SYSLENS_CNT_STATS_MAP_FULL = 0,	    /* new (cgroup, syscall) did not fit:
 					   * counted in the overflow row */
-	SYSLENS_CNT_ERRNO_MAP_FULL,      /* new (cgroup, syscall, errno) did not fit */
-	SYSLENS_CNT_ENTER_STORE_FAILED,  /* no per-thread slot: latency lost */
+	SYSLENS_CNT_ERRNO_MAP_FULL,	    /* new (cgroup, syscall, errno) did not fit */
+	SYSLENS_CNT_ENTER_STORE_FAILED,	    /* no per-thread slot: latency lost */
 	SYSLENS_CNT_OVERFLOW_LOOKUP_FAILED, /* cannot happen (array) but counted */
 	/* events */
-	SYSLENS_CNT_EXIT_WITHOUT_ENTER,  /* clone child, seccomp-skipped call,
+	SYSLENS_CNT_EXIT_WITHOUT_ENTER, /* clone child, seccomp-skipped call,
 					   * or call in flight at attach */
-	SYSLENS_CNT_IGNORED_NR,          /* sys_enter/exit with id -1 */
-	SYSLENS_CNT_ENTER_OVERWRITTEN,   /* enter while another is in flight */
-	SYSLENS_CNT_NEW_KEY_EVENT_LOST,  /* failure: the new-key ring buffer was
+	SYSLENS_CNT_IGNORED_NR,		/* sys_enter/exit with id -1 */
+	SYSLENS_CNT_ENTER_OVERWRITTEN,	/* enter while another is in flight */
+	SYSLENS_CNT_NEW_KEY_EVENT_LOST, /* failure: the new-key ring buffer was
 					   * full; a short-lived cgroup may go unnamed */
-	SYSLENS_CNT_TRACE_EVENT_LOST,    /* failure: a live-trace event did not fit */
-	SYSLENS_CNT_PROC_MAP_FULL,       /* failure: a process did not fit the
+	SYSLENS_CNT_TRACE_EVENT_LOST,	/* failure: a live-trace event did not fit */
+	SYSLENS_CNT_PROC_MAP_FULL,	/* failure: a process did not fit the
 					   * processes window's map */
-	SYSLENS_CNT_CPU_SLOT_TAKEN,      /* event: this CPU's slot for the key
+	SYSLENS_CNT_CPU_SLOT_TAKEN,	/* event: this CPU's slot for the key
 					   * holds another key; the shared hash
 					   * took the update instead */
 	SYSLENS_CNT__MAX,
@@ -129,10 +129,10 @@ enum syslens_counter {
 
 /* One syscall of a traced workload, streamed while someone listens. */
 struct syslens_trace_event {
-	__u64 ts_ns;      /* bpf_ktime_get_ns() at exit */
+	__u64 ts_ns; /* bpf_ktime_get_ns() at exit */
 	__u64 latency_ns;
-	__s64 ret;        /* return value; -errno on failure */
-	__u32 pid;        /* tgid */
+	__s64 ret; /* return value; -errno on failure */
+	__u32 pid; /* tgid */
 	__u32 tid;
 	__u32 nr;
 	__u32 abi;

@@ -53,7 +53,7 @@ struct cgroup_subsys_state {
 
 struct css_set {
 	struct cgroup_subsys_state *subsys[1]; /* CGROUP_SUBSYS_COUNT entries */
-	struct cgroup *dfl_cgrp;               /* the task's cgroup v2 */
+	struct cgroup *dfl_cgrp;	       /* the task's cgroup v2 */
 } __attribute__((preserve_access_index));
 
 struct task_struct {

@@ -60,14 +60,12 @@ struct Options {
   std::string port = "9823";
   bool json_out = false;
   bool tls = false;
-  bool insecure = false;  // TLS without verifying the server's certificate
-  std::string ca_file;    // empty: the system's trust store
+  bool insecure = false;      // TLS without verifying the server's certificate
+  std::string ca_file;        // empty: the system's trust store
   std::string authorization;  // the Authorization header's value, or ""
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  throw Fail{kExitUsage, why + " (see syslens --help)"};
-}
+[[noreturn]] void usage(const std::string& why) { throw Fail{kExitUsage, why + " (see syslens --help)"}; }
 
 const char* kHelp =
     "usage: syslens [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
@@ -164,16 +162,16 @@ Reply exchange(const Options& o, Stream& stream, const std::string& target,
     }
   }
   if (r.status == 401) {
-    throw Fail{kExitApi, o.authorization.empty()
-                             ? "syslensd at " + where(o) + " requires authentication: --username with "
-                                                           "--password-file, or --bearer-token-file"
-                             : "syslensd at " + where(o) + " refused the credentials"};
+    throw Fail{kExitApi, o.authorization.empty() ? "syslensd at " + where(o) +
+                                                       " requires authentication: --username with "
+                                                       "--password-file, or --bearer-token-file"
+                                                 : "syslensd at " + where(o) + " refused the credentials"};
   }
   return r;
 }
 
-Reply get(const Options& o, const std::string& target,
-          const std::function<void(const std::string&)>& on_chunk = {}, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+Reply get(const Options& o, const std::string& target, const std::function<void(const std::string&)>& on_chunk = {},
+          std::chrono::seconds timeout = std::chrono::seconds(30)) {
   asio::io_context io;
   beast::error_code ec;
   asio::ip::tcp::resolver resolver(io);
@@ -257,7 +255,12 @@ bool parse_command(const std::vector<std::string>& args, const std::string& syno
     return false;
   }
   for (const auto& p : positionals) {
-    if (!vm.count(p)) usage(synopsis.substr(0, synopsis.find(' ')) + " needs a " + p + ": syslens " + synopsis);
+    if (!vm.count(p)) {
+      std::string why = synopsis.substr(0, synopsis.find(' '));
+      why += " needs a " + p;
+      why += ": syslens " + synopsis;
+      usage(why);
+    }
   }
   return true;
 }
@@ -313,8 +316,8 @@ int cmd_profile(const Options& o, const std::vector<std::string>& args) {
             << "calls " << w["calls"] << "  failures " << w["failures"] << "  distinct syscalls "
             << w["distinct_syscalls"] << "  first seen " << w["first_seen"].get<std::string>() << "  last seen "
             << w["last_seen"].get<std::string>() << "\n\n";
-  std::printf("%-22s %12s %10s %-20s %9s %9s %9s  %s\n", "SYSCALL", "CALLS", "FAILED", "TOP ERRNO", "P50", "P99",
-              "MAX", "LAST SEEN");
+  std::printf("%-22s %12s %10s %-20s %9s %9s %9s  %s\n", "SYSCALL", "CALLS", "FAILED", "TOP ERRNO", "P50", "P99", "MAX",
+              "LAST SEEN");
   auto rows = p["syscalls"];
   std::sort(rows.begin(), rows.end(), [](const json& a, const json& b) { return a["calls"] > b["calls"]; });
   for (const auto& s : rows) {
@@ -329,13 +332,12 @@ int cmd_profile(const Options& o, const std::vector<std::string>& args) {
       }
     }
     const auto& lat = s["latency_seconds"];
-    std::printf("%-22s %12llu %10llu %-20s %9s %9s %9s  %s\n", s["syscall"].get<std::string>().c_str(),
-                static_cast<unsigned long long>(s["calls"].get<std::uint64_t>()),
-                static_cast<unsigned long long>(failed), top.empty() ? "-" : top.c_str(),
-                fmt_duration(lat.is_object() ? lat["p50"] : json()).c_str(),
-                fmt_duration(lat.is_object() ? lat["p99"] : json()).c_str(),
-                fmt_duration(lat.is_object() ? lat["max_bucket"] : json()).c_str(),
-                s["last_seen"].get<std::string>().c_str());
+    std::printf(
+        "%-22s %12llu %10llu %-20s %9s %9s %9s  %s\n", s["syscall"].get<std::string>().c_str(),
+        static_cast<unsigned long long>(s["calls"].get<std::uint64_t>()), static_cast<unsigned long long>(failed),
+        top.empty() ? "-" : top.c_str(), fmt_duration(lat.is_object() ? lat["p50"] : json()).c_str(),
+        fmt_duration(lat.is_object() ? lat["p99"] : json()).c_str(),
+        fmt_duration(lat.is_object() ? lat["max_bucket"] : json()).c_str(), s["last_seen"].get<std::string>().c_str());
   }
   if (p.contains("seccomp_drift") && !p["seccomp_drift"]["denied"].empty()) {
     std::cout << "\nwould be denied by " << p["seccomp_drift"]["reference"].get<std::string>() << ":";
@@ -350,8 +352,8 @@ int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
   opts.add_options()("format", po::value<std::string>()->default_value("docker"), "docker or oci")(
       "no-runtime-syscalls", "leave out what container runtimes need to start a container");
   po::variables_map vm;
-  if (!parse_command(args, "seccomp REF [OPTIONS]", "A seccomp profile allowing what the workload used.", opts,
-                     {"REF"}, vm)) {
+  if (!parse_command(args, "seccomp REF [OPTIONS]", "A seccomp profile allowing what the workload used.", opts, {"REF"},
+                     vm)) {
     return 0;
   }
   const std::string ref = vm["REF"].as<std::string>(), format = vm["format"].as<std::string>();
@@ -367,8 +369,8 @@ int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
 
 int cmd_explain(const Options& o, const std::vector<std::string>& args) {
   po::variables_map vm;
-  if (!parse_command(args, "explain CGROUP", "Why a cgroup (id or path) carries its labels.", {"Options"},
-                     {"CGROUP"}, vm)) {
+  if (!parse_command(args, "explain CGROUP", "Why a cgroup (id or path) carries its labels.", {"Options"}, {"CGROUP"},
+                     vm)) {
     return 0;
   }
   json a = get_json(o, "/api/v1/attribution?cgroup=" + url_encode(vm["CGROUP"].as<std::string>()));
@@ -463,7 +465,9 @@ int cmd_trace(const Options& o, const std::vector<std::string>& args) {
   if (vm.count("failed")) query.push_back("failed=true");
   std::string target = "/api/v1/workloads/" + url_encode(ref) + "/trace";
   for (std::size_t i = 0; i < query.size(); ++i) target += (i ? "&" : "?") + query[i];
-  if (!o.json_out) std::printf("%-26s %8s %8s %-16s %-20s %8s %-14s %10s\n", "TIME", "PID", "TID", "COMM", "SYSCALL", "RET", "ERRNO", "LATENCY");
+  if (!o.json_out)
+    std::printf("%-26s %8s %8s %-16s %-20s %8s %-14s %10s\n", "TIME", "PID", "TID", "COMM", "SYSCALL", "RET", "ERRNO",
+                "LATENCY");
   std::string partial;
   auto r = get(
       o, target,
@@ -510,8 +514,8 @@ int main(int argc, char** argv) {
         "syslensd's address: [http[s]://]HOST:PORT (default $SYSLENS_ADDRESS, else 127.0.0.1:9823); https:// "
         "speaks TLS")("output", po::value<std::string>()->default_value("table"), "table or json")(
         "ca-file", po::value<std::string>(), "TLS: verify the daemon's certificate against this CA (PEM)")(
-        "insecure", "TLS without verifying the daemon's certificate")(
-        "username", po::value<std::string>(), "basic authentication: this user")(
+        "insecure", "TLS without verifying the daemon's certificate")("username", po::value<std::string>(),
+                                                                      "basic authentication: this user")(
         "password-file", po::value<std::string>(),
         "basic authentication: the password, first line of this file (or $SYSLENS_PASSWORD)")(
         "bearer-token-file", po::value<std::string>(),
@@ -530,7 +534,8 @@ int main(int argc, char** argv) {
     }
     po::variables_map vm;
     try {
-      const std::vector<std::string> head(args.begin(), args.begin() + static_cast<long>(std::min(cmd_at, args.size())));
+      const std::vector<std::string> head(args.begin(),
+                                          args.begin() + static_cast<long>(std::min(cmd_at, args.size())));
       po::store(po::command_line_parser(head).options(global).run(), vm);
       po::notify(vm);
     } catch (const po::error& e) {
@@ -576,7 +581,7 @@ int main(int argc, char** argv) {
                                          : std::string(env_token));
     }
     if (cmd_at >= args.size()) usage("missing command");
-    const std::string cmd = args[cmd_at];
+    const std::string& cmd = args[cmd_at];
     const std::vector<std::string> rest(args.begin() + static_cast<long>(cmd_at) + 1, args.end());
     if (cmd == "top") return cmd_top(o, rest);
     if (cmd == "profile") return cmd_profile(o, rest);

@@ -44,18 +44,24 @@ std::string_view to_string(Mode m) { return m == Mode::full ? "full" : "count"; 
 
 std::string_view to_string(AttachKind a) {
   switch (a) {
-    case AttachKind::automatic: return "auto";
-    case AttachKind::tp_btf: return "tp_btf";
-    case AttachKind::raw_tp: return "raw_tp";
+    case AttachKind::automatic:
+      return "auto";
+    case AttachKind::tp_btf:
+      return "tp_btf";
+    case AttachKind::raw_tp:
+      return "raw_tp";
   }
   return "?";
 }
 
 std::string_view to_string(ThreadStore t) {
   switch (t) {
-    case ThreadStore::automatic: return "auto";
-    case ThreadStore::task_storage: return "task_storage";
-    case ThreadStore::tid_hash: return "tid_hash";
+    case ThreadStore::automatic:
+      return "auto";
+    case ThreadStore::task_storage:
+      return "task_storage";
+    case ThreadStore::tid_hash:
+      return "tid_hash";
   }
   return "?";
 }
@@ -138,12 +144,12 @@ FlagsResult parse_flags(int argc, const char* const* argv) {
     // Not e.what(): it substitutes placeholders like %canonical_option% in
     // the message and loops forever when the user's flag contains one
     // (found by fuzz_config). The option name and the error's kind suffice.
-    const char* kind = dynamic_cast<const po::unknown_option*>(&e)                    ? "unknown flag"
-                       : dynamic_cast<const po::invalid_option_value*>(&e)           ? "invalid value for flag"
-                       : dynamic_cast<const po::multiple_occurrences*>(&e)           ? "flag given more than once"
-                       : dynamic_cast<const po::invalid_command_line_syntax*>(&e)    ? "malformed flag"
-                       : dynamic_cast<const po::ambiguous_option*>(&e)               ? "ambiguous flag"
-                                                                                     : "invalid flag";
+    const char* kind = dynamic_cast<const po::unknown_option*>(&e)                ? "unknown flag"
+                       : dynamic_cast<const po::invalid_option_value*>(&e)        ? "invalid value for flag"
+                       : dynamic_cast<const po::multiple_occurrences*>(&e)        ? "flag given more than once"
+                       : dynamic_cast<const po::invalid_command_line_syntax*>(&e) ? "malformed flag"
+                       : dynamic_cast<const po::ambiguous_option*>(&e)            ? "ambiguous flag"
+                                                                                  : "invalid flag";
     usage_error(std::string(kind) + " '" + e.get_option_name() + "' (see --help)");
   } catch (const po::error& e) {
     usage_error(std::string(e.what()) + " (see --help)");
@@ -258,7 +264,8 @@ class Section {
     std::uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || ptr != s.data() + s.size()) fail(key(k), "'" + s + "' is not a whole number");
-    if (v < lo || v > hi) fail(key(k), std::to_string(v) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
+    if (v < lo || v > hi)
+      fail(key(k), std::to_string(v) + " is outside " + std::to_string(lo) + ".." + std::to_string(hi));
     out = v;
   }
 
@@ -296,8 +303,8 @@ static YAML::Node load_yaml(std::string_view text, std::string_view origin) {
   try {
     return YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    throw FatalError(kExitConfig, std::string(origin) + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
-                                      ": " + e.msg);
+    throw FatalError(kExitConfig,
+                     std::string(origin) + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
 }
 
@@ -312,7 +319,8 @@ static std::string read_small_file(const std::string& path, const char* what) {
   std::string text;
   text.resize(kMaxConfigBytes + 1);
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) throw FatalError(kExitConfig, std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
+  if (in.bad())
+    throw FatalError(kExitConfig, std::string("cannot read ") + what + " " + path + ": " + std::strerror(errno));
   text.resize(static_cast<std::size_t>(in.gcount()));
   if (text.size() > kMaxConfigBytes) {
     throw FatalError(kExitConfig, path + ": larger than 1 MiB, not a syslens " + std::string(what));
@@ -327,8 +335,9 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     top.choice<Mode>("mode", cfg.mode, {{"full", Mode::full}, {"count", Mode::count}});
 
     auto bpf = top.sub("bpf");
-    bpf.choice<AttachKind>("attach", cfg.attach,
-                           {{"auto", AttachKind::automatic}, {"tp_btf", AttachKind::tp_btf}, {"raw_tp", AttachKind::raw_tp}});
+    bpf.choice<AttachKind>(
+        "attach", cfg.attach,
+        {{"auto", AttachKind::automatic}, {"tp_btf", AttachKind::tp_btf}, {"raw_tp", AttachKind::raw_tp}});
     bpf.choice<ThreadStore>("thread_store", cfg.thread_store,
                             {{"auto", ThreadStore::automatic},
                              {"task_storage", ThreadStore::task_storage},
@@ -339,8 +348,10 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     bpf.u32("max_threads", cfg.max_threads, 64, 1U << 24);
     bpf.u32("cpu_slots", cfg.cpu_slots, 0, 1U << 16);
     bpf.str("pin_path", cfg.pin_path);
-    if (!cfg.pin_path.empty() && cfg.pin_path.front() != '/') bpf.fail("bpf.pin_path", "'" + cfg.pin_path + "' is not an absolute path");
-    if (cfg.cpu_slots & (cfg.cpu_slots - 1)) bpf.fail("bpf.cpu_slots", std::to_string(cfg.cpu_slots) + " is not a power of two (or 0)");
+    if (!cfg.pin_path.empty() && cfg.pin_path.front() != '/')
+      bpf.fail("bpf.pin_path", "'" + cfg.pin_path + "' is not an absolute path");
+    if (cfg.cpu_slots & (cfg.cpu_slots - 1))
+      bpf.fail("bpf.cpu_slots", std::to_string(cfg.cpu_slots) + " is not a power of two (or 0)");
     auto rs = bpf.sub("run_stats");
     rs.choice<RunStatsMode>("mode", cfg.run_stats,
                             {{"sampled", RunStatsMode::sampled}, {"on", RunStatsMode::on}, {"off", RunStatsMode::off}});
@@ -460,8 +471,10 @@ WebConfig parse_web_config(std::string_view yaml_text, std::string_view origin) 
     }
     top.string_map("basic_auth_users", w.basic_auth_users);
     for (const auto& [user, hash] : w.basic_auth_users) {
-      if (user.empty() || user.find(':') != std::string::npos) top.fail("basic_auth_users", "invalid user name '" + user + "'");
-      if (!is_bcrypt(hash)) top.fail("basic_auth_users." + user, "is not a bcrypt hash (htpasswd -nBC 10 \"\" | tr -d ':')");
+      if (user.empty() || user.find(':') != std::string::npos)
+        top.fail("basic_auth_users", "invalid user name '" + user + "'");
+      if (!is_bcrypt(hash))
+        top.fail("basic_auth_users." + user, "is not a bcrypt hash (htpasswd -nBC 10 \"\" | tr -d ':')");
     }
     top.strings("syslens_bearer_tokens", w.bearer_token_hashes);
     for (const auto& hash : w.bearer_token_hashes) {

@@ -125,15 +125,14 @@ bool accepts_gzip(std::string_view header) {
     const auto semi = item.find(';');
     const std::string_view coding = trim(item.substr(0, semi));
     bool ok = true;
-    for (auto params = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1);
-         !params.empty();) {
+    for (auto params = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1); !params.empty();) {
       const auto next = params.find(';');
       const std::string_view p = trim(params.substr(0, next));
       params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
       if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
         // q=0, 0., 0.0, 0.00, 0.000 refuse; anything else up to 1 accepts.
         const std::string_view q = p.substr(2);
-        ok = !(q.size() >= 1 && q[0] == '0' && q.find_first_not_of("0.", 0) == std::string_view::npos);
+        ok = !(!q.empty() && q[0] == '0' && q.find_first_not_of("0.", 0) == std::string_view::npos);
       }
     }
     if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) gzip = ok;

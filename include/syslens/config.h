@@ -111,8 +111,8 @@ struct WebConfig {
   };
   std::optional<Tls> tls;
   std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt hash
-  std::vector<std::string> bearer_token_hashes;          // bcrypt hashes
-  std::map<std::string, std::string> headers;            // added to every response
+  std::vector<std::string> bearer_token_hashes;         // bcrypt hashes
+  std::map<std::string, std::string> headers;           // added to every response
   bool auth() const { return !basic_auth_users.empty() || !bearer_token_hashes.empty(); }
 };
 

@@ -11,12 +11,12 @@ namespace syslens {
 // Exit codes of syslensd, documented in docs/operations.md.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitInternal = 1,    // a bug or an unexpected runtime failure
-  kExitUsage = 2,       // bad command-line flag or value
-  kExitConfig = 3,      // bad configuration file
-  kExitPrivilege = 4,   // missing capabilities to load BPF programs
-  kExitKernel = 5,      // kernel lacks what syslens needs (BTF, cgroup2, BPF)
-  kExitListen = 6,      // cannot listen on --web.listen-address
+  kExitInternal = 1,   // a bug or an unexpected runtime failure
+  kExitUsage = 2,      // bad command-line flag or value
+  kExitConfig = 3,     // bad configuration file
+  kExitPrivilege = 4,  // missing capabilities to load BPF programs
+  kExitKernel = 5,     // kernel lacks what syslens needs (BTF, cgroup2, BPF)
+  kExitListen = 6,     // cannot listen on --web.listen-address
 };
 
 // A message fit for one log line: control characters escaped (they may come

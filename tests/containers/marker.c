@@ -21,35 +21,31 @@
 #include <time.h>
 #include <unistd.h>
 
-static void leave(int sig)
-{
-	(void)sig;
-	_exit(0);
+static void leave(int sig) {
+  (void)sig;
+  _exit(0);
 }
 
-int main(int argc, char **argv)
-{
-	long n = argc > 1 ? atol(argv[1]) : 0;
-	long s = argc > 2 ? atol(argv[2]) : 0;
-	struct sigaction sa = { .sa_handler = leave };
+int main(int argc, char** argv) {
+  long n = argc > 1 ? atol(argv[1]) : 0;
+  long s = argc > 2 ? atol(argv[2]) : 0;
+  struct sigaction sa = {.sa_handler = leave};
 
-	/* PID 1 of a container ignores SIGTERM unless it has a handler. */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	for (long i = 0; i < n; i++)
-		syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
-	if (argc > 3 && strncmp(argv[3], "enoent:", 7) == 0) {
-		for (long i = atol(argv[3] + 7); i > 0; i--)
-			syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-marker", O_RDONLY);
-	}
-	if (argc > 3 && strcmp(argv[3], "probe") == 0) {
-		struct sysinfo info;
+  /* PID 1 of a container ignores SIGTERM unless it has a handler. */
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  for (long i = 0; i < n; i++) syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+  if (argc > 3 && strncmp(argv[3], "enoent:", 7) == 0) {
+    for (long i = atol(argv[3] + 7); i > 0; i--) syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-marker", O_RDONLY);
+  }
+  if (argc > 3 && strcmp(argv[3], "probe") == 0) {
+    struct sysinfo info;
 
-		return syscall(SYS_sysinfo, &info) == 0 ? 0 : errno;
-	}
-	for (long i = 0; i < s * 10; i++) {
-		struct timespec ts = { 0, 100000000 };
-		nanosleep(&ts, NULL);
-	}
-	return 0;
+    return syscall(SYS_sysinfo, &info) == 0 ? 0 : errno;
+  }
+  for (long i = 0; i < s * 10; i++) {
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
 }

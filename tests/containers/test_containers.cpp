@@ -34,7 +34,8 @@ std::string hex_id() {
 
 std::string uuid() {
   auto h = hex_id();
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-4" + h.substr(13, 3) + "-a" + h.substr(17, 3) + "-" + h.substr(20, 12);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-4" + h.substr(13, 3) + "-a" + h.substr(17, 3) + "-" +
+         h.substr(20, 12);
 }
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
@@ -115,7 +116,7 @@ class Daemon {
   // The series of a container's marker calls once all `n` are in (and, with
   // named, its container label is filled), or after a timeout: labels, count.
   std::pair<std::map<std::string, std::string>, double> marker_series(const std::string& container_id, double n,
-                                                                       bool named = true) {
+                                                                      bool named = true) {
     std::pair<std::map<std::string, std::string>, double> found;
     for (int i = 0; i < 200; ++i) {
       found = {};
@@ -387,7 +388,9 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
                                    "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
                                    "      runtime_type = \"io.containerd.runc.v2\"\n"
                                    "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n"
-                                   "        SystemdCgroup = " + (systemd ? "true" : "false") + "\n"
+                                   "        SystemdCgroup = " +
+                                   (systemd ? "true" : "false") +
+                                   "\n"
                                    "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n    conf_dir = \"" +
                                    (s.dir / "cni").string() + "\"\n    bin_dir = \"" + (s.dir / "cni").string() +
                                    "\"\n");
@@ -408,7 +411,8 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
   const std::string pod_uid = uuid();
   std::string slice_uid = pod_uid;
   std::replace(slice_uid.begin(), slice_uid.end(), '-', '_');  // '-' nests systemd slices
-  const std::string parent = systemd ? "kubepods-besteffort-pod" + slice_uid + ".slice" : "/kubepods/besteffort/pod" + pod_uid;
+  const std::string parent =
+      systemd ? "kubepods-besteffort-pod" + slice_uid + ".slice" : "/kubepods/besteffort/pod" + pod_uid;
   runtime::v1::PodSandboxConfig pod;
   pod.mutable_metadata()->set_name("shop-web-0");
   pod.mutable_metadata()->set_namespace_("shop");
@@ -500,8 +504,12 @@ TEST(Containers, PodmanContainer) {
   write(s.dir / "containers.conf",
         "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n"
         "[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n");
-  const std::vector<std::string> podman = {"env", "CONTAINERS_CONF=" + (s.dir / "containers.conf").string(), "podman",
-                                           "--root", (s.dir / "root").string(), "--runroot",
+  const std::vector<std::string> podman = {"env",
+                                           "CONTAINERS_CONF=" + (s.dir / "containers.conf").string(),
+                                           "podman",
+                                           "--root",
+                                           (s.dir / "root").string(),
+                                           "--runroot",
                                            (s.dir / "runroot").string()};
   auto argv = podman;
   for (const char* a : {"run", "-d", "--name", "syslens-podman", "--network", "none", "--rootfs"}) argv.push_back(a);
@@ -538,8 +546,7 @@ TEST(Containers, ProcessInASystemdServiceCgroup) {
   for (int i = 0; i < 200 && n < 222; ++i) {
     n = 0;
     for (const auto& smp : d.scrape()) {
-      if (smp.name == "syslens_syscalls_total" && smp.label("cgroup") == rel &&
-          smp.label("syscall") == "ioprio_get") {
+      if (smp.name == "syslens_syscalls_total" && smp.label("cgroup") == rel && smp.label("syscall") == "ioprio_get") {
         labels = smp.labels;
         n += smp.value;
       }
@@ -584,10 +591,11 @@ TEST(Soak, ChurnOfCgroupsAndContainersKeepsCountsExactAndMemoryFlat) {
       runc_remove(id);
     }
     created += kCgroupsPerRound + kContainersPerRound;
-    ASSERT_EQ(run_in_cgroup(control, [] {
-                for (int k = 0; k < kControlCalls; ++k) ::syscall(SYS_getppid);
-                return 0;
-              }),
+    ASSERT_EQ(run_in_cgroup(control,
+                            [] {
+                              for (int k = 0; k < kControlCalls; ++k) ::syscall(SYS_getppid);
+                              return 0;
+                            }),
               0);
     if (round == 0) {
       // Warm-up done: allocator, caches and maps at their working size.

@@ -46,8 +46,7 @@ std::string write_temp(const std::string& name, const std::string& text) {
 // A running syslensd on a free loopback port, stopped with SIGTERM.
 class Daemon {
  public:
-  explicit Daemon(const std::string& config_yaml = "", std::vector<std::string> extra = {})
-      : port_(free_port()) {
+  explicit Daemon(const std::string& config_yaml = "", std::vector<std::string> extra = {}) : port_(free_port()) {
     std::vector<std::string> argv = {daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port_)};
     argv.push_back("--config.file=" + write_temp("daemon.yaml", unpinned(config_yaml)));
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -106,12 +105,14 @@ TEST(Daemon, ScrapeShowsExactCountsErrnoAndLatencyForACgroup) {
 
   // 3 ms sleeps: none at or below le=2^20 ns, all within le=2^24 ns.
   auto bucket = [&](const std::string& le) {
-    return sum_samples(s, "syslens_syscall_duration_seconds_bucket", {{"cgroup", c}, {"syscall", "nanosleep"}, {"le", le}});
+    return sum_samples(s, "syslens_syscall_duration_seconds_bucket",
+                       {{"cgroup", c}, {"syscall", "nanosleep"}, {"le", le}});
   };
   EXPECT_EQ(bucket("0.001048576"), 0);
   EXPECT_EQ(bucket("0.016777216"), kSleeps);
   EXPECT_EQ(bucket("+Inf"), kSleeps);
-  EXPECT_EQ(sum_samples(s, "syslens_syscall_duration_seconds_count", {{"cgroup", c}, {"syscall", "nanosleep"}}), kSleeps);
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_duration_seconds_count", {{"cgroup", c}, {"syscall", "nanosleep"}}),
+            kSleeps);
   EXPECT_GE(sum_samples(s, "syslens_syscall_duration_seconds_sum", {{"cgroup", c}, {"syscall", "nanosleep"}}),
             kSleeps * 0.003);
   // exit_group never returns: one call, no duration observation.
@@ -136,7 +137,8 @@ TEST(Daemon, ByDefaultLatencyPerCgroupIsSumAndCount) {
   const auto s = parse_exposition(body);
   const std::string c = cg.path();
   EXPECT_NE(body.find("# TYPE syslens_syscall_duration_seconds summary"), std::string::npos);
-  EXPECT_EQ(sum_samples(s, "syslens_syscall_duration_seconds_count", {{"cgroup", c}, {"syscall", "nanosleep"}}), kSleeps);
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_duration_seconds_count", {{"cgroup", c}, {"syscall", "nanosleep"}}),
+            kSleeps);
   EXPECT_GE(sum_samples(s, "syslens_syscall_duration_seconds_sum", {{"cgroup", c}, {"syscall", "nanosleep"}}),
             kSleeps * 0.003);
   EXPECT_EQ(body.find("syslens_syscall_duration_seconds_bucket"), std::string::npos);
@@ -239,8 +241,8 @@ TEST(Daemon, WebConfigTlsAndAuthWithARealClient) {
                 "--config.file=" + write_temp("daemon.yaml", unpinned("")), "--web.config.file=" + web});
   const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/metrics";
   auto curl = [&](std::vector<std::string> extra, const std::string& u) {
-    std::vector<std::string> argv = {"curl", "-s", "-o", "/dev/null", "-D", "-", "-w", "%{http_code}",
-                                     "--cacert", cert, "--max-time", "10"};
+    std::vector<std::string> argv = {"curl", "-s",           "-o",       "/dev/null", "-D",         "-",
+                                     "-w",   "%{http_code}", "--cacert", cert,        "--max-time", "10"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back(u);
     return run_process(argv, 20000);
@@ -320,7 +322,8 @@ TEST(Daemon, BadWebConfigIsAOneLineConfigError) {
            {"tls_server_config:\n  cert_file: /a\n  key_file: /b\n  min_version: TLS10\n",
             "'TLS10' is not one of TLS12, TLS13"},
            {"tls_config: {}\n", "tls_config: unknown setting"}}) {
-    auto r = run_process({daemon_path(), "--web.listen-address=127.0.0.1:0", "--web.config.file=" + write_temp("bad.yml", text)});
+    auto r = run_process(
+        {daemon_path(), "--web.listen-address=127.0.0.1:0", "--web.config.file=" + write_temp("bad.yml", text)});
     EXPECT_EQ(r.exit_code, 3) << text << r.err;
     EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -349,8 +352,9 @@ TEST(Daemon, ExportsItsOwnCostPerSyscall) {
 // calls still counted exactly, no latency observed any more.
 TEST(Daemon, OverTheBudgetLatencyTrackingGoesOff) {
   SYSLENS_REQUIRE_ROOT();
-  Daemon d("overhead:\n  budget_ns_per_syscall: 1\n  recheck: 1h\n"
-           "bpf:\n  run_stats:\n    interval: 300ms\n    window: 100ms\n");
+  Daemon d(
+      "overhead:\n  budget_ns_per_syscall: 1\n  recheck: 1h\n"
+      "bpf:\n  run_stats:\n    interval: 300ms\n    window: 100ms\n");
   ASSERT_TRUE(d.ready()) << d.proc().err();
   double degraded = 0;
   for (int i = 0; i < 50 && degraded == 0; ++i) {
@@ -398,9 +402,10 @@ TEST(Daemon, CountsAgreeWithBpftraceForEverySyscall) {
   Daemon d;
   ASSERT_TRUE(d.ready()) << d.proc().err();
   TestCgroup cg("busy");
-  const std::string script = "BEGIN { printf(\"ready\\n\"); }\n"
-                             "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"" +
-                             cg.dir() + "\")/ { @[args->id] = count(); }\n";
+  const std::string script =
+      "BEGIN { printf(\"ready\\n\"); }\n"
+      "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"" +
+      cg.dir() + "\")/ { @[args->id] = count(); }\n";
   Background bt({"bpftrace", "-e", script});
   for (int i = 0; i < 600 && bt.out().find("ready") == std::string::npos; ++i) {
     ASSERT_TRUE(bt.running()) << bt.err();
@@ -411,13 +416,12 @@ TEST(Daemon, CountsAgreeWithBpftraceForEverySyscall) {
   // A multi-process shell workload: forks, execs, file I/O, pipes, failures.
   ASSERT_EQ(run_in_cgroup(cg,
                           [] {
-                            const char* argv[] = {
-                                "/bin/sh", "-c",
-                                "for i in 1 2 3 4 5 6 7 8 9 10; do ls -la /proc/self/ >/dev/null; "
-                                "cat /etc/hostname /nonexistent 2>/dev/null | wc -c >/dev/null; "
-                                "dd if=/dev/zero of=/dev/null bs=4k count=50 2>/dev/null; "
-                                "sleep 0.01; done",
-                                nullptr};
+                            const char* argv[] = {"/bin/sh", "-c",
+                                                  "for i in 1 2 3 4 5 6 7 8 9 10; do ls -la /proc/self/ >/dev/null; "
+                                                  "cat /etc/hostname /nonexistent 2>/dev/null | wc -c >/dev/null; "
+                                                  "dd if=/dev/zero of=/dev/null bs=4k count=50 2>/dev/null; "
+                                                  "sleep 0.01; done",
+                                                  nullptr};
                             ::execv(argv[0], const_cast<char* const*>(argv));
                             return 127;
                           }),
@@ -486,8 +490,9 @@ TEST(Daemon, HttpSurfaceIsReadOnlyAndBounded) {
   EXPECT_TRUE(head->body.empty());
 
   // An oversized request header is refused, and the daemon keeps serving.
-  auto big = run_process({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
-                          "X-Big: " + std::string(16384, 'a'), "http://127.0.0.1:" + std::to_string(d.port()) + "/custom"});
+  auto big =
+      run_process({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Big: " + std::string(16384, 'a'),
+                   "http://127.0.0.1:" + std::to_string(d.port()) + "/custom"});
   EXPECT_EQ(big.out, "431");
   EXPECT_EQ(http_get(d.port(), "/custom")->status, 200U);
 }
@@ -571,9 +576,8 @@ TEST_P(StartupErrors, OneLineAndExitCode) {
   }
   argv.push_back(binary);
   // Never the default port: a bad start must not depend on it being free.
-  const bool sets_address = std::any_of(p.args.begin(), p.args.end(), [](const std::string& a) {
-    return a.rfind("--web.listen-address", 0) == 0;
-  });
+  const bool sets_address = std::any_of(p.args.begin(), p.args.end(),
+                                        [](const std::string& a) { return a.rfind("--web.listen-address", 0) == 0; });
   if (!sets_address && p.name != "port_in_use") {
     argv.push_back("--web.listen-address=127.0.0.1:" + std::to_string(free_port()));
   }
@@ -619,7 +623,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadStart{"not_root", {}, "", 4, "needs CAP_BPF and CAP_PERFMON", true},
         BadStart{"missing_btf", {}, "bpf:\n  kernel_btf: /nonexistent/vmlinux\n", 5, "is not a readable file"},
         BadStart{"invalid_btf", {}, "bpf:\n  kernel_btf: /etc/hostname\n", 5, "is not valid BTF"},
-        BadStart{"no_cgroup2", {}, "cgroup:\n  root: /nonexistent-cgroup\n", 5, "no cgroup v2 hierarchy at /nonexistent-cgroup"},
+        BadStart{"no_cgroup2",
+                 {},
+                 "cgroup:\n  root: /nonexistent-cgroup\n",
+                 5,
+                 "no cgroup v2 hierarchy at /nonexistent-cgroup"},
         BadStart{"port_in_use", {}, "", 6, "Address already in use"},
         BadStart{"not_an_ip", {"--web.listen-address=example.invalid:80"}, "", 6, "not an IP address"}),
     [](const ::testing::TestParamInfo<BadStart>& i) { return i.param.name; });
@@ -656,9 +664,7 @@ TEST(Daemon, CgroupsThatVanishKeepTheirCounts) {
 // during windows.
 TEST(Daemon, BpfRunTimeStatisticsAreOnlyOnInSampledWindows) {
   SYSLENS_REQUIRE_ROOT();
-  auto runs = [](Daemon& d) {
-    return sum_samples(parse_exposition(d.scrape()), "syslens_bpf_program_runs_total", {});
-  };
+  auto runs = [](Daemon& d) { return sum_samples(parse_exposition(d.scrape()), "syslens_bpf_program_runs_total", {}); };
   int sysctl = -1;
   std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> sysctl;
   ASSERT_EQ(sysctl, 0) << "kernel.bpf_stats_enabled is on system-wide; this test needs it off";
@@ -811,7 +817,9 @@ TEST(Daemon, CountersNeverGoDownUnderChurnPathReuseAndRestart) {
     return 0;
   };
   const std::string reused = cgroup2_mount() + "/syslens-test-" + std::to_string(::getpid()) + "-reused";
-  const auto reclaimed = [&] { return sum_samples(parse_exposition(d->scrape()), "syslens_cgroups_reclaimed_total", {}); };
+  const auto reclaimed = [&] {
+    return sum_samples(parse_exposition(d->scrape()), "syslens_cgroups_reclaimed_total", {});
+  };
   for (int round = 0; round < 5; ++round) {
     for (int i = 0; i < 20; ++i) {
       TestCgroup cg("mono");
@@ -857,7 +865,8 @@ TEST(Daemon, CountersNeverGoDownUnderChurnPathReuseAndRestart) {
   ::rmdir(reused.c_str());
   EXPECT_GT(compared, 1000U);
   std::string shown;
-  for (std::size_t i = 0; i < std::min<std::size_t>(all.decreases().size(), 10); ++i) shown += all.decreases()[i] + "\n";
+  for (std::size_t i = 0; i < std::min<std::size_t>(all.decreases().size(), 10); ++i)
+    shown += all.decreases()[i] + "\n";
   EXPECT_EQ(all.decreases().size(), 0U) << "counter samples that went down:\n" << shown;
   shown.clear();
   for (std::size_t i = 0; i < std::min<std::size_t>(kernel.decreases().size(), 10); ++i) {
@@ -912,9 +921,8 @@ TEST(Daemon, HostWithoutCgroupV2FallsBackToV1) {
   const auto& h = v1_hierarchy();
   const auto port = free_port();
   Background daemon({"unshare", "--mount", "--propagation", "private", "sh", "-c",
-                     "umount -l " + cgroup2_mount() + " && exec " + daemon_path() +
-                         " --web.listen-address=127.0.0.1:" + std::to_string(port) +
-                         " --config.file=" + write_temp("v1.yaml", unpinned(""))});
+                     "umount -l " + cgroup2_mount() + " && exec " + daemon_path() + " --web.listen-address=127.0.0.1:" +
+                         std::to_string(port) + " --config.file=" + write_temp("v1.yaml", unpinned(""))});
   ASSERT_TRUE(wait_ready(port)) << daemon.err();
   EXPECT_NE(daemon.err().find("no cgroup v2 hierarchy mounted: keying by the cgroup v1 " + h.controller + " hierarchy"),
             std::string::npos)
@@ -1022,9 +1030,9 @@ TEST(Api, RefFormsAndErrors) {
   auto post = http_get(d.port(), "/api/v1/workloads", "POST");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405U);
-  auto big = run_process({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                          "http://127.0.0.1:" + std::to_string(d.port()) + "/api/v1/workloads/" +
-                              std::string(9000, 'x') + "/profile"});
+  auto big = run_process(
+      {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+       "http://127.0.0.1:" + std::to_string(d.port()) + "/api/v1/workloads/" + std::string(9000, 'x') + "/profile"});
   EXPECT_EQ(big.out, "431");
   for (const char* sub : {"/a/dup.service", "/b/dup.service", "/c/only.service", "/a", "/b", "/c", ""}) {
     ::rmdir((base + sub).c_str());
@@ -1091,7 +1099,7 @@ TEST(Api, TraceStreamsTheWorkloadsSyscalls) {
   EXPECT_EQ(seen["getppid"], kCalls);
   EXPECT_EQ(seen["openat"], kFails);
   EXPECT_EQ(enoent, kFails);
-  EXPECT_EQ(seen["read"], 1);  // the wait that the go byte ended
+  EXPECT_EQ(seen["read"], 1);                // the wait that the go byte ended
   EXPECT_EQ(seen.size(), 3U) << curl.out();  // exit_group never returns, so has no exit event
   EXPECT_EQ(curl.out().find("\"lost\""), std::string::npos);
 }
@@ -1174,7 +1182,8 @@ TEST(Cli, EveryCommandAnswersHelp) {
   }
   auto g = run_process({cli, "--help"});
   EXPECT_EQ(g.exit_code, 0);
-  for (const char* opt : {"--address", "--ca-file", "--insecure", "--username", "--password-file", "--bearer-token-file"}) {
+  for (const char* opt :
+       {"--address", "--ca-file", "--insecure", "--username", "--password-file", "--bearer-token-file"}) {
     EXPECT_NE(g.out.find(opt), std::string::npos) << opt;
   }
   auto bad = run_process({cli, "profile", "--frobnicate", "x"});
@@ -1255,8 +1264,9 @@ TEST(Api, ProcessesCountsCallsPerProcessOverAWindow) {
   });
   char c;
   ASSERT_EQ(::read(back[0], &c, 1), 1);
-  Background curl({"curl", "-s", "http://127.0.0.1:" + std::to_string(d.port()) + "/api/v1/workloads/" +
-                                     syslens::url_encode(cg.path()) + "/processes?window=1500ms"});
+  Background curl({"curl", "-s",
+                   "http://127.0.0.1:" + std::to_string(d.port()) + "/api/v1/workloads/" +
+                       syslens::url_encode(cg.path()) + "/processes?window=1500ms"});
   // The window is open once the kernel map lists the workload's cgroup.
   bool open = false;
   for (int i = 0; i < 200 && !open; ++i) {
@@ -1380,10 +1390,10 @@ TEST(Systemd, SyscallFilterAllowsEverythingSyslensdDoes) {
     EXPECT_EQ(mode, "2") << subject.err();
   }
   const std::string me = syslens::url_encode(cg.path());
-  for (const std::string t : {"/metrics", "/", "/-/healthy", "/api/v1/workloads", "/api/v1/workloads/%2F/profile",
-                              "/api/v1/workloads/%2F/seccomp", "/api/v1/attribution?cgroup=%2F",
-                              "/api/v1/workloads/%2F/trace?duration=300ms",
-                              "/api/v1/workloads/%2F/processes?window=100ms", "/nope"}) {
+  for (const std::string t :
+       {"/metrics", "/", "/-/healthy", "/api/v1/workloads", "/api/v1/workloads/%2F/profile",
+        "/api/v1/workloads/%2F/seccomp", "/api/v1/attribution?cgroup=%2F", "/api/v1/workloads/%2F/trace?duration=300ms",
+        "/api/v1/workloads/%2F/processes?window=100ms", "/nope"}) {
     ASSERT_TRUE(http_get(port, t)) << t;
   }
   EXPECT_EQ(subject.stop(SIGTERM), 0);
@@ -1448,8 +1458,8 @@ TEST(Package, DebInstallsWithAptRunsAndPurges) {
   SYSLENS_REQUIRE_ROOT();
   const fs::path out = fs::temp_directory_path() / ("syslens-deb-" + std::to_string(::getpid()));
   fs::create_directories(out);
-  auto pack = run_process({"cpack", "-G", "DEB", "-B", out.string(), "--config", build_dir() + "/CPackConfig.cmake"},
-                          300000);
+  auto pack =
+      run_process({"cpack", "-G", "DEB", "-B", out.string(), "--config", build_dir() + "/CPackConfig.cmake"}, 300000);
   ASSERT_EQ(pack.exit_code, 0) << pack.out << pack.err;
   std::string deb;
   for (const auto& e : fs::directory_iterator(out)) {
@@ -1574,8 +1584,8 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
           if (sj.is_object() && !sj["data"]["result"].empty()) break;
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
-        EXPECT_FALSE(sj["data"]["result"].empty()) << "no data for the signal of " << rule["alert"].as<std::string>()
-                                                   << ": " << signal;
+        EXPECT_FALSE(sj["data"]["result"].empty())
+            << "no data for the signal of " << rule["alert"].as<std::string>() << ": " << signal;
       }
       if (record) {
         ++recording;
@@ -1632,7 +1642,7 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
       EXPECT_FALSE(j["data"]["result"].empty()) << board << ": empty result for " << e;
     }
   }
-  EXPECT_EQ(panels, 17);     // 15 panels, two with two queries
+  EXPECT_EQ(panels, 17);    // 15 panels, two with two queries
   EXPECT_EQ(variables, 6);  // instance on each board, namespace/pod/container
 
   // The scraped counts are syslens's own: the workload's exact total.

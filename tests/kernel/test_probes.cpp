@@ -53,7 +53,7 @@ int exact_workload() {
 }
 
 struct CgroupView {
-  std::map<std::pair<std::uint32_t, std::uint32_t>, syslens_stats_val> stats;  // (nr, abi)
+  std::map<std::pair<std::uint32_t, std::uint32_t>, syslens_stats_val> stats;               // (nr, abi)
   std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> errors;  // (nr, abi, errno)
 };
 
@@ -476,7 +476,6 @@ TEST(SelfSeccomp, ARefusedSyscallFailsWithEpermIsCountedAndLoggedOnce) {
   ASSERT_EQ(::waitpid(pid, &st, 0), pid);
   ASSERT_TRUE(WIFEXITED(st)) << "status " << st;
   EXPECT_EQ(WEXITSTATUS(st), 0) << log;
-  EXPECT_EQ(log,
-            "syslensd: its own seccomp filter refused syscall getsid (" + std::to_string(SYS_getsid) +
-                ") with EPERM: a path the allow list in daemon/app/src/self_seccomp.cpp lacks\n");
+  EXPECT_EQ(log, "syslensd: its own seccomp filter refused syscall getsid (" + std::to_string(SYS_getsid) +
+                     ") with EPERM: a path the allow list in daemon/app/src/self_seccomp.cpp lacks\n");
 }

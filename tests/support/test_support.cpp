@@ -56,8 +56,8 @@ int decode_status(int status) {
 
 std::string temp_file(const std::string& stem) {
   static int n = 0;
-  return (fs::temp_directory_path() / ("syslens-test-" + std::to_string(::getpid()) + "-" + stem + "-" +
-                                       std::to_string(n++)))
+  return (fs::temp_directory_path() /
+          ("syslens-test-" + std::to_string(::getpid()) + "-" + stem + "-" + std::to_string(n++)))
       .string();
 }
 
@@ -394,7 +394,7 @@ double sum_samples(const std::vector<Sample>& samples, const std::string& name,
     if (s.name != name) continue;
     bool ok = true;
     for (const auto& [k, v] : match) {
-      if (s.label(k) != v) {  // an absent label matches 
+      if (s.label(k) != v) {  // an absent label matches
         ok = false;
         break;
       }

@@ -14,8 +14,8 @@
 namespace syslens::test {
 
 // Skips the test with a clear message unless running as root.
-#define SYSLENS_REQUIRE_ROOT()                                                               \
-  do {                                                                                       \
+#define SYSLENS_REQUIRE_ROOT()                                                                      \
+  do {                                                                                              \
     if (::geteuid() != 0) GTEST_SKIP() << "needs root: real-kernel test (run `make test` as root)"; \
   } while (0)
 

@@ -123,5 +123,4 @@ inline std::string label(const Sample& s, const std::string& name) {
   return it == s.labels.end() ? "" : it->second;
 }
 
-
 }  // namespace syslens::test

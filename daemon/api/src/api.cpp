@@ -17,9 +17,7 @@ HttpResponse json_response(unsigned status, const json& body) {
 
 namespace {
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double unix_now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 
@@ -78,8 +76,9 @@ HttpResponse Api::handle(const std::string& target) {
   const std::string path = target.substr(0, target.find('?'));
   const ApiRoute rt = parse_api_route(path);
   if (rt.malformed) {
-    return json_response(400, {{"error", "want /api/v1/workloads or /api/v1/workloads/<ref>/"
-                                         "{profile,seccomp,trace,processes} with <ref> percent-encoded"}});
+    return json_response(400, {{"error",
+                                "want /api/v1/workloads or /api/v1/workloads/<ref>/"
+                                "{profile,seccomp,trace,processes} with <ref> percent-encoded"}});
   }
   if (rt.list) {
     observe();
@@ -94,7 +93,8 @@ HttpResponse Api::handle(const std::string& target) {
     return rt.what == "trace" ? live_->start(*res.workload, target) : live_->processes(*res.workload, target);
   }
   if (rt.what != "profile" && rt.what != "seccomp") {
-    return json_response(404, {{"error", "unknown resource '" + rt.what + "': want profile, seccomp, trace or processes"}});
+    return json_response(404,
+                         {{"error", "unknown resource '" + rt.what + "': want profile, seccomp, trace or processes"}});
   }
   auto res = resolve(rt.ref);
   if (res.error) return *res.error;
@@ -105,9 +105,9 @@ HttpResponse Api::handle(const std::string& target) {
       (!runtime->empty() && *runtime != "true" && *runtime != "false")) {
     return json_response(400, {{"error", "format must be docker or oci, runtime_syscalls true or false"}});
   }
-  return json_response(200, seccomp_json(*res.workload, arch_,
-                                         *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker,
-                                         *runtime != "false"));
+  return json_response(200,
+                       seccomp_json(*res.workload, arch_, *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker,
+                                    *runtime != "false"));
 }
 
 }  // namespace syslens

@@ -52,24 +52,27 @@ HttpResponse attribution_response(const std::string& target, CgroupPaths& cgroup
   const WorkloadLabels labels = workloads.labels_for(path);
   nlohmann::json j;
   j["cgroup"] = {{"id", id}, {"path", path}};
-  j["identity"] = {{"container_id", ident.container_id}, {"runtime", ident.runtime},
-                   {"pod_uid", ident.pod_uid},           {"qos", ident.qos},
-                   {"unit", ident.unit},                 {"container_cgroup", ident.container_cgroup}};
+  j["identity"] = {{"container_id", ident.container_id},
+                   {"runtime", ident.runtime},
+                   {"pod_uid", ident.pod_uid},
+                   {"qos", ident.qos},
+                   {"unit", ident.unit},
+                   {"container_cgroup", ident.container_cgroup}};
   j["rule"] = ident.rule;
-  j["labels"] = {{"container_id", labels.container_id}, {"container", labels.container},
-                 {"pod", labels.pod},                   {"namespace", labels.pod_namespace},
-                 {"image", labels.image},               {"unit", labels.unit}};
+  j["labels"] = {{"container_id", labels.container_id}, {"container", labels.container}, {"pod", labels.pod},
+                 {"namespace", labels.pod_namespace},   {"image", labels.image},         {"unit", labels.unit}};
   if (ident.container_id.empty()) {
-    std::string why = "no path component names a container (rules: docker-<id>.scope, /docker/<id>, "
-                      "cri-containerd-<id>.scope, crio-<id>, libpod-<id>, nerdctl-<id>.scope, <slice>:<runtime>:<id>, "
-                      "a 64-hex id below pod<uid>, docker, k8s.io, default or libpod_parent)";
+    std::string why =
+        "no path component names a container (rules: docker-<id>.scope, /docker/<id>, "
+        "cri-containerd-<id>.scope, crio-<id>, libpod-<id>, nerdctl-<id>.scope, <slice>:<runtime>:<id>, "
+        "a 64-hex id below pod<uid>, docker, k8s.io, default or libpod_parent)";
     if (!ident.not_container.empty()) why = ident.not_container;
     j["container"] = {{"matched", false}, {"reason", why}};
   } else {
     nlohmann::json meta = {{"found", !labels.container.empty() || !labels.pod.empty() || !labels.image.empty()}};
     if (auto m = metadata ? metadata->get(ident.container_id) : std::nullopt) {
-      meta = {{"found", true},  {"source", m->source},      {"name", m->name},       {"image", m->image},
-              {"pod", m->pod},  {"namespace", m->pod_namespace}, {"pod_uid", m->pod_uid}, {"sandbox", m->sandbox}};
+      meta = {{"found", true}, {"source", m->source},           {"name", m->name},       {"image", m->image},
+              {"pod", m->pod}, {"namespace", m->pod_namespace}, {"pod_uid", m->pod_uid}, {"sandbox", m->sandbox}};
     } else {
       nlohmann::json sources = nlohmann::json::array();
       if (metadata) {

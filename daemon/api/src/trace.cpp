@@ -45,7 +45,7 @@ class TraceHub::Session final : public HttpStream, public std::enable_shared_fro
   Session(TraceHub& hub, std::chrono::milliseconds duration)
       : hub_(hub), timer_(hub.io_), duration_(duration), offset_(mono_to_unix_offset()) {}
 
-  void begin(json header) {
+  void begin(const json& header) {
     lost_base_ = hub_.probes_.counter(SYSLENS_CNT_TRACE_EVENT_LOST);
     push(header.dump());
     deadline_ = std::chrono::steady_clock::now() + duration_;
@@ -187,12 +187,9 @@ class TraceHub::ProcessWindow final : public HttpStream, public std::enable_shar
     for (std::size_t i = 0; i < counts.size() && i < limit_; ++i) {
       procs.push_back({{"pid", counts[i].pid}, {"comm", counts[i].comm}, {"calls", counts[i].calls}});
     }
-    result_ = json{{"workload", key_},
-                   {"window_seconds", static_cast<double>(window_.count()) / 1000},
-                   {"calls", total},
-                   {"processes_seen", counts.size()},
-                   {"processes", procs},
-                   {"calls_not_attributed", missed}}
+    result_ = json{{"workload", key_},   {"window_seconds", static_cast<double>(window_.count()) / 1000},
+                   {"calls", total},     {"processes_seen", counts.size()},
+                   {"processes", procs}, {"calls_not_attributed", missed}}
                   .dump(2) +
               "\n";
     done_ = true;
@@ -305,8 +302,8 @@ HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target)
     }
     if (!duration->empty()) dur = parse_duration(*duration);
   } catch (const std::exception& e) {
-    return json_response(400, {{"error", std::string("slower_than and duration are durations like 5ms, 30s: ") +
-                                             e.what()}});
+    return json_response(400,
+                         {{"error", std::string("slower_than and duration are durations like 5ms, 30s: ") + e.what()}});
   }
   if (dur.count() <= 0 || dur > std::chrono::hours(1)) {
     return json_response(400, {{"error", "duration must be between 1ms and 1h"}});
@@ -315,8 +312,11 @@ HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target)
   if (ids.empty()) return json_response(410, {{"error", "the workload's cgroups no longer exist"}});
   current_ = std::make_shared<Session>(*this, dur);
   probes_.start_trace(ids, f);
-  current_->begin({{"trace", {{"workload", w.key}, {"cgroups", w.cgroups}, {"filters", filters},
-                              {"duration_seconds", static_cast<double>(dur.count()) / 1000}}}});
+  current_->begin({{"trace",
+                    {{"workload", w.key},
+                     {"cgroups", w.cgroups},
+                     {"filters", filters},
+                     {"duration_seconds", static_cast<double>(dur.count()) / 1000}}}});
   return HttpResponse(200, "application/x-ndjson", {}, current_);
 }
 

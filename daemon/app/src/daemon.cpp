@@ -37,6 +37,8 @@
 #include "syslens/kernel/cgroup_paths.h"
 #include "syslens/collect/collect.h"
 #include "syslens/export/collector.h"
+#include "syslens/export/exposition.h"
+#include "syslens/export/self_metrics.h"
 #include "syslens/config.h"
 #include "syslens/errors.h"
 #include "syslens/http_util.h"
@@ -53,41 +55,6 @@ namespace {
 // back to the system rather than keep it as heap (RSS).
 void release_heap() { ::malloc_trim(0); }
 
-// A family of one sample, for the daemon's own counters and gauges.
-prometheus::MetricFamily one(std::string name, std::string help, prometheus::MetricType type, double v,
-                             std::vector<prometheus::ClientMetric::Label> labels = {}) {
-  prometheus::MetricFamily f{std::move(name), std::move(help), type, {}};
-  prometheus::ClientMetric m;
-  m.label = std::move(labels);
-  if (type == prometheus::MetricType::Counter) {
-    m.counter.value = v;
-  } else {
-    m.gauge.value = v;
-  }
-  f.metric.push_back(std::move(m));
-  return f;
-}
-
-// The live overhead and the budget's state.
-std::vector<prometheus::MetricFamily> overhead_families(const OverheadGovernor& g, bool latency_off) {
-  using prometheus::MetricType;
-  std::vector<prometheus::MetricFamily> out;
-  if (g.last_cost_ns()) {
-    out.push_back(one("syslens_bpf_overhead_seconds_per_syscall",
-                      "Time inside syslens's BPF programs per syscall in the last run-stats window (the hooks' own "
-                      "cost comes on top).",
-                      MetricType::Gauge, *g.last_cost_ns() / 1e9));
-  }
-  out.push_back(one("syslens_overhead_budget_seconds_per_syscall",
-                    "The overhead budget (overhead.budget_ns_per_syscall); 0: none.", MetricType::Gauge,
-                    g.budget_ns() / 1e9));
-  out.push_back(one("syslens_degraded", "1 while a feature is off to stay within the overhead budget.",
-                    MetricType::Gauge, latency_off ? 1 : 0, {{"feature", "latency"}}));
-  out.push_back(one("syslens_degradations_total", "Times a feature was turned off to stay within the overhead budget.",
-                    MetricType::Counter, static_cast<double>(g.degradations()), {{"feature", "latency"}}));
-  return out;
-}
-
 std::string read_file(const char* path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -98,7 +65,7 @@ std::string read_file(const char* path) {
 struct CgroupRoot {
   std::string mount_point;
   std::string fs_root;
-  int v1_subsys = -1;           // >= 0: a v1 hierarchy
+  int v1_subsys = -1;            // >= 0: a v1 hierarchy
   std::string hierarchy = "v2";  // "v2" or "v1:<controller>"
 };
 
@@ -134,7 +101,8 @@ CgroupRoot find_cgroup_root(const Config& cfg) {
     }
   }
   const auto ssid = cgroup_subsys_id(proc_cgroups, controller);
-  if (!ssid) throw FatalError(kExitKernel, "cgroup.v1_controller: the kernel has no cgroup controller '" + controller + "'");
+  if (!ssid)
+    throw FatalError(kExitKernel, "cgroup.v1_controller: the kernel has no cgroup controller '" + controller + "'");
   CgroupRoot r;
   r.v1_subsys = *ssid;
   r.hierarchy = "v1:" + controller;
@@ -243,8 +211,8 @@ std::string landing_page(const Config& cfg) {
   return "<!DOCTYPE html><html><head><title>syslens</title></head><body><h1>syslens</h1>"
          "<p>System-wide syscall metrics per cgroup, from eBPF.</p><ul>"
          "<li><a href=\"" +
-         cfg.telemetry_path + "\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li></ul>" +
-         "<p>version " + kVersion + " (" + kGitCommit + ")</p></body></html>\n";
+         cfg.telemetry_path + "\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li></ul>" + "<p>version " +
+         kVersion + " (" + kGitCommit + ")</p></body></html>\n";
 }
 
 int serve(const Config& cfg) {
@@ -257,7 +225,8 @@ int serve(const Config& cfg) {
   boost::asio::io_context io(1);
   // The listener first: a taken port fails before any BPF is loaded.
   std::function<HttpResponse(const std::string&)> handler;
-  HttpServer server(io, listen, [&handler](const std::string& t) { return handler(t); }, HttpLimits{}, web);
+  HttpServer server(
+      io, listen, [&handler](const std::string& t) { return handler(t); }, HttpLimits{}, web);
   if (web.tls || web.auth()) {
     spdlog::info("web config {}: {}{}", cfg.web_config_file, web.tls ? "TLS" : "no TLS",
                  web.auth() ? ", authentication required" : "");
@@ -286,10 +255,11 @@ int serve(const Config& cfg) {
         switch (governor.on_window(cost, std::chrono::steady_clock::now())) {
           case OverheadGovernor::Action::degrade:
             controls.set_latency(false);
-            spdlog::warn("overhead {:.0f} ns per syscall is above the budget of {} ns: latency tracking is off "
-                         "(calls are still counted); rechecking in {}s",
-                         *cost, cfg.overhead_budget_ns,
-                         std::chrono::duration_cast<std::chrono::seconds>(cfg.overhead_recheck).count());
+            spdlog::warn(
+                "overhead {:.0f} ns per syscall is above the budget of {} ns: latency tracking is off "
+                "(calls are still counted); rechecking in {}s",
+                *cost, cfg.overhead_budget_ns,
+                std::chrono::duration_cast<std::chrono::seconds>(cfg.overhead_recheck).count());
             break;
           case OverheadGovernor::Action::restore:
             if (controls.set_latency(true)) spdlog::info("latency tracking back on to measure the overhead again");
@@ -307,28 +277,22 @@ int serve(const Config& cfg) {
   self.thread_store = loader.mode() == Mode::full ? std::string(to_string(loader.thread_store())) : "none";
   self.kernel = uts.release;
   self.hierarchy = root.hierarchy;
-  self.program_stats = [&controls] { return controls.program_stats(); };
-  self.run_stats_enabled_seconds = [&sampler] { return sampler.enabled_seconds(); };
-  self.cgroup_stats = [&cgroups] { return cgroups.stats(); };
-  self.runtime_stats = [&metadata] { return metadata.stats(); };
-  self.metadata_entries = [&metadata] { return metadata.size(); };
+  SelfMetrics self_metrics(self);
   // Removed cgroups: noticed within half the grace period (at most 30 s),
   // reclaimed once the grace period has passed, by whichever read of the
   // maps comes first (a scrape's, the API's, the timer's).
   CollectOptions collect_opts;
   collect_opts.metadata_wait = cfg.metadata_scrape_wait;
   collect_opts.removed_grace = cfg.removed_grace;
-  collect_opts.reclaim_every =
-      std::min<std::chrono::milliseconds>(cfg.removed_grace / 2, std::chrono::seconds(30));
+  collect_opts.reclaim_every = std::min<std::chrono::milliseconds>(cfg.removed_grace / 2, std::chrono::seconds(30));
   Collect collect(maps, cgroups, &workloads, collect_opts);
-  self.reclaim_stats = [&collect] { return collect.reclaim_stats(); };
   std::optional<ReferenceProfile> reference;
   if (!cfg.seccomp_reference.empty()) {
     std::error_code ec;
     if (std::filesystem::exists(cfg.seccomp_reference, ec)) {
       try {
-        reference = parse_reference_profile(read_file(cfg.seccomp_reference.c_str()), cfg.seccomp_reference,
-                                            host_arch());
+        reference =
+            parse_reference_profile(read_file(cfg.seccomp_reference.c_str()), cfg.seccomp_reference, host_arch());
       } catch (const std::exception& e) {
         throw FatalError(kExitConfig, "seccomp.reference_profile " + cfg.seccomp_reference + ": " + e.what());
       }
@@ -337,12 +301,11 @@ int serve(const Config& cfg) {
     }
   }
   Api api(collect, host_arch(), reference);
-  self.workload_families = [&api](const AggregatedSnapshot& agg) { return api.workload_families(agg); };
   CollectorOptions copts;
   copts.latency = loader.mode() == Mode::full;
   copts.latency_buckets = cfg.latency_buckets_per_cgroup;
   copts.buckets = bucket_layout_from(cfg);
-  SyscallCollector collector(copts, self);
+  SyscallCollector collector(copts);
 
   TraceHub traces(io, controls, host_arch(), [&cgroups](const std::string& p) { return cgroups.id_of(p); });
   // Every handler, timer and ring-buffer callback runs on this one
@@ -357,27 +320,40 @@ int serve(const Config& cfg) {
                // A scrape wants current numbers: it always reads the maps
                // (the timers' consumers then share its read).
                const auto c = collect.latest(std::chrono::milliseconds(0));
-               auto families = collect_process_metrics();
-               for (auto& f : overhead_families(governor, loader.mode() == Mode::full && !controls.latency_on())) {
-                 families.push_back(std::move(f));
-               }
-               families.push_back(one("syslens_http_rejected_connections_total",
-                                      "Connections closed at once because the connection limit was reached.",
-                                      prometheus::MetricType::Counter,
-                                      static_cast<double>(server.rejected_connections())));
-               families.push_back(
-                   one("syslens_self_seccomp_refusals_total",
-                       "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.",
-                       prometheus::MetricType::Counter, static_cast<double>(self_seccomp_refusals())));
-               HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8",
-                              collector.Render(*c, std::move(families), started)};
+               std::string text = collector.Render(*c);
+               // Then the daemon's own families, from one sample of every
+               // component's numbers, and the per-workload ones.
+               SelfSample smp;
+               smp.http_rejected = server.rejected_connections();
+               smp.seccomp_refusals = self_seccomp_refusals();
+               smp.overhead_ns = governor.last_cost_ns();
+               smp.budget_ns = governor.budget_ns();
+               smp.latency_degraded = loader.mode() == Mode::full && !controls.latency_on();
+               smp.degradations = governor.degradations();
+               smp.programs = controls.program_stats();
+               smp.run_stats_seconds = sampler.enabled_seconds();
+               smp.cgroups = cgroups.stats();
+               smp.runtimes = metadata.stats();
+               smp.metadata_entries = metadata.size();
+               smp.reclaim = collect.reclaim_stats();
+               self_metrics.update(smp);
+               self_metrics.set_scrape_duration(
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+               auto families = self_metrics.collect();
+               for (auto& f : api.workload_families(c->agg)) families.push_back(std::move(f));
+               for (auto& f : collect_process_metrics()) families.push_back(std::move(f));
+               append_families(text, families);
+               HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
                release_heap();
                return r;
              })
       .prefix("/api/v1/workloads", [&](const std::string& target) { return api.handle(target); })
       .exact("/api/v1/attribution",
              [&](const std::string& target) { return attribution_response(target, cgroups, workloads, &metadata); })
-      .exact("/", [&](const std::string&) { return HttpResponse{200, "text/html; charset=utf-8", landing_page(cfg)}; })
+      .exact("/",
+             [&](const std::string&) {
+               return HttpResponse{200, "text/html; charset=utf-8", landing_page(cfg)};
+             })
       .exact("/-/healthy", ok)
       .exact("/-/ready", ok);
   handler = [&routes](const std::string& target) { return routes(target); };
@@ -441,7 +417,8 @@ int serve(const Config& cfg) {
   // Everything that needed privilege is done: programs loaded and attached,
   // maps and ring buffers open, the listener bound.
   const auto kept = drop_capabilities(cfg.run_stats != RunStatsMode::off);
-  spdlog::info("dropped capabilities; kept: {}", kept.empty() ? std::string("none") : fmt::format("{}", fmt::join(kept, ", ")));
+  spdlog::info("dropped capabilities; kept: {}",
+               kept.empty() ? std::string("none") : fmt::format("{}", fmt::join(kept, ", ")));
   if (cfg.self_seccomp) {
     if (const auto err = apply_self_seccomp(); !err.empty()) {
       spdlog::warn("cannot apply syslensd's own seccomp filter: {}; running without it", err);
@@ -450,8 +427,8 @@ int serve(const Config& cfg) {
     }
   }
   server.start();
-  spdlog::info("syslensd {} serving metrics on {} port {} at {}", kVersion,
-               listen.host.empty() ? "*" : listen.host, server.port(), cfg.telemetry_path);
+  spdlog::info("syslensd {} serving metrics on {} port {} at {}", kVersion, listen.host.empty() ? "*" : listen.host,
+               server.port(), cfg.telemetry_path);
   sd_notify("READY=1\nSTATUS=serving metrics on port " + std::to_string(server.port()) + "\n");
   io.run();
   sd_notify("STOPPING=1\n");

@@ -83,9 +83,10 @@ void Collect::fold(const syslens_retired_key& key, const syslens_stats_val& v) {
   unpersisted_.insert(key);
   if (!warned_full_) {
     warned_full_ = true;
-    spdlog::warn("the syslens_retired map is full ({} rows): further totals of reclaimed cgroups are kept in "
-                 "memory only and will not survive a restart",
-                 maps_.retired_capacity());
+    spdlog::warn(
+        "the syslens_retired map is full ({} rows): further totals of reclaimed cgroups are kept in "
+        "memory only and will not survive a restart",
+        maps_.retired_capacity());
   }
 }
 

@@ -24,8 +24,7 @@ BucketLayout make_bucket_layout(unsigned first_slot, unsigned last_slot, unsigne
   return l;
 }
 
-std::vector<std::uint64_t> cumulative_counts(const BucketLayout& layout,
-                                             std::span<const std::uint64_t> slots) {
+std::vector<std::uint64_t> cumulative_counts(const BucketLayout& layout, std::span<const std::uint64_t> slots) {
   std::vector<std::uint64_t> out;
   out.reserve(layout.upper_slot.size());
   std::uint64_t acc = 0;

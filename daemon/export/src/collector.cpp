@@ -25,9 +25,6 @@ BucketLayout bucket_layout_from(const Config& cfg) {
   return make_bucket_layout(first, std::min(last, static_cast<unsigned>(SYSLENS_HIST_SLOTS - 2)), step);
 }
 
-SyscallCollector::SyscallCollector(CollectorOptions opts, SelfInfo self)
-    : opts_(std::move(opts)), self_(std::move(self)) {}
-
 namespace {
 
 MetricFamily family(std::string name, std::string help, MetricType type) {
@@ -58,9 +55,7 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
 
 }  // namespace
 
-std::string SyscallCollector::Render(const Collection& c, std::vector<MetricFamily> extra,
-                                     std::chrono::steady_clock::time_point started) const {
-  const auto t0 = started;
+std::string SyscallCollector::Render(const Collection& c, const std::vector<MetricFamily>& extra) const {
   const auto t_agg = std::chrono::steady_clock::now();
   const AggregatedSnapshot& agg = c.agg;
   const auto& per_series = agg.series;
@@ -112,8 +107,7 @@ std::string SyscallCollector::Render(const Collection& c, std::vector<MetricFami
     std::vector<std::string> le;
     for (double b : opts_.buckets.upper_seconds) le.push_back("le=\"" + format_double(b) + "\"");
     le.push_back("le=\"+Inf\"");
-    auto write_histogram = [&](const std::string& name, const std::string& labels, const SeriesAgg& sa,
-                               bool buckets) {
+    auto write_histogram = [&](const std::string& name, const std::string& labels, const SeriesAgg& sa, bool buckets) {
       const std::string bucket = name + "_bucket", sum = name + "_sum", count = name + "_count";
       if (buckets) {
         const auto cum = cumulative_counts(opts_.buckets, sa.hist);
@@ -147,31 +141,13 @@ std::string SyscallCollector::Render(const Collection& c, std::vector<MetricFami
   }
 
   const auto t_text = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point t_workloads;
-  std::vector<MetricFamily> fams;
-  auto& out_families = fams;
-  // Self-metrics.
-  auto build = family("syslens_build_info", "A metric with a constant '1' value labeled by version and commit.",
-                      MetricType::Gauge);
-  add_gauge(build, {{"commit", kGitCommit}, {"kernel", self_.kernel}, {"version", kVersion}}, 1);
-  out_families.push_back(std::move(build));
-
-  auto bpfinfo = family("syslens_bpf_info",
-                        "How the BPF programs were loaded: mode, attach type, per-thread store, cgroup hierarchy.",
-                        MetricType::Gauge);
-  add_gauge(bpfinfo,
-            {{"attach", self_.attach},
-             {"cgroup_hierarchy", self_.hierarchy},
-             {"mode", self_.mode},
-             {"thread_store", self_.thread_store}},
-            1);
-  out_families.push_back(std::move(bpfinfo));
-
-  auto failures = family("syslens_bpf_failures_total",
-                         "Failures inside the BPF programs that lost or degraded data, by reason.", MetricType::Counter);
-  auto events = family("syslens_bpf_events_total",
-                       "Expected, informational events inside the BPF programs (see docs/metrics.md).",
-                       MetricType::Counter);
+  std::vector<MetricFamily> out_families;
+  auto failures =
+      family("syslens_bpf_failures_total", "Failures inside the BPF programs that lost or degraded data, by reason.",
+             MetricType::Counter);
+  auto events =
+      family("syslens_bpf_events_total",
+             "Expected, informational events inside the BPF programs (see docs/metrics.md).", MetricType::Counter);
   for (unsigned i = 0; i < SYSLENS_CNT__MAX; ++i) {
     const auto& ci = counter_info(i);
     add_counter(ci.failure ? failures : events, {{ci.failure ? "reason" : "event", ci.name}},
@@ -189,120 +165,16 @@ std::string SyscallCollector::Render(const Collection& c, std::vector<MetricFami
   out_families.push_back(std::move(entries));
   out_families.push_back(std::move(capacity));
 
-  auto tracked = family("syslens_tracked_cgroups", "Distinct cgroups with syscalls in the kernel's stats map.",
-                        MetricType::Gauge);
+  auto tracked =
+      family("syslens_tracked_cgroups", "Distinct cgroups with syscalls in the kernel's stats map.", MetricType::Gauge);
   add_gauge(tracked, {}, static_cast<double>(c.tracked_cgroups));
   out_families.push_back(std::move(tracked));
 
-  if (self_.program_stats) {
-    auto runs = family("syslens_bpf_program_runs_total",
-                       "Runs of each BPF program counted by the kernel while its run-time statistics were enabled "
-                       "(sampled windows, see syslens_bpf_run_stats_enabled_seconds_total).",
-                       MetricType::Counter);
-    auto secs = family("syslens_bpf_program_run_seconds_total",
-                       "Run time of each BPF program counted by the kernel while run-time statistics were enabled.",
-                       MetricType::Counter);
-    for (const auto& p : self_.program_stats()) {
-      add_counter(runs, {{"program", p.name}}, static_cast<double>(p.run_count));
-      add_counter(secs, {{"program", p.name}}, static_cast<double>(p.run_time_ns) / 1e9);
-    }
-    out_families.push_back(std::move(runs));
-    out_families.push_back(std::move(secs));
-  }
-  if (self_.run_stats_enabled_seconds) {
-    auto en = family("syslens_bpf_run_stats_enabled_seconds_total",
-                     "Time the kernel's BPF run-time statistics were enabled by syslens.", MetricType::Counter);
-    add_counter(en, {}, self_.run_stats_enabled_seconds());
-    out_families.push_back(std::move(en));
-  }
-  if (self_.cgroup_stats) {
-    const auto cs = self_.cgroup_stats();
-    auto ce = family("syslens_cgroup_cache_entries", "cgroup id to path cache entries.", MetricType::Gauge);
-    add_gauge(ce, {}, static_cast<double>(cs.entries));
-    out_families.push_back(std::move(ce));
-    auto cc = family("syslens_cgroup_cache_capacity", "cgroup id to path cache capacity.", MetricType::Gauge);
-    add_gauge(cc, {}, static_cast<double>(cs.capacity));
-    out_families.push_back(std::move(cc));
-    auto cev = family("syslens_cgroup_cache_evictions_total",
-                      "cgroup paths evicted from the full cache (raise cgroup.cache_size if this grows).",
-                      MetricType::Counter);
-    add_counter(cev, {}, static_cast<double>(cs.evictions));
-    out_families.push_back(std::move(cev));
-    auto cu = family("syslens_cgroup_unresolved_total",
-                     "cgroup ids that could not be resolved to a path (the cgroup was already removed).",
-                     MetricType::Counter);
-    add_counter(cu, {}, static_cast<double>(cs.unresolved));
-    out_families.push_back(std::move(cu));
-  }
-
-  if (self_.runtime_stats) {
-    auto up = family("syslens_runtime_up", "Whether a container runtime's API answered at its last refresh.",
-                     MetricType::Gauge);
-    auto errs = family("syslens_runtime_errors_total", "Failed metadata refreshes per container runtime API.",
-                       MetricType::Counter);
-    for (const auto& st : self_.runtime_stats()) {
-      add_gauge(up, {{"source", st.name}}, st.up ? 1 : 0);
-      add_counter(errs, {{"source", st.name}}, static_cast<double>(st.errors));
-    }
-    out_families.push_back(std::move(up));
-    out_families.push_back(std::move(errs));
-  }
-  if (self_.metadata_entries) {
-    auto me = family("syslens_container_metadata_entries", "Containers known from the runtimes' APIs.",
-                     MetricType::Gauge);
-    add_gauge(me, {}, static_cast<double>(self_.metadata_entries()));
-    out_families.push_back(std::move(me));
-  }
-
-  if (self_.reclaim_stats) {
-    const auto rs = self_.reclaim_stats();
-    auto g = family("syslens_removed_cgroups_in_grace",
-                    "Removed cgroups whose final counts are still exported (cgroup.removed_grace).", MetricType::Gauge);
-    add_gauge(g, {}, static_cast<double>(rs.in_grace));
-    out_families.push_back(std::move(g));
-    auto rc = family("syslens_cgroups_reclaimed_total",
-                     "Removed cgroups whose series and kernel map entries were deleted after the grace period.",
-                     MetricType::Counter);
-    add_counter(rc, {}, static_cast<double>(rs.cgroups_reclaimed));
-    out_families.push_back(std::move(rc));
-    auto re = family("syslens_bpf_map_entries_reclaimed_total",
-                     "Kernel map entries deleted with removed cgroups.", MetricType::Counter);
-    add_counter(re, {}, static_cast<double>(rs.entries_reclaimed));
-    out_families.push_back(std::move(re));
-    auto rr = family("syslens_retired_rows",
-                     "Totals of reclaimed cgroups kept so that the series that outlive them (host-wide, "
-                     "(unresolved), a path created again) never go down.",
-                     MetricType::Gauge);
-    add_gauge(rr, {}, static_cast<double>(rs.retired_rows));
-    out_families.push_back(std::move(rr));
-    auto ru = family("syslens_retired_rows_unpersisted",
-                     "Retired totals kept in memory only because the syslens_retired map is full: they do not "
-                     "survive a restart.",
-                     MetricType::Gauge);
-    add_gauge(ru, {}, static_cast<double>(rs.retired_unpersisted));
-    out_families.push_back(std::move(ru));
-  }
-
-  const auto t_self = std::chrono::steady_clock::now();
-  if (self_.workload_families) {
-    auto wf = self_.workload_families(agg);
-    out_families.insert(out_families.end(), std::make_move_iterator(wf.begin()), std::make_move_iterator(wf.end()));
-  }
-  t_workloads = std::chrono::steady_clock::now();
-
-  auto scrape = family("syslens_scrape_duration_seconds",
-                       "Time this scrape spent reading the BPF maps and building the metrics.", MetricType::Gauge);
-  add_gauge(scrape, {},
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  out_families.insert(out_families.end(), std::make_move_iterator(extra.begin()), std::make_move_iterator(extra.end()));
-  out_families.push_back(std::move(scrape));
+  out_families.insert(out_families.end(), extra.begin(), extra.end());
   append_families(out, out_families);
   auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-  spdlog::debug(
-      "scrape: {} series, {} bytes; collect {:.1f} ms, syscall families {:.1f} ms, workload "
-      "families {:.1f} ms, rest {:.1f} ms",
-      per_series.size(), out.size(), ms(t0, t_agg), ms(t_agg, t_text), ms(t_self, t_workloads),
-      ms(t_text, std::chrono::steady_clock::now()) - ms(t_self, t_workloads));
+  spdlog::debug("scrape: {} series, {} bytes; syscall families {:.1f} ms, the rest {:.1f} ms", per_series.size(),
+                out.size(), ms(t_agg, t_text), ms(t_text, std::chrono::steady_clock::now()));
   return out;
 }
 

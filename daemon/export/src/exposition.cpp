@@ -14,10 +14,17 @@ void append_label(std::string& labels, std::string_view name, std::string_view v
   labels += "=\"";
   for (char c : value) {
     switch (c) {
-      case '\\': labels += "\\\\"; break;
-      case '"': labels += "\\\""; break;
-      case '\n': labels += "\\n"; break;
-      default: labels += c;
+      case '\\':
+        labels += "\\\\";
+        break;
+      case '"':
+        labels += "\\\"";
+        break;
+      case '\n':
+        labels += "\\n";
+        break;
+      default:
+        labels += c;
     }
   }
   labels += '"';

@@ -77,7 +77,8 @@ std::vector<prometheus::MetricFamily> collect_process_metrics() {
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     ++fds;
   }
-  out.push_back(gauge_family("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge, fds));
+  out.push_back(
+      gauge_family("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge, fds));
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
     out.push_back(gauge_family("process_max_fds", "Maximum number of open file descriptors.",

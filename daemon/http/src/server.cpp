@@ -112,7 +112,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
  public:
   template <class... Tls>
   Session(tcp::socket socket, HttpServer& server, Tls&... tls)
-      : stream_(std::move(socket), tls...), server_(server), handler_(server.handler_), limits_(server.limits_),
+      : stream_(std::move(socket), tls...),
+        server_(server),
+        handler_(server.handler_),
+        limits_(server.limits_),
         active_(server.active_) {}
   ~Session() { --*active_; }
 
@@ -146,7 +149,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       // Oversized or malformed request: answer once, then close.
       auto status = (ec == http::error::header_limit) ? http::status::request_header_fields_too_large
                     : (ec == http::error::body_limit) ? http::status::payload_too_large
-                                                       : http::status::bad_request;
+                                                      : http::status::bad_request;
       return respond_error(status, ec.message());
     }
     const auto& req = parser_->get();
@@ -156,7 +159,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       res.set(http::field::allow, "GET, HEAD");
       return write(std::move(res), true);
     }
-    if (server_.auth_ && server_.auth_->enabled() && !server_.auth_->allow(std::string_view(req[http::field::authorization].data(), req[http::field::authorization].size()))) {
+    if (server_.auth_ && server_.auth_->enabled() &&
+        !server_.auth_->allow(
+            std::string_view(req[http::field::authorization].data(), req[http::field::authorization].size()))) {
       auto res = make(http::status::unauthorized, "text/plain; charset=utf-8", "unauthorized\n", req.version(), false);
       res.set(http::field::www_authenticate, server_.auth_->challenge());
       return write(std::move(res), true);
@@ -168,15 +173,15 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
       spdlog::error("handling {}: {}", std::string(req.target()), e.what());
       r = {500, "text/plain; charset=utf-8", "internal error\n"};
     }
-    if (r.stream) return start_stream(std::move(r), req.version());
+    if (r.stream) return start_stream(r, req.version());
     // gzip when the client asks (Prometheus does): a scrape at 1,000
     // cgroups is 11-13 MiB of text, about a tenth of that compressed.
     const bool compressible = r.body.size() >= kGzipMinBytes;
     const bool gzip = compressible && accepts_gzip(std::string_view(req[http::field::accept_encoding].data(),
-                                                                     req[http::field::accept_encoding].size()));
+                                                                    req[http::field::accept_encoding].size()));
     if (gzip) r.body = gzip_compress(r.body, kGzipLevel);
-    auto res = make(static_cast<http::status>(r.status), r.content_type, std::move(r.body), req.version(),
-                    req.keep_alive());
+    auto res =
+        make(static_cast<http::status>(r.status), r.content_type, std::move(r.body), req.version(), req.keep_alive());
     if (compressible) res.set(http::field::vary, "Accept-Encoding");
     if (gzip) {
       res.set(http::field::content_encoding, "gzip");
@@ -204,7 +209,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
 
   // Chunked streaming: header, then chunks as the source produces them,
   // until it ends or the client goes away (noticed by a pending read).
-  void start_stream(HttpResponse r, unsigned version) {
+  void start_stream(const HttpResponse& r, unsigned version) {
     src_ = r.stream;
     auto res = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(r.status), version);
     res->set(http::field::server, "syslens");
@@ -250,9 +255,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     if (ec || !src_) return end_stream();
     lowest().expires_after(limits_.write_timeout);
     auto last = std::make_shared<http::chunk_last<>>();
-    asio::async_write(stream_, *last, [self = shared_from_this(), last](beast::error_code, std::size_t) {
-      self->end_stream();
-    });
+    asio::async_write(stream_, *last,
+                      [self = shared_from_this(), last](beast::error_code, std::size_t) { self->end_stream(); });
   }
 
   void end_stream() {
@@ -319,9 +323,11 @@ HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler 
       if (e) throw FatalError(kExitConfig, std::string("tls_server_config.") + what + " " + file + ": " + e.message());
     };
     load("cert_file", t.cert_file, [&](beast::error_code& e) { tls_->use_certificate_chain_file(t.cert_file, e); });
-    load("key_file", t.key_file, [&](beast::error_code& e) { tls_->use_private_key_file(t.key_file, ssl::context::pem, e); });
+    load("key_file", t.key_file,
+         [&](beast::error_code& e) { tls_->use_private_key_file(t.key_file, ssl::context::pem, e); });
     if (t.client_auth_type != "NoClientCert") {
-      load("client_ca_file", t.client_ca_file, [&](beast::error_code& e) { tls_->load_verify_file(t.client_ca_file, e); });
+      load("client_ca_file", t.client_ca_file,
+           [&](beast::error_code& e) { tls_->load_verify_file(t.client_ca_file, e); });
       auto mode = ssl::verify_peer;
       if (t.client_auth_type == "RequireAndVerifyClientCert") mode |= ssl::verify_fail_if_no_peer_cert;
       tls_->set_verify_mode(mode);

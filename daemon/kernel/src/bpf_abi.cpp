@@ -20,12 +20,10 @@ static_assert(sizeof(syslens_proc_count) == 24, "process count layout changed");
 
 namespace {
 constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
-    {"stats_map_full", true},        {"errno_map_full", true},
-    {"enter_store_failed", true},    {"overflow_lookup_failed", true},
-    {"exit_without_enter", false},   {"ignored_syscall_id", false},
-    {"enter_overwritten", false},    {"new_key_event_lost", true},
-    {"trace_event_lost", true},      {"proc_map_full", true},
-    {"cpu_slot_taken", false},
+    {"stats_map_full", true},         {"errno_map_full", true},      {"enter_store_failed", true},
+    {"overflow_lookup_failed", true}, {"exit_without_enter", false}, {"ignored_syscall_id", false},
+    {"enter_overwritten", false},     {"new_key_event_lost", true},  {"trace_event_lost", true},
+    {"proc_map_full", true},          {"cpu_slot_taken", false},
 };
 }  // namespace
 

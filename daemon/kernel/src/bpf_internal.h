@@ -37,8 +37,8 @@ inline void dump_map(int fd, std::uint32_t max_entries, const Fn& fn, const Rese
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
   for (;;) {
     __u32 count = chunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(), vals.data(), &count,
-                                   &opts);
+    int err =
+        bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(), vals.data(), &count, &opts);
     if (err && errno != ENOENT) {
       if (errno == ENOSPC && chunk < max_entries) {
         chunk *= 2;
@@ -64,7 +64,6 @@ inline void dump_map(int fd, std::uint32_t max_entries, const Fn& fn, const Rese
     prev = &key;
   }
 }
-
 
 // One per-CPU counter of enum syslens_counter, summed over the CPUs.
 inline std::uint64_t sum_counter(const struct syslens_bpf& skel, int ncpus, unsigned index) {

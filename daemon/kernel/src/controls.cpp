@@ -51,7 +51,6 @@ void clear_cgroup_set(struct bpf_map* map, std::vector<std::uint64_t>& added) {
 
 }  // namespace
 
-
 void Controls::start_trace(const std::vector<std::uint64_t>& ids, const syslens_trace_filter& filter) {
   stop_trace();
   fill_cgroup_set(skel_->maps.syslens_trace_cgroups, ids, traced_);
@@ -92,7 +91,6 @@ std::vector<Controls::ProcessCount> Controls::stop_processes() {
 
 int Controls::trace_fd() const { return trace_ ? ring_buffer__epoll_fd(trace_.get()) : -1; }
 
-
 void Controls::consume_trace(const std::function<void(const syslens_trace_event&)>& fn) {
   if (!trace_) return;
   on_trace_ = fn;
@@ -116,7 +114,6 @@ bool Controls::set_latency(bool on) {
 }
 
 bool Controls::latency_on() const { return mode_ == Mode::full && skel_->bss->latency_off == 0; }
-
 
 std::vector<ProgramStats> Controls::program_stats() const {
   std::vector<ProgramStats> out;

@@ -11,26 +11,46 @@ namespace {
 // interrupts a call that is then restarted.
 const char* kernel_internal_errno(int err) {
   switch (err) {
-    case 512: return "ERESTARTSYS";
-    case 513: return "ERESTARTNOINTR";
-    case 514: return "ERESTARTNOHAND";
-    case 515: return "ENOIOCTLCMD";
-    case 516: return "ERESTART_RESTARTBLOCK";
-    case 517: return "EPROBE_DEFER";
-    case 518: return "EOPENSTALE";
-    case 519: return "ENOPARAM";
-    case 521: return "EBADHANDLE";
-    case 522: return "ENOTSYNC";
-    case 523: return "EBADCOOKIE";
-    case 524: return "ENOTSUPP";
-    case 525: return "ETOOSMALL";
-    case 526: return "ESERVERFAULT";
-    case 527: return "EBADTYPE";
-    case 528: return "EJUKEBOX";
-    case 529: return "EIOCBQUEUED";
-    case 530: return "ERECALLCONFLICT";
-    case 531: return "ENOGRACE";
-    default: return nullptr;
+    case 512:
+      return "ERESTARTSYS";
+    case 513:
+      return "ERESTARTNOINTR";
+    case 514:
+      return "ERESTARTNOHAND";
+    case 515:
+      return "ENOIOCTLCMD";
+    case 516:
+      return "ERESTART_RESTARTBLOCK";
+    case 517:
+      return "EPROBE_DEFER";
+    case 518:
+      return "EOPENSTALE";
+    case 519:
+      return "ENOPARAM";
+    case 521:
+      return "EBADHANDLE";
+    case 522:
+      return "ENOTSYNC";
+    case 523:
+      return "EBADCOOKIE";
+    case 524:
+      return "ENOTSUPP";
+    case 525:
+      return "ETOOSMALL";
+    case 526:
+      return "ESERVERFAULT";
+    case 527:
+      return "EBADTYPE";
+    case 528:
+      return "EJUKEBOX";
+    case 529:
+      return "EIOCBQUEUED";
+    case 530:
+      return "ERECALLCONFLICT";
+    case 531:
+      return "ENOGRACE";
+    default:
+      return nullptr;
   }
 }
 

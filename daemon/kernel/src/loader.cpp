@@ -35,16 +35,20 @@ int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list arg
   while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = '\0';
   if (len == 0) return n;
   switch (level) {
-    case LIBBPF_WARN: spdlog::warn("libbpf: {}", buf); break;
-    case LIBBPF_INFO: spdlog::debug("libbpf: {}", buf); break;
-    case LIBBPF_DEBUG: spdlog::trace("libbpf: {}", buf); break;
+    case LIBBPF_WARN:
+      spdlog::warn("libbpf: {}", buf);
+      break;
+    case LIBBPF_INFO:
+      spdlog::debug("libbpf: {}", buf);
+      break;
+    case LIBBPF_DEBUG:
+      spdlog::trace("libbpf: {}", buf);
+      break;
   }
   return n;
 }
 
-bool has_cap(const __user_cap_data_struct (&data)[2], int cap) {
-  return (data[cap / 32].effective >> (cap % 32)) & 1U;
-}
+bool has_cap(const __user_cap_data_struct (&data)[2], int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1U; }
 
 // Whether vmlinux BTF describes the raw_syscalls tracepoints for tp_btf.
 bool btf_has_sys_tracepoints(const std::string& custom) {
@@ -142,6 +146,7 @@ std::vector<std::string> drop_capabilities(bool keep_sys_admin) {
     throw FatalError(kExitInternal, "cannot set no_new_privs: " + errstr(errno));
   }
   std::vector<std::string> names;
+  names.reserve(keep.size());
   for (int cap : keep) names.push_back(cap == CAP_DAC_READ_SEARCH ? "CAP_DAC_READ_SEARCH" : "CAP_SYS_ADMIN");
   return names;
 }
@@ -160,8 +165,7 @@ bool on_bpffs(const std::string& dir) {
 std::string pin_directory(const std::string& path) {
   namespace fs = std::filesystem;
   const std::string parent = fs::path(path).parent_path().string();
-  if (!on_bpffs(parent) && parent == "/sys/fs/bpf" &&
-      ::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
+  if (!on_bpffs(parent) && parent == "/sys/fs/bpf" && ::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
     spdlog::warn("no bpffs at /sys/fs/bpf and mounting one failed ({}): counts will not survive a restart",
                  errstr(errno));
     return {};
@@ -178,7 +182,6 @@ std::string pin_directory(const std::string& path) {
 }
 
 }  // namespace
-
 
 // The maps whose contents are the counts: pinned, so a restart re-attaches
 // to them. If any pinned map no longer fits (another size or layout after an
@@ -281,7 +284,6 @@ Loader::~Loader() {
 
 int Loader::new_keys_fd() const { return new_keys_ ? ring_buffer__epoll_fd(new_keys_.get()) : -1; }
 
-
 void Loader::consume_new_keys(const std::function<void(std::uint64_t)>& fn) {
   if (!new_keys_) return;
   on_new_key_ = fn;
@@ -306,13 +308,11 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   struct bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, false); }
   auto& p = skel->progs;
-  bpf_program__set_autoload(tp ? (task ? p.tpbtf_enter_task : p.tpbtf_enter_tid)
-                               : (task ? p.rawtp_enter_task : p.rawtp_enter_tid),
-                            true);
+  bpf_program__set_autoload(
+      tp ? (task ? p.tpbtf_enter_task : p.tpbtf_enter_tid) : (task ? p.rawtp_enter_task : p.rawtp_enter_tid), true);
   if (full) {
-    bpf_program__set_autoload(tp ? (task ? p.tpbtf_exit_task : p.tpbtf_exit_tid)
-                                 : (task ? p.rawtp_exit_task : p.rawtp_exit_tid),
-                              true);
+    bpf_program__set_autoload(
+        tp ? (task ? p.tpbtf_exit_task : p.tpbtf_exit_tid) : (task ? p.rawtp_exit_task : p.rawtp_exit_tid), true);
     if (!task) bpf_program__set_autoload(tp ? p.tpbtf_thread_exit : p.rawtp_thread_exit, true);
     if (task) bpf_program__set_autoload(tp ? p.tpbtf_switch_task : p.rawtp_switch_task, true);
   }
@@ -322,15 +322,20 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   if (!err) err = bpf_map__set_max_entries(m.syslens_errors, opts.max_errno_entries);
   if (!err) err = bpf_map__set_max_entries(m.syslens_tid_rec, (full && !task) ? opts.max_threads : 1);
   if (!err && !task) err = bpf_map__set_autocreate(m.syslens_task_rec, false);
-  if (!err) err = bpf_map__set_max_entries(m.syslens_cpu_recs, (full && task) ? static_cast<std::uint32_t>(layout_.ncpus) : 1);
+  if (!err)
+    err = bpf_map__set_max_entries(m.syslens_cpu_recs, (full && task) ? static_cast<std::uint32_t>(layout_.ncpus) : 1);
   // The slot table is capped at 32 MiB: fewer entries per CPU on big machines.
   std::uint32_t slots = opts.cpu_slots;
-  while (slots > 16 && std::uint64_t{slots} * static_cast<std::uint64_t>(layout_.ncpus) * sizeof(syslens_cpu_slot) > (32U << 20)) {
+  while (slots > 16 &&
+         std::uint64_t{slots} * static_cast<std::uint64_t>(layout_.ncpus) * sizeof(syslens_cpu_slot) > (32U << 20)) {
     slots /= 2;
   }
-  if (slots != opts.cpu_slots) spdlog::info("bpf.cpu_slots lowered from {} to {} for {} CPUs", opts.cpu_slots, slots, layout_.ncpus);
+  if (slots != opts.cpu_slots)
+    spdlog::info("bpf.cpu_slots lowered from {} to {} for {} CPUs", opts.cpu_slots, slots, layout_.ncpus);
   skel->rodata->cpu_slots = slots;
-  if (!err) err = bpf_map__set_max_entries(m.syslens_cpu_slots, std::max<std::uint32_t>(1, slots * static_cast<std::uint32_t>(layout_.ncpus)));
+  if (!err)
+    err = bpf_map__set_max_entries(m.syslens_cpu_slots,
+                                   std::max<std::uint32_t>(1, slots * static_cast<std::uint32_t>(layout_.ncpus)));
   if (!err && !pin_dir_.empty()) err = prepare_pins(skel.get());
   if (err) {
     why = "configure: " + errstr(err);
@@ -372,7 +377,8 @@ void Loader::open_new_keys() {
     return 0;
   };
   new_keys_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.syslens_new_keys), cb, this, nullptr));
-  if (!new_keys_) spdlog::warn("cannot open the new-key ring buffer: {}; short-lived cgroups may go unnamed", errstr(errno));
+  if (!new_keys_)
+    spdlog::warn("cannot open the new-key ring buffer: {}; short-lived cgroups may go unnamed", errstr(errno));
 }
 
 void Loader::attach_all() {
@@ -381,8 +387,9 @@ void Loader::attach_all() {
   // program goes first: without it a blocked call's record could be lost.
   std::vector<struct bpf_program*> order;
   auto& p = skel_->progs;
-  for (auto* prog : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_thread_exit, p.rawtp_thread_exit, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
-                     p.rawtp_exit_tid, p.tpbtf_enter_task, p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
+  for (auto* prog : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_thread_exit, p.rawtp_thread_exit,
+                     p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task, p.rawtp_exit_tid, p.tpbtf_enter_task,
+                     p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
     if (bpf_program__autoload(prog)) order.push_back(prog);
   }
   for (auto* prog : order) {
@@ -403,8 +410,8 @@ void Loader::attach_all() {
 // and comes back with set_latency().
 std::array<struct bpf_program*, 6> Loader::latency_programs() const {
   const auto& p = skel_->progs;
-  return {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task,
-          p.rawtp_exit_tid};
+  return {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_exit_task,
+          p.tpbtf_exit_tid,    p.rawtp_exit_task,   p.rawtp_exit_tid};
 }
 
 bool Loader::is_latency_program(const ::bpf_program* prog) const {

@@ -36,24 +36,29 @@ Snapshot MapReader::read() {
   s.stats.reserve(std::min<std::uint32_t>(max_stats_, 1U << 16));
   dump_map<syslens_stats_key, syslens_stats_val>(
       bpf_map__fd(m.syslens_stats), max_stats_,
-      [&](const syslens_stats_key& k, const syslens_stats_val& v) { s.stats.push_back({k, v}); },
+      [&](const syslens_stats_key& k, const syslens_stats_val& v) {
+        s.stats.push_back({k, v});
+      },
       [&] { s.stats.clear(); });
   dump_map<syslens_errno_key, std::uint64_t>(
       bpf_map__fd(m.syslens_errors), max_errno_,
-      [&](const syslens_errno_key& k, const std::uint64_t& v) { s.errors.push_back({k, v}); },
+      [&](const syslens_errno_key& k, const std::uint64_t& v) {
+        s.errors.push_back({k, v});
+      },
       [&] { s.errors.clear(); });
 
   // The overflow rows only fill once the stats map has been full.
   if (s.counters[SYSLENS_CNT_STATS_MAP_FULL] > 0) {
-    dump_map<__u32, syslens_stats_val>(bpf_map__fd(m.syslens_overflow), 2 * SYSLENS_OVERFLOW_NR_MAX,
-                                       [&](const __u32& row, const syslens_stats_val& v) {
-                                         if (v.calls == 0 && v.returns == 0) return;
-                                         syslens_stats_key k{};
-                                         k.abi = row >= SYSLENS_OVERFLOW_NR_MAX ? SYSLENS_ABI_COMPAT : 0;
-                                         k.nr = row % SYSLENS_OVERFLOW_NR_MAX;
-                                         s.overflow.push_back({k, v});
-                                       },
-                                       [&] { s.overflow.clear(); });
+    dump_map<__u32, syslens_stats_val>(
+        bpf_map__fd(m.syslens_overflow), 2 * SYSLENS_OVERFLOW_NR_MAX,
+        [&](const __u32& row, const syslens_stats_val& v) {
+          if (v.calls == 0 && v.returns == 0) return;
+          syslens_stats_key k{};
+          k.abi = row >= SYSLENS_OVERFLOW_NR_MAX ? SYSLENS_ABI_COMPAT : 0;
+          k.nr = row % SYSLENS_OVERFLOW_NR_MAX;
+          s.overflow.push_back({k, v});
+        },
+        [&] { s.overflow.clear(); });
   }
   s.fill.push_back({"syslens_stats", s.stats.size(), max_stats_});
   if (slots_) s.fill.push_back({"syslens_cpu_slots", merge_cpu_slots(s.stats), std::uint64_t{cpu_slots_} * ncpus_});
@@ -102,7 +107,10 @@ std::vector<RetiredRow> MapReader::read_retired() {
   std::vector<RetiredRow> out;
   dump_map<syslens_retired_key, syslens_stats_val>(
       bpf_map__fd(skel_->maps.syslens_retired), SYSLENS_RETIRED_MAX,
-      [&](const syslens_retired_key& k, const syslens_stats_val& v) { out.push_back({k, v}); }, [&] { out.clear(); });
+      [&](const syslens_retired_key& k, const syslens_stats_val& v) {
+        out.push_back({k, v});
+      },
+      [&] { out.clear(); });
   return out;
 }
 

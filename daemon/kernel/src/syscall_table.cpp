@@ -26,13 +26,11 @@ constexpr std::uint32_t kX32SyscallBit = 0x40000000U;
 // same number on every architecture, so one list serves all ABIs; the
 // generated tables win where they know a number.
 constexpr std::array<SyscallEntry, 19> kRecentSyscalls{{
-    {451, "cachestat"},       {452, "fchmodat2"},       {453, "map_shadow_stack"},
-    {454, "futex_wake"},      {455, "futex_wait"},      {456, "futex_requeue"},
-    {457, "statmount"},       {458, "listmount"},       {459, "lsm_get_self_attr"},
-    {460, "lsm_set_self_attr"}, {461, "lsm_list_modules"}, {462, "mseal"},
-    {463, "setxattrat"},      {464, "getxattrat"},      {465, "listxattrat"},
-    {466, "removexattrat"},   {467, "open_tree_attr"},  {468, "file_getattr"},
-    {469, "file_setattr"},
+    {451, "cachestat"},         {452, "fchmodat2"},         {453, "map_shadow_stack"}, {454, "futex_wake"},
+    {455, "futex_wait"},        {456, "futex_requeue"},     {457, "statmount"},        {458, "listmount"},
+    {459, "lsm_get_self_attr"}, {460, "lsm_set_self_attr"}, {461, "lsm_list_modules"}, {462, "mseal"},
+    {463, "setxattrat"},        {464, "getxattrat"},        {465, "listxattrat"},      {466, "removexattrat"},
+    {467, "open_tree_attr"},    {468, "file_getattr"},      {469, "file_setattr"},
 }};
 
 struct Index {
@@ -62,11 +60,16 @@ const Index& index_for(Abi abi) {
   static const Index arm64 = build_index(syscall_table(Abi::arm64), 0, true);
   static const Index none;
   switch (abi) {
-    case Abi::x86_64: return x86_64;
-    case Abi::i386: return i386;
-    case Abi::x32: return x32;
-    case Abi::arm64: return arm64;
-    case Abi::aarch32: return none;
+    case Abi::x86_64:
+      return x86_64;
+    case Abi::i386:
+      return i386;
+    case Abi::x32:
+      return x32;
+    case Abi::arm64:
+      return arm64;
+    case Abi::aarch32:
+      return none;
   }
   return none;
 }
@@ -75,11 +78,16 @@ const Index& index_for(Abi abi) {
 
 std::string_view abi_name(Abi abi) {
   switch (abi) {
-    case Abi::x86_64: return "x86_64";
-    case Abi::x32: return "x32";
-    case Abi::i386: return "i386";
-    case Abi::arm64: return "arm64";
-    case Abi::aarch32: return "aarch32";
+    case Abi::x86_64:
+      return "x86_64";
+    case Abi::x32:
+      return "x32";
+    case Abi::i386:
+      return "i386";
+    case Abi::arm64:
+      return "arm64";
+    case Abi::aarch32:
+      return "aarch32";
   }
   return "unknown";
 }
@@ -103,11 +111,16 @@ Abi classify(Arch arch, std::uint32_t nr, bool compat) {
 std::span<const SyscallEntry> syscall_table(Abi abi) {
   using namespace generated;
   switch (abi) {
-    case Abi::x86_64: return {x86_64_table, x86_64_table_size};
-    case Abi::i386: return {i386_table, i386_table_size};
-    case Abi::x32: return {x32_table, x32_table_size};
-    case Abi::arm64: return {arm64_table, arm64_table_size};
-    case Abi::aarch32: return {};
+    case Abi::x86_64:
+      return {x86_64_table, x86_64_table_size};
+    case Abi::i386:
+      return {i386_table, i386_table_size};
+    case Abi::x32:
+      return {x32_table, x32_table_size};
+    case Abi::arm64:
+      return {arm64_table, arm64_table_size};
+    case Abi::aarch32:
+      return {};
   }
   return {};
 }

@@ -12,9 +12,9 @@ ReferenceProfile parse_reference_profile(std::string_view text, std::string name
   if (doc.is_discarded() || !doc.is_object()) throw std::runtime_error("not a JSON seccomp profile");
   ReferenceProfile ref;
   ref.name = std::move(name);
-  const std::set<std::string> arch_names =
-      arch == Arch::x86_64 ? std::set<std::string>{"amd64", "x86_64", "SCMP_ARCH_X86_64"}
-                           : std::set<std::string>{"arm64", "aarch64", "SCMP_ARCH_AARCH64"};
+  const std::set<std::string> arch_names = arch == Arch::x86_64
+                                               ? std::set<std::string>{"amd64", "x86_64", "SCMP_ARCH_X86_64"}
+                                               : std::set<std::string>{"arm64", "aarch64", "SCMP_ARCH_AARCH64"};
   std::set<std::string> denied;
   const auto rules = doc.value("syscalls", json::array());
   if (!rules.is_array()) throw std::runtime_error("'syscalls' is not a list");
@@ -25,7 +25,8 @@ ReferenceProfile parse_reference_profile(std::string_view text, std::string name
     if (includes.is_object()) {
       if (includes.contains("arches") && includes["arches"].is_array()) {
         bool ours = false;
-        for (const auto& a : includes["arches"]) ours = ours || (a.is_string() && arch_names.count(a.get<std::string>()));
+        for (const auto& a : includes["arches"])
+          ours = ours || (a.is_string() && arch_names.count(a.get<std::string>()));
         if (!ours) continue;
       }
       // Rules that need a capability a container does not have by default.
@@ -71,10 +72,11 @@ const std::vector<std::string>& runtime_start_syscalls(Arch arch) {
   // scheduler, memory and signal calls. A profile without them fails at
   // container start, not in the workload.
   static const std::vector<std::string> common = {
-      "execve", "execveat", "exit", "exit_group", "futex", "nanosleep", "clock_nanosleep", "sched_yield",
-      "epoll_pwait", "getpid", "gettid", "tgkill", "rt_sigreturn", "rt_sigprocmask", "rt_sigaction",
-      "sigaltstack", "mmap", "munmap", "madvise", "mprotect", "brk", "close", "fcntl", "read", "write", "prctl",
-      "capget", "capset", "set_robust_list", "set_tid_address"};
+      "execve",          "execveat",       "exit",   "exit_group", "futex",   "nanosleep",    "clock_nanosleep",
+      "sched_yield",     "epoll_pwait",    "getpid", "gettid",     "tgkill",  "rt_sigreturn", "rt_sigprocmask",
+      "rt_sigaction",    "sigaltstack",    "mmap",   "munmap",     "madvise", "mprotect",     "brk",
+      "close",           "fcntl",          "read",   "write",      "prctl",   "capget",       "capset",
+      "set_robust_list", "set_tid_address"};
   static const std::vector<std::string> x86 = [] {
     auto v = common;
     v.insert(v.end(), {"arch_prctl", "epoll_wait"});
@@ -112,8 +114,8 @@ json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool
     for (const auto& a : arches) {
       if (a != "SCMP_ARCH_X86_64" && a != "SCMP_ARCH_AARCH64") sub.push_back(a);
     }
-    j["archMap"] = json::array({{{"architecture", x86 ? "SCMP_ARCH_X86_64" : "SCMP_ARCH_AARCH64"},
-                                 {"subArchitectures", sub}}});
+    j["archMap"] =
+        json::array({{{"architecture", x86 ? "SCMP_ARCH_X86_64" : "SCMP_ARCH_AARCH64"}, {"subArchitectures", sub}}});
   }
   j["syscalls"] = json::array({{{"names", names}, {"action", "SCMP_ACT_ALLOW"}}});
   if (!unnamed.empty()) j["syslens_unnamed_syscalls"] = unnamed;

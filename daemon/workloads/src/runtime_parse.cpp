@@ -27,8 +27,8 @@ std::vector<std::pair<std::string, ContainerMeta>> parse_docker_containers(std::
     // An entry without a usable id cannot be matched to a cgroup: skip it.
     if (id == c.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) continue;
     ContainerMeta m;
-    if (auto names = c.find("Names"); names != c.end() && names->is_array() && !names->empty() &&
-                                      names->front().is_string()) {
+    if (auto names = c.find("Names");
+        names != c.end() && names->is_array() && !names->empty() && names->front().is_string()) {
       m.name = names->front().get<std::string>();
       if (!m.name.empty() && m.name.front() == '/') m.name.erase(0, 1);
     }

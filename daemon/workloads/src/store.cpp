@@ -21,8 +21,8 @@ std::uint64_t WorkloadRecord::calls() const {
 
 std::uint64_t WorkloadRecord::failures() const {
   std::uint64_t n = 0;
-  for (const auto& [_, s] : syscalls) {
-    for (const auto& [__, c] : s.errors) n += c;
+  for (const auto& [name, s] : syscalls) {
+    for (const auto& [err, c] : s.errors) n += c;
   }
   return n;
 }
@@ -137,8 +137,8 @@ RefResult resolve_ref(const std::vector<WorkloadRecord>& ws, std::string_view re
   }
   if (hits.empty()) {
     r.status = 404;
-    r.error = "no workload matches '" + std::string(ref) + "' (tried: " +
-              (ref.front() == '/' ? "cgroup path" : how) + ")";
+    r.error =
+        "no workload matches '" + std::string(ref) + "' (tried: " + (ref.front() == '/' ? "cgroup path" : how) + ")";
     return r;
   }
   if (hits.size() > 1) {

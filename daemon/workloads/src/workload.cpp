@@ -39,7 +39,6 @@ bool parse_pod_uid(std::string_view s, std::string& out) {
   return true;
 }
 
-
 struct PrefixRule {
   std::string_view prefix;
   std::string_view runtime;
@@ -135,8 +134,8 @@ CgroupIdentity identify_cgroup(std::string_view path) {
       if (starts_with(body, "kubepods-") && starts_with(body.substr(9), q)) id.qos = std::string(q);
     }
     std::size_t p = body.rfind("pod");
-    if (p != std::string_view::npos && (p == 0 || body[p - 1] == '-') &&
-        (p == 0 || starts_with(body, "kubepods")) && parse_pod_uid(body.substr(p + 3), id.pod_uid)) {
+    if (p != std::string_view::npos && (p == 0 || body[p - 1] == '-') && (p == 0 || starts_with(body, "kubepods")) &&
+        parse_pod_uid(body.substr(p + 3), id.pod_uid)) {
       if (id.qos.empty()) id.qos = "guaranteed";  // kubepods/pod<uid>: no QoS level
     }
   }

@@ -23,4 +23,3 @@ TEST(Profile, PerSyscallCountsErrnoLatencyAndDrift) {
   EXPECT_EQ(openat["first_seen"], "1970-01-01T00:16:40Z");
   EXPECT_EQ(j["seccomp_drift"]["denied"], nlohmann::json::array({"openat"}));  // i386 calls are not judged
 }
-

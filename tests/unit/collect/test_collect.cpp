@@ -56,7 +56,7 @@ TEST(Collect, ReclaimedCgroupsLeaveEveryOutlivingSeriesWhereItWas) {
   names.removed = {2};
   src.snap.stats = {row(1, 110, 5), row(2, 110, 7), row(3, 110, 4)};  // 3: removed before it was named
   src.snap.errors = {enoent(2, 257, 2), enoent(3, 257, 1)};
-  SyscallCollector render({}, {});
+  SyscallCollector render{CollectorOptions{}};
   auto check = [&](Collect& c) {
     const auto text = render.Render(*c.latest(Collect::Clock::duration::zero()));
     EXPECT_EQ(value_of(text, "syslens_syscalls_total", "/a"), 12);
@@ -100,7 +100,7 @@ TEST(Collect, ARemovedPathsTotalsOutliveItForOneGracePeriod) {
   names.paths = {{1, "/b"}};
   names.removed = {1};
   src.snap.stats = {row(1, 110, 5)};
-  SyscallCollector render({}, {});
+  SyscallCollector render{CollectorOptions{}};
   Collect collect(src, names, nullptr, quick_reclaim());
   auto text = [&] { return render.Render(*collect.latest(Collect::Clock::duration::zero())); };
   text();
@@ -141,7 +141,7 @@ TEST(Collect, AFullRetiredMapKeepsTotalsInMemoryAndSaysSo) {
   names.paths = {{1, "/c"}, {2, "/c"}};
   names.removed = {2};
   src.snap.stats = {row(1, 110, 5), row(2, 110, 7)};
-  SyscallCollector render({}, {});
+  SyscallCollector render{CollectorOptions{}};
   Collect collect(src, names, nullptr, quick_reclaim());
   collect.latest(Collect::Clock::duration::zero());
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
@@ -169,4 +169,3 @@ TEST(Collect, ReadsAtMostOncePerMaxAge) {
   const auto c = collect.latest(Collect::Clock::duration::zero());
   EXPECT_NE(a.get(), c.get());
 }
-

@@ -66,8 +66,11 @@ TEST(Flags, HelpAndVersionPrintAndExit) {
 TEST(Flags, BadInputIsAUsageError) {
   expect_fatal([] { flags({"--nope"}); }, kExitUsage, "unknown flag '--nope'");
   expect_fatal([] { flags({"--web.listen"}); }, kExitUsage, "unknown flag");  // no prefix guessing
-  expect_fatal([] { flags({"--log.level=info", "--log.level=debug"}); }, kExitUsage,
-               "flag given more than once '--log.level'");
+  expect_fatal(
+      [] {
+        flags({"--log.level=info", "--log.level=debug"});
+      },
+      kExitUsage, "flag given more than once '--log.level'");
   // Found by fuzz_config: a flag holding a message placeholder made Boost's
   // error message loop forever. Now a prompt usage error.
   expect_fatal([] { flags({"--x%canonical_option%y"}); }, kExitUsage, "unknown flag '--x%canonical_option%y'");
@@ -233,7 +236,8 @@ TEST(ConfigFile, RuntimeSockets) {
   EXPECT_EQ(c.docker_socket, "");
   EXPECT_EQ(c.cri_sockets, (std::vector<std::string>{"/a.sock", "/b.sock"}));
   EXPECT_EQ(c.metadata_scrape_wait, std::chrono::milliseconds(0));
-  expect_fatal([] { yaml("runtimes:\n  cri_sockets: /a.sock\n"); }, kExitConfig, "runtimes.cri_sockets: must be a list");
+  expect_fatal([] { yaml("runtimes:\n  cri_sockets: /a.sock\n"); }, kExitConfig,
+               "runtimes.cri_sockets: must be a list");
 }
 
 TEST(WebConfig, ExporterToolkitFormat) {
@@ -251,8 +255,12 @@ TEST(WebConfig, ExporterToolkitFormat) {
   EXPECT_EQ(w.headers.at("Strict-Transport-Security"), "max-age=31536000");
   EXPECT_FALSE(parse_web_config("", "web.yml").tls);
   EXPECT_FALSE(parse_web_config("", "web.yml").auth());
-  expect_fatal([] { parse_web_config("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n", "w"); },
-               kExitConfig, "client_ca_file: needed to verify client certificates");
+  expect_fatal(
+      [] {
+        parse_web_config(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n", "w");
+      },
+      kExitConfig, "client_ca_file: needed to verify client certificates");
   expect_fatal([] { parse_web_config("http_server_config:\n  headers:\n    \"X: y\": z\n", "w"); }, kExitConfig,
                "invalid header");
   expect_fatal([] { parse_web_config("syslens_bearer_tokens:\n  - token\n", "w"); }, kExitConfig,

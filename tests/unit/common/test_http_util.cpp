@@ -49,15 +49,16 @@ TEST(AcceptEncoding, GzipWhenAskedForAndNotRefused) {
                           "x-gzip", "gzip;q=1.0", " gzip ; q=0.001"}) {
     EXPECT_TRUE(accepts_gzip(yes)) << yes;
   }
-  for (const char* no : {"", "identity", "deflate, br", "gzip;q=0", "gzip;q=0.000", "*;q=0", "*, gzip;q=0",
-                         "gzipx", "gzip;q=0."}) {
+  for (const char* no :
+       {"", "identity", "deflate, br", "gzip;q=0", "gzip;q=0.000", "*;q=0", "*, gzip;q=0", "gzipx", "gzip;q=0."}) {
     EXPECT_FALSE(accepts_gzip(no)) << no;
   }
 }
 
 TEST(Gzip, RoundTripsThroughZlib) {
   std::string text;
-  for (int i = 0; i < 20000; ++i) text += "syslens_syscalls_total{cgroup=\"/a\",syscall=\"read\"} " + std::to_string(i) + "\n";
+  for (int i = 0; i < 20000; ++i)
+    text += "syslens_syscalls_total{cgroup=\"/a\",syscall=\"read\"} " + std::to_string(i) + "\n";
   const std::string gz = gzip_compress(text, 1);
   ASSERT_GE(gz.size(), 18U);
   EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);  // the gzip magic

@@ -11,6 +11,7 @@
 #include "kernel_fakes.h"
 #include "syslens/export/collector.h"
 #include "syslens/export/exposition.h"
+#include "syslens/export/self_metrics.h"
 #include "syslens/workloads/workload.h"
 
 using namespace syslens;
@@ -21,10 +22,12 @@ namespace {
 // A scrape as the daemon does it: the collect layer's latest read, rendered.
 class Scraper {
  public:
-  Scraper(KernelMaps& src, CgroupNamer& names, WorkloadNamer* workloads, CollectorOptions o, SelfInfo self,
+  Scraper(KernelMaps& src, CgroupNamer& names, WorkloadNamer* workloads, CollectorOptions o,
           std::chrono::milliseconds metadata_wait = std::chrono::milliseconds(250))
-      : collect_(src, names, workloads, collect_options(metadata_wait)), render_(o, std::move(self)) {}
-  std::string Render() { return render_.Render(*collect_.latest(Collect::Clock::duration::zero())); }
+      : collect_(src, names, workloads, collect_options(metadata_wait)), render_(o) {}
+  std::string Render(const std::vector<prometheus::MetricFamily>& extra = {}) {
+    return render_.Render(*collect_.latest(Collect::Clock::duration::zero()), extra);
+  }
 
  private:
   static CollectOptions collect_options(std::chrono::milliseconds wait) {
@@ -51,7 +54,7 @@ TEST(Collector, ExportsCountsErrorsAndHistogramsPerCgroupAndSyscall) {
   src.snap.errors = {e};
   CollectorOptions o;
   o.latency_buckets = true;
-  Scraper c(src, names, nullptr, o, {});
+  Scraper c(src, names, nullptr, o);
   const auto text = c.Render();
 
   const auto calls = samples(text, "syslens_syscalls_total");
@@ -100,7 +103,7 @@ TEST(Collector, ByDefaultDurationsPerCgroupAreSumAndCount) {
   FakeNamer names;
   names.paths = {{1, "/a"}, {2, "/b"}};
   src.snap.stats = {row(1, 110, 5), row(2, 110, 7)};
-  Scraper c(src, names, nullptr, {}, {});
+  Scraper c(src, names, nullptr, {});
   const auto text = c.Render();
   EXPECT_NE(text.find("# TYPE syslens_syscall_duration_seconds summary"), std::string::npos);
   EXPECT_TRUE(samples(text, "syslens_syscall_duration_seconds_bucket").empty());
@@ -134,7 +137,7 @@ TEST(Collector, SumsKeysThatDecodeToTheSameLabels) {
   FakeNamer names;
   names.paths = {{10, "/a"}, {11, "/a"}};  // e.g. the same path seen through two ids
   src.snap.stats = {row(10, 39, 2), row(11, 39, 3), row(12, 39, 4), row(13, 39, 5)};  // 12, 13: gone
-  Scraper c(src, names, nullptr, {}, {});
+  Scraper c(src, names, nullptr, {});
   const auto calls = samples(c.Render(), "syslens_syscalls_total");
   ASSERT_EQ(calls.size(), 2U);
   EXPECT_EQ(label(calls[0], "cgroup"), kCgroupUnresolved);
@@ -185,7 +188,7 @@ TEST(Collector, OverflowRowsKeepTotalsExact) {
   src.snap.stats = {row(1, 110, 5)};
   src.snap.overflow = {row(0, 110, 6), row(0, 64, 1, SYSLENS_ABI_COMPAT)};
   src.snap.counters[SYSLENS_CNT_STATS_MAP_FULL] = 7;
-  Scraper c(src, names, nullptr, {}, {});
+  Scraper c(src, names, nullptr, {});
   const auto text = c.Render();
   const auto calls = samples(text, "syslens_syscalls_total");
   ASSERT_EQ(calls.size(), 3U);
@@ -211,7 +214,7 @@ TEST(Collector, CountModeHasNoLatencyOrErrnoFamilies) {
   src.snap.stats = {row(1, 110, 5)};
   CollectorOptions o;
   o.latency = false;
-  Scraper c(src, names, nullptr, o, {});
+  Scraper c(src, names, nullptr, o);
   const auto text = c.Render();
   EXPECT_TRUE(has_family(text, "syslens_syscalls_total"));
   EXPECT_FALSE(has_family(text, "syslens_syscall_errors_total"));
@@ -219,30 +222,66 @@ TEST(Collector, CountModeHasNoLatencyOrErrnoFamilies) {
   EXPECT_FALSE(has_family(text, "syslens_host_syscall_duration_seconds"));
 }
 
-TEST(Collector, SelfMetricsArePresent) {
+TEST(Collector, KernelAndSelfFamiliesAreAllPresent) {
   FakeSource src;
   FakeNamer names;
   src.snap.fill = {{"syslens_stats", 3, 64}};
-  SelfInfo self;
-  self.mode = "full";
-  self.attach = "tp_btf";
-  self.thread_store = "task_storage";
-  self.program_stats = [] { return std::vector<ProgramStats>{{"tpbtf_enter_task", 100, 5000}}; };
-  self.run_stats_enabled_seconds = [] { return 1.5; };
-  self.cgroup_stats = [] { return CgroupPathStats{}; };
-  Scraper c(src, names, nullptr, {}, self);
-  const auto text = c.Render();
-  for (const char* n : {"syslens_build_info", "syslens_bpf_info", "syslens_bpf_failures_total", "syslens_bpf_events_total",
-                        "syslens_bpf_map_entries", "syslens_bpf_map_capacity", "syslens_tracked_cgroups",
-                        "syslens_bpf_program_runs_total", "syslens_bpf_program_run_seconds_total",
-                        "syslens_bpf_run_stats_enabled_seconds_total", "syslens_cgroup_cache_entries",
-                        "syslens_scrape_duration_seconds"}) {
+  SelfMetrics self({"full", "tp_btf", "task_storage", "6.18", "v2"});
+  SelfSample smp;
+  smp.programs = std::vector<ProgramStats>{{"tpbtf_enter_task", 100, 5000}};
+  smp.run_stats_seconds = 1.5;
+  smp.cgroups = CgroupPathStats{};
+  self.update(smp);
+  Scraper c(src, names, nullptr, {});
+  const auto text = c.Render(self.collect());
+  for (const char* n :
+       {"syslens_build_info", "syslens_bpf_info", "syslens_bpf_failures_total", "syslens_bpf_events_total",
+        "syslens_bpf_map_entries", "syslens_bpf_map_capacity", "syslens_tracked_cgroups",
+        "syslens_bpf_program_runs_total", "syslens_bpf_program_run_seconds_total",
+        "syslens_bpf_run_stats_enabled_seconds_total", "syslens_cgroup_cache_entries",
+        "syslens_scrape_duration_seconds", "syslens_http_rejected_connections_total", "syslens_degradations_total",
+        "syslens_cgroups_reclaimed_total", "syslens_retired_rows"}) {
     EXPECT_TRUE(has_family(text, n)) << n;
   }
   EXPECT_DOUBLE_EQ(samples(text, "syslens_bpf_program_run_seconds_total")[0].value, 5e-6);
+  EXPECT_EQ(label(samples(text, "syslens_bpf_info")[0], "attach"), "tp_btf");
   // The failure counters are all there, zero or not, so alerts can use them.
   EXPECT_EQ(samples(text, "syslens_bpf_failures_total").size(), 7U);
   EXPECT_NE(text.find("syslens_bpf_map_capacity{map=\"syslens_stats\"} 64"), std::string::npos) << text;
+}
+
+// The registry's counters follow each component's totals exactly and never
+// go down, whatever a sample says.
+TEST(SelfMetrics, CountersFollowTheTotalsAndNeverGoDown) {
+  SelfMetrics self({"full", "tp_btf", "task_storage", "6.18", "v2"});
+  auto value = [&](const std::string& name, const std::string& source = "") {
+    SyscallCollector r{CollectorOptions{}};
+    FakeSource src;
+    FakeNamer names;
+    Collect collect(src, names, nullptr, {});
+    for (const auto& smp : samples(r.Render(*collect.latest({}), self.collect()), name)) {
+      if (source.empty() || label(smp, "source") == source) return smp.value;
+    }
+    return -1.0;
+  };
+  SelfSample s;
+  s.http_rejected = 5;
+  s.degradations = 2;
+  s.reclaim.cgroups_reclaimed = 40;
+  s.runtimes = {{"docker", 10, 3, false, "down"}};
+  self.update(s);
+  EXPECT_EQ(value("syslens_http_rejected_connections_total"), 5);
+  EXPECT_EQ(value("syslens_degradations_total"), 2);
+  EXPECT_EQ(value("syslens_cgroups_reclaimed_total"), 40);
+  EXPECT_EQ(value("syslens_runtime_errors_total", "docker"), 3);
+  EXPECT_EQ(value("syslens_runtime_up", "docker"), 0);
+  s.http_rejected = 7;
+  s.reclaim.cgroups_reclaimed = 10;  // a component restarted its count: no decrease
+  s.runtimes[0].up = true;
+  self.update(s);
+  EXPECT_EQ(value("syslens_http_rejected_connections_total"), 7);
+  EXPECT_EQ(value("syslens_cgroups_reclaimed_total"), 40);
+  EXPECT_EQ(value("syslens_runtime_up", "docker"), 1);
 }
 
 namespace {
@@ -284,12 +323,12 @@ TEST(Collector, EverySeriesCarriesTheWorkloadLabels) {
   e.key.err = 11;
   e.count = 2;
   src.snap.errors = {e};
-  Scraper c(src, names, &workloads, {}, {});
+  Scraper c(src, names, &workloads, {});
   const auto text = c.Render();
   // The container's series carry every workload label; the others only what
   // they have (an empty label is an absent one).
-  for (const char* fam : {"syslens_syscalls_total", "syslens_syscall_errors_total",
-                          "syslens_syscall_duration_seconds_count"}) {
+  for (const char* fam :
+       {"syslens_syscalls_total", "syslens_syscall_errors_total", "syslens_syscall_duration_seconds_count"}) {
     for (const auto& mt : samples(text, fam)) {
       if (label(mt, "cgroup") != path) continue;
       for (const char* l : {"cgroup", "container_id", "container", "pod", "namespace", "image", "unit", "syscall"}) {
@@ -324,7 +363,7 @@ TEST(Collector, ARuntimeThatIsDownCostsEmptyLabelsNotAStall) {
   FakeNamer names;
   names.paths = {{7, "/docker/" + kId}};
   src.snap.stats = {row(7, 0, 3)};
-  Scraper c(src, names, &workloads, {}, {}, std::chrono::milliseconds(100));
+  Scraper c(src, names, &workloads, {}, std::chrono::milliseconds(100));
   const auto t0 = std::chrono::steady_clock::now();
   const auto text = c.Render();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000));

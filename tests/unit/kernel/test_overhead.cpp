@@ -6,10 +6,10 @@ using namespace syslens;
 using namespace std::chrono_literals;
 
 TEST(Overhead, CostIsAllProgramsTimeOverEnterRuns) {
-  const std::vector<ProgramStats> before = {{"tpbtf_enter_task", 100, 10'000}, {"tpbtf_exit_task", 100, 8'000},
-                                            {"tpbtf_switch_task", 10, 1'000}};
-  const std::vector<ProgramStats> after = {{"tpbtf_enter_task", 1100, 110'000}, {"tpbtf_exit_task", 1100, 88'000},
-                                           {"tpbtf_switch_task", 60, 6'000}};
+  const std::vector<ProgramStats> before = {
+      {"tpbtf_enter_task", 100, 10'000}, {"tpbtf_exit_task", 100, 8'000}, {"tpbtf_switch_task", 10, 1'000}};
+  const std::vector<ProgramStats> after = {
+      {"tpbtf_enter_task", 1100, 110'000}, {"tpbtf_exit_task", 1100, 88'000}, {"tpbtf_switch_task", 60, 6'000}};
   // (100,000 + 80,000 + 5,000) ns over 1,000 syscalls.
   ASSERT_TRUE(cost_per_syscall_ns(before, after));
   EXPECT_DOUBLE_EQ(*cost_per_syscall_ns(before, after), 185.0);

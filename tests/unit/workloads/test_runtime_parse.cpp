@@ -28,7 +28,8 @@ TEST(DockerParse, MalformedInputIsAnErrorOrSkipped) {
   EXPECT_THROW(parse_docker_containers(""), std::runtime_error);
   EXPECT_THROW(parse_docker_containers(R"({"message":"page not found"})"), std::runtime_error);
   // Entries of the wrong shape are skipped, not trusted.
-  auto out = parse_docker_containers(R"([1, "x", {"Names":["/noid"]}, {"Id":7}, {"Id":""}, {"Id":"ok","Names":[3],"Labels":[]}])");
+  auto out = parse_docker_containers(
+      R"([1, "x", {"Names":["/noid"]}, {"Id":7}, {"Id":""}, {"Id":"ok","Names":[3],"Labels":[]}])");
   ASSERT_EQ(out.size(), 1U);
   EXPECT_EQ(out[0].first, "ok");
   EXPECT_EQ(out[0].second.name, "");

@@ -7,7 +7,6 @@
 using namespace syslens;
 using namespace syslens::test;
 
-
 TEST(WorkloadStore, GroupsCgroupsIntoWorkloadsAndTracksSeen) {
   WorkloadStore st;
   st.update(fixture(10), 1000);
@@ -86,4 +85,3 @@ TEST(ResolveRef, Errors) {
   EXPECT_EQ(resolve_ref(ws, std::string(600, 'a')).status, 400U);
   EXPECT_EQ(resolve_ref(ws, "a\nb").status, 400U);
 }
-

@@ -65,7 +65,7 @@ class AggregatedSnapshot {
   std::vector<ErrorSeries> errors;  // sorted by (cgroup, syscall, errno), unique
   // Per syscall, host-wide: every live key plus what reclaimed cgroups
   // contributed (not the sum of `series`, which leaves removed paths out).
-  std::vector<HostSeries> host;  // sorted by syscall, unique
+  std::vector<HostSeries> host;                               // sorted by syscall, unique
   std::unordered_map<std::string, WorkloadLabels> workloads;  // cgroup path -> labels
 
   const std::string& label(LabelIndex i) const { return labels_[i]; }

@@ -42,12 +42,12 @@ struct CollectOptions {
 };
 
 struct ReclaimStats {
-  std::uint64_t in_grace = 0;           // removed cgroups still exported
-  std::uint64_t cgroups_reclaimed = 0;  // removed cgroups whose entries were deleted
-  std::uint64_t entries_reclaimed = 0;  // kernel map entries deleted with them
-  std::uint64_t retired_rows = 0;       // retired totals kept
+  std::uint64_t in_grace = 0;             // removed cgroups still exported
+  std::uint64_t cgroups_reclaimed = 0;    // removed cgroups whose entries were deleted
+  std::uint64_t entries_reclaimed = 0;    // kernel map entries deleted with them
+  std::uint64_t retired_rows = 0;         // retired totals kept
   std::uint64_t retired_unpersisted = 0;  // of those, not in the kernel map (it was full)
-  std::uint64_t retired_expired = 0;    // rows of removed paths dropped after the grace period
+  std::uint64_t retired_expired = 0;      // rows of removed paths dropped after the grace period
 };
 
 class Collect {
@@ -85,7 +85,7 @@ class Collect {
   std::optional<Clock::time_point> last_reclaim_;
   std::vector<RetiredRow> retired_;
   std::unordered_map<syslens_retired_key, std::size_t, KeyHash, KeyEq> index_;  // into retired_
-  std::unordered_set<syslens_retired_key, KeyHash, KeyEq> unpersisted_;  // not in the kernel map: it was full
+  std::unordered_set<syslens_retired_key, KeyHash, KeyEq> unpersisted_;         // not in the kernel map: it was full
   bool warned_full_ = false;
   // Labels of retired rows whose path has no series now, since when.
   std::unordered_map<std::uint64_t, Clock::time_point> absent_since_;

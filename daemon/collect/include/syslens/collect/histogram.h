@@ -26,8 +26,7 @@ BucketLayout make_bucket_layout(unsigned first_slot, unsigned last_slot, unsigne
 
 // Cumulative counts for each finite bucket of the layout (the +Inf bucket is
 // the total of all slots and is not included).
-std::vector<std::uint64_t> cumulative_counts(const BucketLayout& layout,
-                                             std::span<const std::uint64_t> slots);
+std::vector<std::uint64_t> cumulative_counts(const BucketLayout& layout, std::span<const std::uint64_t> slots);
 
 // Upper bound in seconds of the slot holding quantile q (0 < q <= 1), or 0
 // when the histogram is empty.

@@ -23,24 +23,6 @@
 
 namespace syslens {
 
-
-// What the daemon knows about itself, supplied at scrape time.
-struct SelfInfo {
-  std::string mode;          // full | count
-  std::string attach;        // tp_btf | raw_tp
-  std::string thread_store;  // task_storage | tid_hash | none
-  std::string kernel;        // uname release
-  std::string hierarchy = "v2";  // cgroup hierarchy keyed by: v2 or v1:<controller>
-  std::function<std::vector<ProgramStats>()> program_stats;
-  std::function<double()> run_stats_enabled_seconds;
-  std::function<CgroupPathStats()> cgroup_stats;
-  std::function<std::vector<MetadataSourceStats>()> runtime_stats;
-  std::function<std::size_t()> metadata_entries;
-  std::function<ReclaimStats()> reclaim_stats;
-  // Families derived from the scrape's aggregate (per-workload metrics).
-  std::function<std::vector<prometheus::MetricFamily>(const AggregatedSnapshot&)> workload_families;
-};
-
 struct CollectorOptions {
   bool latency = true;           // full mode: export errors and durations
   bool latency_buckets = false;  // duration buckets per (cgroup, syscall), not only sum and count
@@ -49,20 +31,18 @@ struct CollectorOptions {
 
 BucketLayout bucket_layout_from(const Config& cfg);
 
-// Renders a scrape in the text exposition format from the collect layer's
-// latest collection.
+// The one collector of the kernel-derived families: renders a collection
+// (syscalls, errors, durations, BPF failures and events, map fill) with the
+// fast text writer, then `extra` (the daemon's own registry, the process
+// and per-workload families) in the same exposition.
 class SyscallCollector final {
  public:
-  SyscallCollector(CollectorOptions opts, SelfInfo self);
+  explicit SyscallCollector(CollectorOptions opts) : opts_(std::move(opts)) {}
 
-  // One scrape: syslens's families, then `extra` (e.g. process metrics).
-  // started: when the scrape began (its duration is exported).
-  std::string Render(const Collection& c, std::vector<prometheus::MetricFamily> extra = {},
-                     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now()) const;
+  std::string Render(const Collection& c, const std::vector<prometheus::MetricFamily>& extra = {}) const;
 
  private:
   CollectorOptions opts_;
-  SelfInfo self_;
 };
 
 }  // namespace syslens

@@ -27,9 +27,9 @@ struct CgroupPathStats {
   std::uint64_t entries = 0;
   std::uint64_t capacity = 0;
   std::uint64_t evictions = 0;
-  std::uint64_t lookups = 0;      // cache misses resolved against the kernel
-  std::uint64_t unresolved = 0;   // ids that could not be resolved
-  std::uint64_t walks = 0;        // full scans of the hierarchy (fallback)
+  std::uint64_t lookups = 0;     // cache misses resolved against the kernel
+  std::uint64_t unresolved = 0;  // ids that could not be resolved
+  std::uint64_t walks = 0;       // full scans of the hierarchy (fallback)
 };
 
 // The real resolver over a mounted cgroup2 filesystem. A cache miss asks the

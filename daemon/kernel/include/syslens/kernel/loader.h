@@ -31,7 +31,7 @@ struct ProbeOptions {
   std::uint32_t max_threads = 65536;
   std::uint32_t cpu_slots = 1024;  // per CPU, power of two, 0: none; capped at 32 MiB total
   std::string pin_path;            // bpffs directory for the aggregation maps; empty: none
-  int cgroup_v1_subsys = -1;  // >= 0: key by this v1 subsystem's cgroup
+  int cgroup_v1_subsys = -1;       // >= 0: key by this v1 subsystem's cgroup
 
   static ProbeOptions from(const Config& c);
 };
@@ -94,7 +94,9 @@ class Loader final {
   bool reattach_latency();
 
   // For the kernel edge's other types (MapReader, Controls).
-  struct ::syslens_bpf& skeleton() const { return *skel_; }
+  struct ::syslens_bpf& skeleton() const {
+    return *skel_;
+  }
   const MapLayout& layout() const { return layout_; }
 
  private:
@@ -120,7 +122,7 @@ class Loader final {
   std::function<void(std::uint64_t)> on_new_key_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> latency_links_;  // exit and context switch
-  std::string pin_dir_;  // empty: maps not pinned
+  std::string pin_dir_;                                                // empty: maps not pinned
   int reused_pins_ = 0;
   std::vector<std::string> attached_names_;
   AttachKind attach_ = AttachKind::tp_btf;

@@ -19,13 +19,13 @@
 namespace syslens {
 
 struct ContainerMeta {
-  std::string name;           // container name (Kubernetes container name, Docker name)
+  std::string name;  // container name (Kubernetes container name, Docker name)
   std::string image;
-  std::string pod;            // pod name
+  std::string pod;  // pod name
   std::string pod_namespace;
   std::string pod_uid;
-  bool sandbox = false;       // the pod's sandbox (pause) container
-  std::string source;         // which source said so
+  bool sandbox = false;  // the pod's sandbox (pause) container
+  std::string source;    // which source said so
 };
 
 // Thrown by a source whose runtime is not there at all (no socket): logged

@@ -53,7 +53,7 @@ class WorkloadStore {
 // workload key; (overflow) and (unresolved) are not workloads.
 struct WorkloadSyscalls {
   std::string key;
-  const WorkloadLabels* labels = nullptr;  // into the snapshot
+  const WorkloadLabels* labels = nullptr;    // into the snapshot
   std::vector<const std::string*> syscalls;  // into the snapshot
 };
 std::vector<WorkloadSyscalls> workload_syscalls(const AggregatedSnapshot& agg);

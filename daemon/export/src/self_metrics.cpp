@@ -1,0 +1,129 @@
+#include "syslens/export/self_metrics.h"
+
+#include "syslens/version.h"
+
+namespace syslens {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+
+prometheus::Family<prometheus::Counter>& SelfMetrics::counter(const std::string& name, const std::string& help) {
+  return BuildCounter().Name(name).Help(help).Register(registry_);
+}
+
+prometheus::Family<prometheus::Gauge>& SelfMetrics::gauge(const std::string& name, const std::string& help) {
+  return BuildGauge().Name(name).Help(help).Register(registry_);
+}
+
+SelfMetrics::SelfMetrics(const SelfInfo& info) {
+  gauge("syslens_build_info", "A metric with a constant '1' value labeled by version and commit.")
+      .Add({{"commit", kGitCommit}, {"kernel", info.kernel}, {"version", kVersion}})
+      .Set(1);
+  gauge("syslens_bpf_info", "How the BPF programs were loaded: mode, attach type, per-thread store, cgroup hierarchy.")
+      .Add({{"attach", info.attach},
+            {"cgroup_hierarchy", info.hierarchy},
+            {"mode", info.mode},
+            {"thread_store", info.thread_store}})
+      .Set(1);
+  http_rejected_ = &counter("syslens_http_rejected_connections_total",
+                            "Connections closed at once because the connection limit was reached.")
+                        .Add({});
+  seccomp_refusals_ =
+      &counter("syslens_self_seccomp_refusals_total",
+               "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.")
+           .Add({});
+  overhead_family_ = &gauge("syslens_bpf_overhead_seconds_per_syscall",
+                            "Time inside syslens's BPF programs per syscall in the last run-stats window (the hooks' "
+                            "own cost comes on top).");
+  budget_ = &gauge("syslens_overhead_budget_seconds_per_syscall",
+                   "The overhead budget (overhead.budget_ns_per_syscall); 0: none.")
+                 .Add({});
+  degraded_ = &gauge("syslens_degraded", "1 while a feature is off to stay within the overhead budget.")
+                   .Add({{"feature", "latency"}});
+  degradations_ = &counter("syslens_degradations_total",
+                           "Times a feature was turned off to stay within the overhead budget.")
+                       .Add({{"feature", "latency"}});
+  program_runs_ = &counter("syslens_bpf_program_runs_total",
+                           "Runs of each BPF program counted by the kernel while its run-time statistics were "
+                           "enabled (sampled windows, see syslens_bpf_run_stats_enabled_seconds_total).");
+  program_seconds_ = &counter("syslens_bpf_program_run_seconds_total",
+                              "Run time of each BPF program counted by the kernel while run-time statistics were "
+                              "enabled.");
+  run_stats_seconds_ = &counter("syslens_bpf_run_stats_enabled_seconds_total",
+                                "Time the kernel's BPF run-time statistics were enabled by syslens.")
+                            .Add({});
+  cache_entries_ = &gauge("syslens_cgroup_cache_entries", "cgroup id to path cache entries.").Add({});
+  cache_capacity_ = &gauge("syslens_cgroup_cache_capacity", "cgroup id to path cache capacity.").Add({});
+  cache_evictions_ = &counter("syslens_cgroup_cache_evictions_total",
+                              "cgroup paths evicted from the full cache (raise cgroup.cache_size if this grows).")
+                          .Add({});
+  cache_unresolved_ = &counter("syslens_cgroup_unresolved_total",
+                               "cgroup ids that could not be resolved to a path (the cgroup was already removed).")
+                           .Add({});
+  runtime_up_ = &gauge("syslens_runtime_up", "Whether a container runtime's API answered at its last refresh.");
+  runtime_errors_ = &counter("syslens_runtime_errors_total", "Failed metadata refreshes per container runtime API.");
+  metadata_entries_ =
+      &gauge("syslens_container_metadata_entries", "Containers known from the runtimes' APIs.").Add({});
+  in_grace_ = &gauge("syslens_removed_cgroups_in_grace",
+                     "Removed cgroups whose final counts are still exported (cgroup.removed_grace).")
+                   .Add({});
+  reclaimed_cgroups_ =
+      &counter("syslens_cgroups_reclaimed_total",
+               "Removed cgroups whose series and kernel map entries were deleted after the grace period.")
+           .Add({});
+  reclaimed_entries_ =
+      &counter("syslens_bpf_map_entries_reclaimed_total", "Kernel map entries deleted with removed cgroups.").Add({});
+  retired_rows_ = &gauge("syslens_retired_rows",
+                         "Totals of reclaimed cgroups kept so that the series that outlive them (host-wide, "
+                         "(unresolved), a path created again) never go down.")
+                       .Add({});
+  retired_unpersisted_ = &gauge("syslens_retired_rows_unpersisted",
+                                "Retired totals kept in memory only because the syslens_retired map is full: they "
+                                "do not survive a restart.")
+                              .Add({});
+  scrape_ = &gauge("syslens_scrape_duration_seconds",
+                   "Time this scrape spent reading the BPF maps and building the metrics.")
+                 .Add({});
+}
+
+void SelfMetrics::advance(prometheus::Counter& c, double total) {
+  const double by = total - c.Value();
+  if (by > 0) c.Increment(by);
+}
+
+void SelfMetrics::update(const SelfSample& s) {
+  advance(*http_rejected_, static_cast<double>(s.http_rejected));
+  advance(*seccomp_refusals_, static_cast<double>(s.seccomp_refusals));
+  if (s.overhead_ns) {
+    if (!overhead_) overhead_ = &overhead_family_->Add({});
+    overhead_->Set(*s.overhead_ns / 1e9);
+  }
+  budget_->Set(s.budget_ns / 1e9);
+  degraded_->Set(s.latency_degraded ? 1 : 0);
+  advance(*degradations_, static_cast<double>(s.degradations));
+  if (s.programs) {
+    for (const auto& p : *s.programs) {
+      advance(program_runs_->Add({{"program", p.name}}), static_cast<double>(p.run_count));
+      advance(program_seconds_->Add({{"program", p.name}}), static_cast<double>(p.run_time_ns) / 1e9);
+    }
+  }
+  advance(*run_stats_seconds_, s.run_stats_seconds);
+  if (s.cgroups) {
+    cache_entries_->Set(static_cast<double>(s.cgroups->entries));
+    cache_capacity_->Set(static_cast<double>(s.cgroups->capacity));
+    advance(*cache_evictions_, static_cast<double>(s.cgroups->evictions));
+    advance(*cache_unresolved_, static_cast<double>(s.cgroups->unresolved));
+  }
+  for (const auto& r : s.runtimes) {
+    runtime_up_->Add({{"source", r.name}}).Set(r.up ? 1 : 0);
+    advance(runtime_errors_->Add({{"source", r.name}}), static_cast<double>(r.errors));
+  }
+  metadata_entries_->Set(static_cast<double>(s.metadata_entries));
+  in_grace_->Set(static_cast<double>(s.reclaim.in_grace));
+  advance(*reclaimed_cgroups_, static_cast<double>(s.reclaim.cgroups_reclaimed));
+  advance(*reclaimed_entries_, static_cast<double>(s.reclaim.entries_reclaimed));
+  retired_rows_->Set(static_cast<double>(s.reclaim.retired_rows));
+  retired_unpersisted_->Set(static_cast<double>(s.reclaim.retired_unpersisted));
+}
+
+}  // namespace syslens
