@@ -11,10 +11,12 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def fetch(url, timeout=10):
-    """Body and wall time (s) of one GET."""
+def fetch(url, timeout=10, gzip=False):
+    """Body as sent and wall time (s) of one GET; gzip: ask for it, as
+    Prometheus does (the body is then the compressed bytes)."""
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"} if gzip else {})
     t0 = time.perf_counter()
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         body = r.read()
     return body, time.perf_counter() - t0
 

@@ -88,12 +88,21 @@ def main():
                 times.append(dt)
             series = sum(1 for line in body.decode().splitlines()
                          if line.startswith("syslens_syscalls_total{"))
+            gz_sizes, gz_times = [], []
+            for _ in range(10):
+                gz, dt = fetch(d.url, gzip=True)
+                gz_sizes.append(len(gz))
+                gz_times.append(dt)
             cpu, _ = cpu_while_scraped(d, seconds)
             rows += [
                 (f"cgroups tracked (of {ncg} live)", f"{tracked:.0f}", ""),
                 ("syslens_syscalls_total series", f"{series}", ""),
                 ("/metrics response time, median of 10", f"{1000 * median(times):.1f} ms", "<= 100 ms"),
                 ("/metrics size", f"{median(sizes) / 2**20:.1f} MiB", ""),
+                ("/metrics with Accept-Encoding: gzip, response time, median of 10",
+                 f"{1000 * median(gz_times):.1f} ms", ""),
+                ("/metrics with Accept-Encoding: gzip, bytes sent",
+                 f"{median(gz_sizes) / 2**20:.2f} MiB ({100 * median(gz_sizes) / median(sizes):.1f} %)", ""),
                 ("daemon RSS at start", f"{rss_start / 2**20:.1f} MiB", ""),
                 (f"daemon RSS with {ncg} cgroups", f"{proc_rss_bytes(d.pid) / 2**20:.1f} MiB", "<= 64 MiB"),
                 (f"daemon CPU, scraped every 5 s, {seconds} s", f"{cpu:.2f} % of a core", ""),
