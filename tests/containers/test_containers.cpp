@@ -107,8 +107,12 @@ class Daemon {
   std::uint16_t port() const { return port_; }
   std::vector<Sample> scrape() {
     auto r = http_get(port_, "/metrics");
-    return r && r->status == 200 ? parse_exposition(r->body) : std::vector<Sample>{};
+    if (!r || r->status != 200) return {};
+    if (watch) watch->scrape(r->body);
+    return parse_exposition(r->body);
   }
+  // When set, every scrape's counters are checked against the previous one.
+  CounterWatch* watch = nullptr;
   json attribution(const std::string& cgroup) {
     auto r = http_get(port_, "/api/v1/attribution?cgroup=" + cgroup);
     return r ? json::parse(r->body, nullptr, false) : json();
@@ -572,6 +576,11 @@ TEST(Soak, ChurnOfCgroupsAndContainersKeepsCountsExactAndMemoryFlat) {
   auto value = [&](const std::string& name, const std::map<std::string, std::string>& match = {}) {
     return sum_samples(d.scrape(), name, match);
   };
+  // Every counter sample of every scrape is compared with the previous
+  // scrape's: reclaiming thousands of cgroups and the containers must never
+  // make one go down.
+  CounterWatch watch;
+  d.watch = &watch;
   TestCgroup control("soak-control");
   constexpr int kRounds = 10, kCgroupsPerRound = 500, kContainersPerRound = 2, kControlCalls = 1000;
   double rss_warm = 0, created = 0;
@@ -588,6 +597,7 @@ TEST(Soak, ChurnOfCgroupsAndContainersKeepsCountsExactAndMemoryFlat) {
       const std::string id = hex_id();
       runc_run(s, id, "/syslens-soak/docker-" + id + ".scope", {"/marker", "50", "0"});
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      d.scrape();
       runc_remove(id);
     }
     created += kCgroupsPerRound + kContainersPerRound;
@@ -631,5 +641,10 @@ TEST(Soak, ChurnOfCgroupsAndContainersKeepsCountsExactAndMemoryFlat) {
   std::printf("soak: %.0f cgroups and containers; RSS after the first round %.1f MiB, at the end %.1f MiB\n", created,
               rss_warm / 1048576, rss_end / 1048576);
   EXPECT_LE(rss_end, rss_warm + 4 * 1024 * 1024) << "RSS grew from " << rss_warm << " to " << rss_end;
+  std::string down;
+  for (std::size_t i = 0; i < std::min<std::size_t>(watch.decreases().size(), 10); ++i) {
+    down += watch.decreases()[i] + "\n";
+  }
+  EXPECT_EQ(watch.decreases().size(), 0U) << "counter samples that went down:\n" << down;
   EXPECT_TRUE(d.running()) << d.log();
 }
