@@ -352,6 +352,12 @@ std::size_t CounterWatch::scrape(const std::string& text) {
   return compared;
 }
 
+std::string CounterWatch::first_decreases(std::size_t n) const {
+  std::string out;
+  for (std::size_t i = 0; i < std::min(n, decreases_.size()); ++i) out += decreases_[i] + "\n";
+  return out;
+}
+
 std::vector<Sample> parse_exposition(const std::string& text) {
   std::vector<Sample> out;
   std::istringstream in(text);

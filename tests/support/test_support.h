@@ -139,6 +139,8 @@ class CounterWatch {
   std::size_t scrape(const std::string& text);
   // "name{labels} a -> b" for each sample that went down.
   const std::vector<std::string>& decreases() const { return decreases_; }
+  // The first n of them, one per line, for a failure message.
+  std::string first_decreases(std::size_t n = 10) const;
 
  private:
   std::vector<std::string> only_;

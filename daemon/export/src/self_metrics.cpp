@@ -28,10 +28,9 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
   http_rejected_ = &counter("syslens_http_rejected_connections_total",
                             "Connections closed at once because the connection limit was reached.")
                         .Add({});
-  seccomp_refusals_ =
-      &counter("syslens_self_seccomp_refusals_total",
-               "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.")
-           .Add({});
+  seccomp_refusals_ = &counter("syslens_self_seccomp_refusals_total",
+                               "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.")
+                           .Add({});
   overhead_family_ = &gauge("syslens_bpf_overhead_seconds_per_syscall",
                             "Time inside syslens's BPF programs per syscall in the last run-stats window (the hooks' "
                             "own cost comes on top).");
@@ -40,9 +39,9 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                  .Add({});
   degraded_ = &gauge("syslens_degraded", "1 while a feature is off to stay within the overhead budget.")
                    .Add({{"feature", "latency"}});
-  degradations_ = &counter("syslens_degradations_total",
-                           "Times a feature was turned off to stay within the overhead budget.")
-                       .Add({{"feature", "latency"}});
+  degradations_ =
+      &counter("syslens_degradations_total", "Times a feature was turned off to stay within the overhead budget.")
+           .Add({{"feature", "latency"}});
   program_runs_ = &counter("syslens_bpf_program_runs_total",
                            "Runs of each BPF program counted by the kernel while its run-time statistics were "
                            "enabled (sampled windows, see syslens_bpf_run_stats_enabled_seconds_total).");
@@ -62,8 +61,7 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                            .Add({});
   runtime_up_ = &gauge("syslens_runtime_up", "Whether a container runtime's API answered at its last refresh.");
   runtime_errors_ = &counter("syslens_runtime_errors_total", "Failed metadata refreshes per container runtime API.");
-  metadata_entries_ =
-      &gauge("syslens_container_metadata_entries", "Containers known from the runtimes' APIs.").Add({});
+  metadata_entries_ = &gauge("syslens_container_metadata_entries", "Containers known from the runtimes' APIs.").Add({});
   in_grace_ = &gauge("syslens_removed_cgroups_in_grace",
                      "Removed cgroups whose final counts are still exported (cgroup.removed_grace).")
                    .Add({});
@@ -81,9 +79,9 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                                 "Retired totals kept in memory only because the syslens_retired map is full: they "
                                 "do not survive a restart.")
                               .Add({});
-  scrape_ = &gauge("syslens_scrape_duration_seconds",
-                   "Time this scrape spent reading the BPF maps and building the metrics.")
-                 .Add({});
+  scrape_ =
+      &gauge("syslens_scrape_duration_seconds", "Time this scrape spent reading the BPF maps and building the metrics.")
+           .Add({});
 }
 
 void SelfMetrics::advance(prometheus::Counter& c, double total) {

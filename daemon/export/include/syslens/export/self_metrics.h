@@ -66,10 +66,10 @@ class SelfMetrics {
   prometheus::Family<prometheus::Gauge>& gauge(const std::string& name, const std::string& help);
 
   prometheus::Registry registry_;
-  prometheus::Counter *http_rejected_, *seccomp_refusals_, *degradations_, *reclaimed_cgroups_,
-      *reclaimed_entries_, *run_stats_seconds_, *cache_evictions_, *cache_unresolved_;
-  prometheus::Gauge *overhead_ = nullptr, *budget_, *degraded_, *cache_entries_, *cache_capacity_,
-      *metadata_entries_, *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_;
+  prometheus::Counter *http_rejected_, *seccomp_refusals_, *degradations_, *reclaimed_cgroups_, *reclaimed_entries_,
+      *run_stats_seconds_, *cache_evictions_, *cache_unresolved_;
+  prometheus::Gauge *overhead_ = nullptr, *budget_, *degraded_, *cache_entries_, *cache_capacity_, *metadata_entries_,
+                    *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_;
   prometheus::Family<prometheus::Gauge>* overhead_family_;
   prometheus::Family<prometheus::Counter>*program_runs_, *program_seconds_, *runtime_errors_;
   prometheus::Family<prometheus::Gauge>* runtime_up_;
