@@ -43,7 +43,6 @@
 #include "syslens/errors.h"
 #include "syslens/http_util.h"
 #include "syslens/kernel/mountinfo.h"
-#include "syslens/collect/reclaimer.h"
 #include "syslens/version.h"
 
 namespace syslens {

@@ -43,26 +43,24 @@ ReclaimStats Collect::reclaim_stats() const {
 std::shared_ptr<Collection> Collect::read(Clock::time_point now) {
   cgroups_.refresh();
   Snapshot snap = maps_.read();
+  std::unordered_set<std::uint64_t> tracked;  // cgroups in the stats map
+  for (const auto& r : snap.stats) tracked.insert(r.key.cgroup_id);
   const bool reclaiming = !last_reclaim_ || now - *last_reclaim_ >= opts_.reclaim_every;
   if (reclaiming) {
     last_reclaim_ = now;
-    std::unordered_set<std::uint64_t> ids;
-    for (const auto& r : snap.stats) ids.insert(r.key.cgroup_id);
+    auto ids = tracked;  // and those with only errno entries
     for (const auto& r : snap.errors) ids.insert(r.key.cgroup_id);
     const auto due = reclaimer_.update(
         ids, [&](std::uint64_t id) { return cgroups_.exists(id); }, now);
     if (!due.empty()) reclaim(snap, due);
+    for (auto id : due) tracked.erase(id);
   }
   auto c = std::make_shared<Collection>();
   c->at = now;
   c->counters = snap.counters;
   c->fill = std::move(snap.fill);
   c->fill.push_back({"syslens_retired", retired_.size() - unpersisted_.size(), maps_.retired_capacity()});
-  {
-    std::unordered_set<std::uint64_t> ids;
-    for (const auto& row : snap.stats) ids.insert(row.key.cgroup_id);
-    c->tracked_cgroups = ids.size();
-  }
+  c->tracked_cgroups = tracked.size();
   c->agg = aggregate(snap, retired_, cgroups_, workloads_, opts_.arch, opts_.metadata_wait);
   if (reclaiming) expire_tombstones(c->agg, now);
   return c;

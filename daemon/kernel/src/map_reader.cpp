@@ -25,13 +25,7 @@ Snapshot MapReader::read() {
   Snapshot s;
   auto& m = skel_->maps;
 
-  std::vector<std::uint64_t> percpu(static_cast<std::size_t>(ncpus_));
-  const int cnt_fd = bpf_map__fd(m.syslens_counters);
-  for (__u32 i = 0; i < SYSLENS_CNT__MAX; ++i) {
-    if (bpf_map_lookup_elem(cnt_fd, &i, percpu.data()) == 0) {
-      for (auto v : percpu) s.counters[i] += v;
-    }
-  }
+  for (unsigned i = 0; i < SYSLENS_CNT__MAX; ++i) s.counters[i] = bpf_detail::sum_counter(*skel_, ncpus_, i);
 
   s.stats.reserve(std::min<std::uint32_t>(max_stats_, 1U << 16));
   dump_map<syslens_stats_key, syslens_stats_val>(
