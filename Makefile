@@ -43,12 +43,12 @@ test: test-deps build unit-asan unit-tsan fuzz
 unit-asan: test-deps
 	cmake -S . -B $(BUILD_SAN) -DSYSLENS_SANITIZE=ON -DSYSLENS_WERROR=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD_SAN) -j $(JOBS) --target unit_tests
-	cd $(BUILD_SAN) && ctest --output-on-failure -L unit
+	cd $(BUILD_SAN) && ctest --output-on-failure --timeout 300 -L unit
 
 unit-tsan: test-deps
 	cmake -S . -B $(BUILD_TSAN) -DSYSLENS_TSAN=ON -DSYSLENS_WERROR=ON -DSYSLENS_UNIT_TESTS_ONLY=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests
-	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -L unit
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure --timeout 300 -L unit
 
 # libFuzzer targets (clang) for every parser of outside input, from the seed
 # corpus in tests/fuzz/corpus: a fixed number of inputs with a fixed seed, the
