@@ -20,7 +20,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <unordered_set>
 
 #include "syslens/api/api.h"
 #include "syslens/api/attribution.h"

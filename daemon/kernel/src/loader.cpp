@@ -402,7 +402,6 @@ void Loader::attach_all() {
                        std::string("cannot attach BPF program ") + bpf_program__name(prog) + ": " + errstr(e));
     }
     (is_latency_program(prog) ? latency_links_ : links_).emplace_back(link);
-    attached_names_.emplace_back(bpf_program__name(prog));
   }
 }
 

@@ -35,6 +35,8 @@ class Api {
   // Per-workload families of a scrape (distinct syscalls, seccomp drift),
   // straight from its aggregate: a scrape does not touch the store.
   std::vector<prometheus::MetricFamily> workload_families(const AggregatedSnapshot& agg) const;
+
+ private:
   // The workload a reference names, or an error response.
   struct Resolved {
     const WorkloadRecord* workload = nullptr;
@@ -42,7 +44,6 @@ class Api {
   };
   Resolved resolve(const std::string& ref);
 
- private:
   Collect& collect_;
   Arch arch_;
   std::optional<ReferenceProfile> reference_;

@@ -124,7 +124,6 @@ class Loader final {
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> latency_links_;  // exit and context switch
   std::string pin_dir_;                                                // empty: maps not pinned
   int reused_pins_ = 0;
-  std::vector<std::string> attached_names_;
   AttachKind attach_ = AttachKind::tp_btf;
   ThreadStore store_ = ThreadStore::task_storage;
   Mode mode_ = Mode::full;
