@@ -18,13 +18,17 @@ RES="$OUT/results-$stage.txt"
 : >"$RES.tmp"
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin SYSTEMD_PAGER= SYSTEMD_COLORS=0
 
-ok() { echo "ok $1" >>"$RES.tmp"; echo "== ok $1"; }
-notok() { echo "not ok $1: $(echo "$2" | tr '\n' ' ' | cut -c1-600)" >>"$RES.tmp"; echo "== not ok $1: $2"; }
+# Each result is flushed to the disk as it is written: a stage the host cuts
+# short (timeout) still shows which checks ran and which one it hung in.
+record() { echo "$1" >>"$RES.tmp"; sync "$RES.tmp"; }
+ok() { record "ok $1"; echo "== $(date +%T) ok $1"; }
+notok() { record "not ok $1: $(echo "$2" | tr '\n' ' ' | cut -c1-600)"; echo "== $(date +%T) not ok $1: $2"; }
 # check NAME CMD...: ok when CMD exits 0; its last lines say why it did not.
 check() {
   local name=$1 out
   shift
-  echo "== $name: $*"
+  echo "== $(date +%T) $name: $*"
+  record "started $name"
   if out=$("$@" 2>&1); then ok "$name"; else notok "$name" "$(echo "$out" | tail -5)"; fi
   echo "$out"
 }
@@ -50,11 +54,11 @@ value() {
   for l in "$@"; do m=$(echo "$m" | grep -F "${l%%=*}=\"${l#*=}\"" || true); done
   echo "$m" | awk 'NF { s += $NF } END { printf "%d\n", s }'
 }
-# expect_value WANT NAME LABELS...: polls up to 60 s (TCG is slow) for an exact value.
+# expect_value WANT NAME LABELS...: polls for 60 s (TCG is slow) for an exact value.
 expect_value() {
-  local want=$1 got=
+  local want=$1 got= end=$((SECONDS + 60))
   shift
-  for _ in $(seq 60); do
+  while [ $SECONDS -lt $end ]; do
     got=$(value "$@")
     [ "$got" = "$want" ] && return 0
     sleep 1
@@ -64,7 +68,8 @@ expect_value() {
   return 1
 }
 wait_ready() {
-  for _ in $(seq 120); do
+  local end=$((SECONDS + 120))
+  while [ $SECONDS -lt $end ]; do
     curl -sf --max-time 5 http://127.0.0.1:9823/-/ready >/dev/null && return 0
     sleep 1
   done

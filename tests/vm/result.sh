@@ -10,8 +10,14 @@ if [[ ! -s $f ]]; then
   exit 1
 fi
 if [[ $name == --none-failed ]]; then
-  ! grep '^not ok ' "$f"
-  exit
+  grep '^not ok ' "$f" || exit 0
+  # A stage cut short: what its console said last is the only account of why.
+  console=$(dirname "$f")/console-$(basename "$f" .txt | sed 's/^results-//').txt
+  if grep -q '^not ok stage:' "$f" && [[ -s $console ]]; then
+    echo "--- last lines of $console:"
+    tail -60 "$console" | tr -d '\r'
+  fi
+  exit 1
 fi
 grep -qxF "ok $name" "$f" && exit 0
 line=$(grep -F "not ok $name:" "$f" || true)

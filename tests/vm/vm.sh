@@ -110,7 +110,10 @@ boot() {
   # A stage cut short (timeout) leaves its partial results: report those.
   if [[ ! -s $work/results-$stage.txt ]]; then
     debugfs -R "cat /root/vmtest/results-$stage.txt.tmp" "$work/vm.img" >"$work/results-$stage.txt" 2>/dev/null || true
-    echo "not ok stage: cut short before it finished" >>"$work/results-$stage.txt"
+    local last
+    last=$(sed -n 's/^started //p' "$work/results-$stage.txt" | tail -1)
+    echo "not ok stage: cut short after ${boot_timeout}s, in check '${last:-none, the checks never started}'" \
+      >>"$work/results-$stage.txt"
   fi
   log "stage $stage: $(grep -c '^ok ' "$work/results-$stage.txt" || true) ok," \
     "$(grep -c '^not ok ' "$work/results-$stage.txt" || true) not ok"
