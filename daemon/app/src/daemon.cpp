@@ -323,6 +323,7 @@ int serve(const Config& cfg) {
                // component's numbers, and the per-workload ones.
                SelfSample smp;
                smp.http_rejected = server.rejected_connections();
+               smp.http_evicted = server.evicted_connections();
                smp.seccomp_refusals = self_seccomp_refusals();
                smp.overhead_ns = governor.last_cost_ns();
                smp.budget_ns = governor.budget_ns();

@@ -26,8 +26,13 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
             {"thread_store", info.thread_store}})
       .Set(1);
   http_rejected_ = &counter("syslens_http_rejected_connections_total",
-                            "Connections closed at once because the connection limit was reached.")
+                            "Connections closed at once: the connection limit was reached and every connection was "
+                            "busy answering.")
                         .Add({});
+  http_evicted_ = &counter("syslens_http_evicted_connections_total",
+                           "Connections closed at the connection limit to make room for a new one: the one that had "
+                           "waited longest for its request (idle, trickling or handshaking).")
+                       .Add({});
   seccomp_refusals_ = &counter("syslens_self_seccomp_refusals_total",
                                "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.")
                            .Add({});
@@ -91,6 +96,7 @@ void SelfMetrics::advance(prometheus::Counter& c, double total) {
 
 void SelfMetrics::update(const SelfSample& s) {
   advance(*http_rejected_, static_cast<double>(s.http_rejected));
+  advance(*http_evicted_, static_cast<double>(s.http_evicted));
   advance(*seccomp_refusals_, static_cast<double>(s.seccomp_refusals));
   if (s.overhead_ns) {
     if (!overhead_) overhead_ = &overhead_family_->Add({});

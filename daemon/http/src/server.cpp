@@ -5,6 +5,7 @@
 #include <crypt.h>
 
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -105,7 +106,7 @@ class HttpServer::Authenticator {
 };
 
 template <class Stream>
-class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>> {
+class HttpServer::Session : public HttpServer::Waiting, public std::enable_shared_from_this<Session<Stream>> {
   using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
@@ -117,12 +118,21 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
         handler_(server.handler_),
         limits_(server.limits_),
         active_(server.active_) {}
-  ~Session() { --*active_; }
+  ~Session() override {
+    server_.wait_end(*this);
+    --*active_;
+  }
+
+  void evict() override {
+    asio::post(lowest().get_executor(), [self = shared_from_this()] { self->close(); });
+  }
 
   void run() {
     if constexpr (kTls) {
       lowest().expires_after(limits_.read_timeout);
+      server_.wait_begin(shared_from_this());
       stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+        self->server_.wait_end(*self);
         if (ec) return self->close();  // not TLS, a bad certificate, or too slow
         self->read();
       });
@@ -137,8 +147,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session<Stream>>
     parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser_->body_limit(0);
     lowest().expires_after(limits_.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    server_.wait_begin(shared_from_this());
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->server_.wait_end(*self);
+      self->on_read(ec);
+    });
   }
 
   void on_read(beast::error_code ec) {
@@ -373,11 +386,40 @@ void HttpServer::stop() {
   acceptor_.close(ec);
 }
 
+void HttpServer::wait_begin(const std::shared_ptr<Waiting>& w) {
+  const std::lock_guard lock(waiting_mu_);
+  if (!w->pos) w->pos = waiting_.insert(waiting_.end(), w);
+}
+
+void HttpServer::wait_end(Waiting& w) {
+  const std::lock_guard lock(waiting_mu_);
+  if (w.pos) waiting_.erase(*std::exchange(w.pos, std::nullopt));
+}
+
+// At the cap: close the session that has waited longest for its request
+// (an idle socket, a slow-loris, a stalled handshake), so the new client
+// gets in. False when every session is busy answering.
+bool HttpServer::evict_oldest_waiting() {
+  std::shared_ptr<Waiting> victim;
+  {
+    const std::lock_guard lock(waiting_mu_);
+    while (!waiting_.empty() && !victim) {
+      victim = waiting_.front().lock();
+      if (victim) victim->pos.reset();
+      waiting_.pop_front();
+    }
+  }
+  if (!victim) return false;
+  ++evicted_;
+  victim->evict();
+  return true;
+}
+
 void HttpServer::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
-      if (*active_ >= limits_.max_connections) {
+      if (*active_ >= limits_.max_connections && !evict_oldest_waiting()) {
         ++rejected_;
         beast::error_code ignored;
         socket.close(ignored);

@@ -234,13 +234,13 @@ TEST(Collector, KernelAndSelfFamiliesAreAllPresent) {
   self.update(smp);
   Scraper c(src, names, nullptr, {});
   const auto text = c.Render(self.collect());
-  for (const char* n :
-       {"syslens_build_info", "syslens_bpf_info", "syslens_bpf_failures_total", "syslens_bpf_events_total",
-        "syslens_bpf_map_entries", "syslens_bpf_map_capacity", "syslens_tracked_cgroups",
-        "syslens_bpf_program_runs_total", "syslens_bpf_program_run_seconds_total",
-        "syslens_bpf_run_stats_enabled_seconds_total", "syslens_cgroup_cache_entries",
-        "syslens_scrape_duration_seconds", "syslens_http_rejected_connections_total", "syslens_degradations_total",
-        "syslens_cgroups_reclaimed_total", "syslens_retired_rows"}) {
+  for (const char* n : {"syslens_build_info", "syslens_bpf_info", "syslens_bpf_failures_total",
+                        "syslens_bpf_events_total", "syslens_bpf_map_entries", "syslens_bpf_map_capacity",
+                        "syslens_tracked_cgroups", "syslens_bpf_program_runs_total",
+                        "syslens_bpf_program_run_seconds_total", "syslens_bpf_run_stats_enabled_seconds_total",
+                        "syslens_cgroup_cache_entries", "syslens_scrape_duration_seconds",
+                        "syslens_http_rejected_connections_total", "syslens_http_evicted_connections_total",
+                        "syslens_degradations_total", "syslens_cgroups_reclaimed_total", "syslens_retired_rows"}) {
     EXPECT_TRUE(has_family(text, n)) << n;
   }
   EXPECT_DOUBLE_EQ(samples(text, "syslens_bpf_program_run_seconds_total")[0].value, 5e-6);
@@ -266,11 +266,13 @@ TEST(SelfMetrics, CountersFollowTheTotalsAndNeverGoDown) {
   };
   SelfSample s;
   s.http_rejected = 5;
+  s.http_evicted = 11;
   s.degradations = 2;
   s.reclaim.cgroups_reclaimed = 40;
   s.runtimes = {{"docker", 10, 3, false, "down"}};
   self.update(s);
   EXPECT_EQ(value("syslens_http_rejected_connections_total"), 5);
+  EXPECT_EQ(value("syslens_http_evicted_connections_total"), 11);
   EXPECT_EQ(value("syslens_degradations_total"), 2);
   EXPECT_EQ(value("syslens_cgroups_reclaimed_total"), 40);
   EXPECT_EQ(value("syslens_runtime_errors_total", "docker"), 3);

@@ -39,6 +39,7 @@ struct SelfInfo {
 // One sample of every component's own numbers, taken at a scrape.
 struct SelfSample {
   std::uint64_t http_rejected = 0;
+  std::uint64_t http_evicted = 0;
   std::uint64_t seccomp_refusals = 0;
   std::optional<double> overhead_ns;  // last run-stats window's cost per syscall
   double budget_ns = 0;
@@ -66,8 +67,8 @@ class SelfMetrics {
   prometheus::Family<prometheus::Gauge>& gauge(const std::string& name, const std::string& help);
 
   prometheus::Registry registry_;
-  prometheus::Counter *http_rejected_, *seccomp_refusals_, *degradations_, *reclaimed_cgroups_, *reclaimed_entries_,
-      *run_stats_seconds_, *cache_evictions_, *cache_unresolved_;
+  prometheus::Counter *http_rejected_, *http_evicted_, *seccomp_refusals_, *degradations_, *reclaimed_cgroups_,
+      *reclaimed_entries_, *run_stats_seconds_, *cache_evictions_, *cache_unresolved_;
   prometheus::Gauge *overhead_ = nullptr, *budget_, *degraded_, *cache_entries_, *cache_capacity_, *metadata_entries_,
                     *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_;
   prometheus::Family<prometheus::Gauge>* overhead_family_;

@@ -1,6 +1,8 @@
 // The daemon's one HTTP listener (Boost.Beast). Read-only and bounded: GET
 // and HEAD only, small request headers, no request bodies, per-request time
-// limits, a cap on concurrent connections.
+// limits, a cap on concurrent connections. At the cap, the connection that
+// has waited longest for its request is closed to make room: an idle socket
+// costs its owner a connection, never a working client its scrape.
 #pragma once
 
 #include <atomic>
@@ -8,7 +10,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <functional>
+#include <list>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,14 +44,26 @@ class HttpServer {
   void start();
   void stop();
   std::uint16_t port() const;
+  // Closed at once: the cap was reached and every connection was busy.
   std::uint64_t rejected_connections() const { return rejected_; }
+  // Closed to make room: waiting for a request when a new client came.
+  std::uint64_t evicted_connections() const { return evicted_; }
   bool tls() const;
 
  private:
   template <class Stream>
   class Session;
   class Authenticator;
+  // What the server knows of a session waiting for a request.
+  struct Waiting {
+    virtual ~Waiting() = default;
+    virtual void evict() = 0;                                        // closes it, on its own executor
+    std::optional<std::list<std::weak_ptr<Waiting>>::iterator> pos;  // guarded by waiting_mu_
+  };
   void accept();
+  void wait_begin(const std::shared_ptr<Waiting>& w);
+  void wait_end(Waiting& w);
+  bool evict_oldest_waiting();
 
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -54,6 +71,9 @@ class HttpServer {
   HttpLimits limits_;
   std::shared_ptr<std::atomic<std::size_t>> active_;
   std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> evicted_{0};
+  std::mutex waiting_mu_;
+  std::list<std::weak_ptr<Waiting>> waiting_;  // oldest first
   std::vector<std::pair<std::string, std::string>> headers_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
