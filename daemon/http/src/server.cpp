@@ -117,9 +117,10 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
         server_(server),
         handler_(server.handler_),
         limits_(server.limits_),
-        active_(server.active_) {}
+        active_(server.active_),
+        waiting_(server.waiting_) {}
   ~Session() override {
-    server_.wait_end(*this);
+    waiting_->end(*this);
     --*active_;
   }
 
@@ -130,9 +131,9 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
   void run() {
     if constexpr (kTls) {
       lowest().expires_after(limits_.read_timeout);
-      server_.wait_begin(shared_from_this());
+      waiting_->begin(shared_from_this());
       stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
-        self->server_.wait_end(*self);
+        self->waiting_->end(*self);
         if (ec) return self->close();  // not TLS, a bad certificate, or too slow
         self->read();
       });
@@ -147,9 +148,9 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
     parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser_->body_limit(0);
     lowest().expires_after(limits_.read_timeout);
-    server_.wait_begin(shared_from_this());
+    waiting_->begin(shared_from_this());
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->server_.wait_end(*self);
+      self->waiting_->end(*self);
       self->on_read(ec);
     });
   }
@@ -311,6 +312,7 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
   const Handler& handler_;
   const HttpLimits& limits_;
   std::shared_ptr<std::atomic<std::size_t>> active_;
+  std::shared_ptr<Waitlist> waiting_;
 };
 
 HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler handler, HttpLimits limits,
@@ -320,6 +322,7 @@ HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler 
       handler_(std::move(handler)),
       limits_(limits),
       active_(std::make_shared<std::atomic<std::size_t>>(0)),
+      waiting_(std::make_shared<Waitlist>()),
       headers_(web.headers.begin(), web.headers.end()) {
   if (web.auth()) auth_ = std::make_unique<Authenticator>(web);
   if (web.tls) {
@@ -386,29 +389,34 @@ void HttpServer::stop() {
   acceptor_.close(ec);
 }
 
-void HttpServer::wait_begin(const std::shared_ptr<Waiting>& w) {
-  const std::lock_guard lock(waiting_mu_);
-  if (!w->pos) w->pos = waiting_.insert(waiting_.end(), w);
+void HttpServer::Waitlist::begin(const std::shared_ptr<Waiting>& w) {
+  const std::lock_guard lock(mu);
+  if (!w->pos) w->pos = list.insert(list.end(), w);
 }
 
-void HttpServer::wait_end(Waiting& w) {
-  const std::lock_guard lock(waiting_mu_);
-  if (w.pos) waiting_.erase(*std::exchange(w.pos, std::nullopt));
+void HttpServer::Waitlist::end(Waiting& w) {
+  const std::lock_guard lock(mu);
+  if (w.pos) list.erase(*std::exchange(w.pos, std::nullopt));
+}
+
+std::shared_ptr<HttpServer::Waiting> HttpServer::Waitlist::pop_oldest() {
+  const std::lock_guard lock(mu);
+  while (!list.empty()) {
+    auto w = list.front().lock();
+    list.pop_front();
+    if (w) {
+      w->pos.reset();
+      return w;
+    }
+  }
+  return nullptr;
 }
 
 // At the cap: close the session that has waited longest for its request
 // (an idle socket, a slow-loris, a stalled handshake), so the new client
 // gets in. False when every session is busy answering.
 bool HttpServer::evict_oldest_waiting() {
-  std::shared_ptr<Waiting> victim;
-  {
-    const std::lock_guard lock(waiting_mu_);
-    while (!waiting_.empty() && !victim) {
-      victim = waiting_.front().lock();
-      if (victim) victim->pos.reset();
-      waiting_.pop_front();
-    }
-  }
+  const auto victim = waiting_->pop_oldest();
   if (!victim) return false;
   ++evicted_;
   victim->evict();

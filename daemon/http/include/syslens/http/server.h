@@ -58,11 +58,18 @@ class HttpServer {
   struct Waiting {
     virtual ~Waiting() = default;
     virtual void evict() = 0;                                        // closes it, on its own executor
-    std::optional<std::list<std::weak_ptr<Waiting>>::iterator> pos;  // guarded by waiting_mu_
+    std::optional<std::list<std::weak_ptr<Waiting>>::iterator> pos;  // guarded by Waitlist::mu
+  };
+  // The sessions waiting for a request, oldest first. Shared with them, as
+  // active_ is: a session can outlive the server (io_context teardown).
+  struct Waitlist {
+    void begin(const std::shared_ptr<Waiting>& w);
+    void end(Waiting& w);
+    std::shared_ptr<Waiting> pop_oldest();
+    std::mutex mu;
+    std::list<std::weak_ptr<Waiting>> list;
   };
   void accept();
-  void wait_begin(const std::shared_ptr<Waiting>& w);
-  void wait_end(Waiting& w);
   bool evict_oldest_waiting();
 
   boost::asio::io_context& io_;
@@ -72,8 +79,7 @@ class HttpServer {
   std::shared_ptr<std::atomic<std::size_t>> active_;
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> evicted_{0};
-  std::mutex waiting_mu_;
-  std::list<std::weak_ptr<Waiting>> waiting_;  // oldest first
+  std::shared_ptr<Waitlist> waiting_;
   std::vector<std::pair<std::string, std::string>> headers_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
