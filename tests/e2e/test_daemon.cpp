@@ -524,10 +524,6 @@ TEST(Daemon, HttpSurfaceIsReadOnlyAndBounded) {
   EXPECT_EQ(http_get(d.port(), "/custom")->status, 200U);
 }
 
-// Slow clients cannot hold the listener: 64 connections that never send a
-// request fill it (a 65th is turned away and counted), and each is cut after
-// the 10 s read timeout, after which scrapes are served again; a client that
-// trickles its request a byte at a time is cut by the same deadline.
 // 64 idle sockets (the connection limit) must not keep a scraper out: each
 // new client gets in at once, and the connection that waited longest for its
 // request is closed to make room. A trickling client is still cut by the read

@@ -117,11 +117,10 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
         server_(server),
         handler_(server.handler_),
         limits_(server.limits_),
-        active_(server.active_),
-        waiting_(server.waiting_) {}
+        conns_(server.conns_) {}
   ~Session() override {
-    waiting_->end(*this);
-    --*active_;
+    conns_->end(*this);
+    --conns_->active;
   }
 
   void evict() override {
@@ -131,9 +130,9 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
   void run() {
     if constexpr (kTls) {
       lowest().expires_after(limits_.read_timeout);
-      waiting_->begin(shared_from_this());
+      conns_->begin(shared_from_this());
       stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
-        self->waiting_->end(*self);
+        self->conns_->end(*self);
         if (ec) return self->close();  // not TLS, a bad certificate, or too slow
         self->read();
       });
@@ -148,9 +147,9 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
     parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     parser_->body_limit(0);
     lowest().expires_after(limits_.read_timeout);
-    waiting_->begin(shared_from_this());
+    conns_->begin(shared_from_this());
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->waiting_->end(*self);
+      self->conns_->end(*self);
       self->on_read(ec);
     });
   }
@@ -311,8 +310,7 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
   char probe_[1];
   const Handler& handler_;
   const HttpLimits& limits_;
-  std::shared_ptr<std::atomic<std::size_t>> active_;
-  std::shared_ptr<Waitlist> waiting_;
+  std::shared_ptr<Connections> conns_;
 };
 
 HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler handler, HttpLimits limits,
@@ -321,8 +319,7 @@ HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler 
       acceptor_(io),
       handler_(std::move(handler)),
       limits_(limits),
-      active_(std::make_shared<std::atomic<std::size_t>>(0)),
-      waiting_(std::make_shared<Waitlist>()),
+      conns_(std::make_shared<Connections>()),
       headers_(web.headers.begin(), web.headers.end()) {
   if (web.auth()) auth_ = std::make_unique<Authenticator>(web);
   if (web.tls) {
@@ -389,17 +386,17 @@ void HttpServer::stop() {
   acceptor_.close(ec);
 }
 
-void HttpServer::Waitlist::begin(const std::shared_ptr<Waiting>& w) {
+void HttpServer::Connections::begin(const std::shared_ptr<Waiting>& w) {
   const std::lock_guard lock(mu);
   if (!w->pos) w->pos = list.insert(list.end(), w);
 }
 
-void HttpServer::Waitlist::end(Waiting& w) {
+void HttpServer::Connections::end(Waiting& w) {
   const std::lock_guard lock(mu);
   if (w.pos) list.erase(*std::exchange(w.pos, std::nullopt));
 }
 
-std::shared_ptr<HttpServer::Waiting> HttpServer::Waitlist::pop_oldest() {
+std::shared_ptr<HttpServer::Waiting> HttpServer::Connections::pop_oldest() {
   const std::lock_guard lock(mu);
   while (!list.empty()) {
     auto w = list.front().lock();
@@ -416,7 +413,7 @@ std::shared_ptr<HttpServer::Waiting> HttpServer::Waitlist::pop_oldest() {
 // (an idle socket, a slow-loris, a stalled handshake), so the new client
 // gets in. False when every session is busy answering.
 bool HttpServer::evict_oldest_waiting() {
-  const auto victim = waiting_->pop_oldest();
+  const auto victim = conns_->pop_oldest();
   if (!victim) return false;
   ++evicted_;
   victim->evict();
@@ -427,12 +424,12 @@ void HttpServer::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
-      if (*active_ >= limits_.max_connections && !evict_oldest_waiting()) {
+      if (conns_->active >= limits_.max_connections && !evict_oldest_waiting()) {
         ++rejected_;
         beast::error_code ignored;
         socket.close(ignored);
       } else {
-        ++*active_;
+        ++conns_->active;
         if (tls_) {
           std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(socket), *this, *tls_)->run();
         } else {

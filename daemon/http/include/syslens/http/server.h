@@ -58,14 +58,16 @@ class HttpServer {
   struct Waiting {
     virtual ~Waiting() = default;
     virtual void evict() = 0;                                        // closes it, on its own executor
-    std::optional<std::list<std::weak_ptr<Waiting>>::iterator> pos;  // guarded by Waitlist::mu
+    std::optional<std::list<std::weak_ptr<Waiting>>::iterator> pos;  // guarded by Connections::mu
   };
-  // The sessions waiting for a request, oldest first. Shared with them, as
-  // active_ is: a session can outlive the server (io_context teardown).
-  struct Waitlist {
+  // The open sessions: how many, and those waiting for a request, oldest
+  // first. Shared with them: a session can outlive the server (io_context
+  // teardown).
+  struct Connections {
     void begin(const std::shared_ptr<Waiting>& w);
     void end(Waiting& w);
     std::shared_ptr<Waiting> pop_oldest();
+    std::atomic<std::size_t> active{0};
     std::mutex mu;
     std::list<std::weak_ptr<Waiting>> list;
   };
@@ -76,10 +78,9 @@ class HttpServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   Handler handler_;
   HttpLimits limits_;
-  std::shared_ptr<std::atomic<std::size_t>> active_;
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> evicted_{0};
-  std::shared_ptr<Waitlist> waiting_;
+  std::shared_ptr<Connections> conns_;
   std::vector<std::pair<std::string, std::string>> headers_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
