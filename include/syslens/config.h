@@ -72,7 +72,7 @@ struct Config {
   // Container runtimes asked for metadata ("" / empty list: none).
   std::string docker_socket = "/var/run/docker.sock";
   std::vector<std::string> cri_sockets = {"/run/containerd/containerd.sock", "/run/crio/crio.sock"};
-  std::chrono::milliseconds runtime_timeout{2000};
+  std::chrono::milliseconds runtime_timeout{5000};  // per call; each runtime has its own worker
   std::chrono::milliseconds metadata_scrape_wait{250};
   // Reference seccomp profile for drift ("" = none). The default is the
   // containers default profile when present.

@@ -5,11 +5,18 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <mutex>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -563,6 +570,245 @@ TEST(Containers, ProcessInASystemdServiceCgroup) {
   svc.stop(SIGTERM);
   for (int i = 0; i < 100 && ::rmdir(dir.c_str()) != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ::rmdir((cgroup2_mount() + "/system.slice").c_str());  // only if we made it and it is empty
+}
+
+namespace {
+
+// A container runtime's API socket that misbehaves on purpose, served from
+// the test's own threads: it answers (at once or seconds late), accepts and
+// never answers, answers garbage, or is gone.
+class FakeRuntimeSocket {
+ public:
+  enum class Mode { Answer, Slow, Hang, Garbage };
+  FakeRuntimeSocket(fs::path path, std::string body) : path_(std::move(path)), body_(std::move(body)) { listen(); }
+  ~FakeRuntimeSocket() {
+    vanish();
+    std::lock_guard lock(mu_);
+    for (int fd : held_) ::close(fd);
+  }
+  void set_mode(Mode m) { mode_ = m; }
+  void set_body(std::string body) {
+    std::lock_guard lock(mu_);
+    body_ = std::move(body);
+  }
+  void listen() {
+    fs::remove(path_);
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path_.c_str());
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd_, 64) != 0) {
+      throw std::runtime_error("cannot listen on " + path_.string());
+    }
+    stop_ = false;
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  // The runtime goes away: its socket file too.
+  void vanish() {
+    if (!acceptor_.joinable()) return;
+    stop_ = true;
+    acceptor_.join();
+    for (auto& t : handlers_) t.join();
+    handlers_.clear();
+    ::close(fd_);
+    fs::remove(path_);
+  }
+  int connections() const { return connections_; }
+
+ private:
+  void accept_loop() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1) continue;
+      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      ++connections_;
+      handlers_.emplace_back([this, c, mode = mode_.load()] { serve(c, mode); });
+    }
+  }
+  void serve(int c, Mode mode) {
+    if (mode == Mode::Hang) {  // held open, never read, never written, until the test ends
+      std::lock_guard lock(mu_);
+      held_.push_back(c);
+      return;
+    }
+    if (mode == Mode::Garbage) {  // before any request: HTTP/1.1 and HTTP/2 clients alike get it
+      const char junk[] = "\x16\x03\x01\xff garbage, not a runtime API \r\n\r\n\x00\x01\x02";
+      (void)!::write(c, junk, sizeof junk);
+      ::close(c);
+      return;
+    }
+    std::string req;
+    char buf[4096];
+    while (req.find("\r\n\r\n") == std::string::npos && !stop_) {
+      pollfd p{c, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1) continue;
+      const auto n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      req.append(buf, static_cast<std::size_t>(n));
+    }
+    for (int i = 0; mode == Mode::Slow && i < 60 && !stop_; ++i) {  // 3 s late
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::string body;
+    {
+      std::lock_guard lock(mu_);
+      body = body_;
+    }
+    const std::string resp =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    (void)!::write(c, resp.data(), resp.size());
+    ::close(c);
+  }
+
+  fs::path path_;
+  std::string body_;
+  int fd_ = -1;
+  std::atomic<Mode> mode_{Mode::Answer};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread acceptor_;
+  std::vector<std::thread> handlers_;
+  std::mutex mu_;
+  std::vector<int> held_;
+};
+
+std::size_t count_lines_with(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
+}  // namespace
+
+// The runtimes syslensd asks for labels fail every way they can: a Docker API
+// seconds late, then accepting and never answering, then answering garbage,
+// then gone, then back; beside it a CRI socket that never answers and one
+// that answers garbage. Every scrape is answered within 1 s throughout, the
+// counts stay exact, syslens_runtime_up says which runtime is down, each
+// change of state is logged once, and labels come back with the runtime.
+TEST(Runtimes, FailingRuntimesNeverHoldAScrapeAndLabelsComeBack) {
+  SYSLENS_REQUIRE_ROOT();
+  Scratch s("failing-rt");
+  const std::string web = hex_id(), db = hex_id();
+  const json containers = json::array({{{"Id", web}, {"Names", {"/fake-web"}}, {"Image", "fake/web:1"}},
+                                       {{"Id", db}, {"Names", {"/fake-db"}}, {"Image", "fake/db:2"}}});
+  const fs::path dsock = s.dir / "docker.sock", hang = s.dir / "cri-hang.sock", junk = s.dir / "cri-junk.sock";
+  FakeRuntimeSocket docker(dsock, json::array({containers[0]}).dump());  // db is created later
+  FakeRuntimeSocket cri_hang(hang, ""), cri_junk(junk, "");
+  cri_hang.set_mode(FakeRuntimeSocket::Mode::Hang);
+  cri_junk.set_mode(FakeRuntimeSocket::Mode::Garbage);
+  docker.set_mode(FakeRuntimeSocket::Mode::Slow);
+  Daemon d("runtimes:\n  docker_socket: " + dsock.string() + "\n  cri_sockets: [" + hang.string() + ", " +
+           junk.string() + "]\n");
+  ASSERT_TRUE(d.ready()) << d.log();
+  const std::string dsrc = "docker:" + dsock.string(), hsrc = "cri:" + hang.string(), jsrc = "cri:" + junk.string();
+
+  TestCgroup parent("failing-rt");
+  auto workload = [&](const std::string& id, int n) {
+    const std::string dir = parent.dir() + "/docker-" + id + ".scope";
+    fs::create_directories(dir);
+    return run_in_cgroup_dir(dir, [n] {
+      for (int i = 0; i < n; ++i) ::syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+      return 0;
+    });
+  };
+  // Scrapes until done(samples) or timeout_s; every scrape is timed.
+  double slowest_ms = 0;
+  int scrapes = 0;
+  auto scrape_until = [&](int timeout_s, const std::function<bool(const std::vector<Sample>&)>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto samples = d.scrape();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      ++scrapes;
+      slowest_ms = std::max(slowest_ms, ms);
+      EXPECT_LT(ms, 1000) << "scrape " << scrapes << " took " << ms << " ms";
+      if (!samples.empty() && done(samples)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  auto series = [](const std::vector<Sample>& all, const std::string& id) {
+    std::pair<std::map<std::string, std::string>, double> out;
+    for (const auto& smp : all) {
+      if (smp.name == "syslens_syscalls_total" && smp.label("container_id") == id &&
+          smp.label("syscall") == "ioprio_get") {
+        out.first = smp.labels;
+        out.second += smp.value;
+      }
+    }
+    return out;
+  };
+  auto up = [](const std::vector<Sample>& all, const std::string& source) {
+    for (const auto& smp : all) {
+      if (smp.name == "syslens_runtime_up" && smp.label("source") == source) return smp.value;
+    }
+    return -1.0;
+  };
+
+  // 1. Docker answers 3 s late: the labels come when it does, no scrape waits for it.
+  ASSERT_EQ(workload(web, 321), 0);
+  ASSERT_TRUE(scrape_until(20, [&](const auto& all) {
+    auto [labels, n] = series(all, web);
+    return n == 321 && labels["container"] == "fake-web" && up(all, dsrc) == 1 && up(all, hsrc) == 0 &&
+           up(all, jsrc) == 0;
+  })) << d.log();
+  auto all = d.scrape();
+  EXPECT_EQ(series(all, web).first["image"], "fake/web:1");
+
+  // 2. Docker accepts and never answers: a new container has no labels yet,
+  //    the known one keeps its own, and Docker is down once the call times out.
+  docker.set_mode(FakeRuntimeSocket::Mode::Hang);
+  ASSERT_EQ(workload(db, 432), 0);
+  ASSERT_TRUE(scrape_until(30, [&](const auto& now) { return up(now, dsrc) == 0 && series(now, db).second == 432; }))
+      << d.log();
+  all = d.scrape();
+  EXPECT_EQ(series(all, db).first["container"], "");
+  EXPECT_EQ(series(all, web).first["container"], "fake-web");
+  EXPECT_EQ(series(all, web).second, 321);
+
+  // 3. Garbage, then 4. gone: still down, still answered.
+  docker.set_mode(FakeRuntimeSocket::Mode::Garbage);
+  const int before = docker.connections();
+  ASSERT_TRUE(scrape_until(30, [&](const auto&) { return docker.connections() > before + 1; })) << d.log();
+  docker.vanish();
+  ASSERT_TRUE(scrape_until(30, [&](const auto&) {
+    return count_lines_with(d.log(), "container metadata: " + dsrc + " not present") == 1;
+  })) << d.log();
+  all = d.scrape();
+  EXPECT_EQ(up(all, dsrc), 0);
+  EXPECT_EQ(series(all, db).first["container"], "");
+
+  // 5. Back: the new container gets its labels.
+  docker.set_mode(FakeRuntimeSocket::Mode::Answer);
+  docker.set_body(containers.dump());
+  docker.listen();
+  ASSERT_TRUE(scrape_until(30, [&](const auto& now) {
+    return series(now, db).first["container"] == "fake-db" && up(now, dsrc) == 1;
+  })) << d.log();
+  all = d.scrape();
+  EXPECT_EQ(series(all, db).second, 432);
+  EXPECT_EQ(series(all, db).first["image"], "fake/db:2");
+  EXPECT_EQ(series(all, web).first["container"], "fake-web");
+  EXPECT_EQ(up(all, hsrc), 0);
+  EXPECT_EQ(up(all, jsrc), 0);
+  EXPECT_TRUE(d.running());
+
+  // Each change of state logged once: reachable at 1 and 5; unavailable at 2
+  // (a timeout) and 3 (garbage); not present at 4.
+  const std::string log = d.log();
+  EXPECT_EQ(count_lines_with(log, "container metadata: " + dsrc + " is reachable"), 2U) << log;
+  EXPECT_EQ(count_lines_with(log, "container metadata: " + dsrc + " unavailable"), 2U) << log;
+  EXPECT_EQ(count_lines_with(log, "container metadata: " + dsrc + " not present"), 1U) << log;
+  EXPECT_GE(count_lines_with(log, "container metadata: " + hsrc + " unavailable"), 1U) << log;
+  EXPECT_GE(count_lines_with(log, "container metadata: " + jsrc + " unavailable"), 1U) << log;
+  RecordProperty("scrapes", scrapes);
+  RecordProperty("slowest_scrape_ms", std::to_string(slowest_ms));
+  std::printf("%d scrapes, slowest %.1f ms\n", scrapes, slowest_ms);
 }
 
 // Soak: thousands of cgroups with short-lived processes, and runc containers,

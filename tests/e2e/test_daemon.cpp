@@ -201,6 +201,77 @@ TEST(Daemon, CountsSurviveARestart) {
   }
 }
 
+// The bpffs under a running daemon is unmounted: the daemon keeps counting,
+// says so once (log and syslens_bpf_maps_pinned 0, syslens_bpf_pins_lost_total
+// 1), pins its maps again when a bpffs is back, and a restart then carries
+// every count over: nothing reset, nothing counted twice.
+TEST(Daemon, BpffsUnmountedUnderARunningDaemonIsCountedAndPinnedAgain) {
+  SYSLENS_REQUIRE_ROOT();
+  const fs::path mnt = fs::temp_directory_path() / ("syslens-e2e-bpffs-" + std::to_string(::getpid()));
+  fs::create_directories(mnt);
+  ASSERT_EQ(::mount("bpf", mnt.c_str(), "bpf", 0, "mode=0700"), 0) << std::strerror(errno);
+  const std::string pin = (mnt / "syslens").string();
+  const std::string config = "bpf:\n  pin_path: " + pin + "\ncgroup:\n  removed_grace: 2s\n";
+  TestCgroup cg("bpffs");
+  auto getppids = [&] {
+    return run_in_cgroup(cg, [] {
+      for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+      return 0;
+    });
+  };
+  auto value = [](const std::vector<Sample>& all, const std::string& name,
+                  const std::map<std::string, std::string>& match = {}) { return sum_samples(all, name, match); };
+  const std::map<std::string, std::string> ours = {{"cgroup", cg.path()}, {"syscall", "getppid"}};
+  auto count_lines = [](const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+  };
+  {
+    Daemon d(config);
+    ASSERT_TRUE(d.ready()) << d.proc().err();
+    ASSERT_EQ(getppids(), 0);
+    auto all = parse_exposition(d.scrape());
+    EXPECT_EQ(value(all, "syslens_syscalls_total", ours), kGetppid);
+    EXPECT_EQ(value(all, "syslens_bpf_maps_pinned"), 1);
+    EXPECT_EQ(value(all, "syslens_bpf_pins_lost_total"), 0);
+
+    ASSERT_EQ(::umount2(mnt.c_str(), MNT_DETACH), 0) << std::strerror(errno);
+    ASSERT_EQ(getppids(), 0);  // counted while the pins are gone
+    for (int i = 0; i < 10; ++i) {
+      all = parse_exposition(d.scrape());
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the timer checks too
+    }
+    EXPECT_EQ(value(all, "syslens_syscalls_total", ours), 2 * kGetppid);
+    EXPECT_EQ(value(all, "syslens_bpf_maps_pinned"), 0);
+    EXPECT_EQ(value(all, "syslens_bpf_pins_lost_total"), 1);
+    EXPECT_EQ(count_lines(d.proc().err(), "pinned maps in " + pin + " are gone"), 1U) << d.proc().err();
+
+    ASSERT_EQ(::mount("bpf", mnt.c_str(), "bpf", 0, "mode=0700"), 0) << std::strerror(errno);
+    for (int i = 0; i < 50 && value(all, "syslens_bpf_maps_pinned") != 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      all = parse_exposition(d.scrape());
+    }
+    EXPECT_EQ(value(all, "syslens_bpf_maps_pinned"), 1);
+    EXPECT_EQ(value(all, "syslens_bpf_pins_lost_total"), 1);
+    EXPECT_EQ(count_lines(d.proc().err(), "maps pinned again in " + pin), 1U) << d.proc().err();
+    EXPECT_EQ(d.proc().stop(SIGTERM), 0);
+  }
+  {
+    Daemon again(config);
+    ASSERT_TRUE(again.ready()) << again.proc().err();
+    EXPECT_NE(again.proc().err().find("counts carried over from the previous run"), std::string::npos)
+        << again.proc().err();
+    EXPECT_EQ(value(parse_exposition(again.scrape()), "syslens_syscalls_total", ours), 2 * kGetppid);
+    ASSERT_EQ(getppids(), 0);
+    EXPECT_EQ(value(parse_exposition(again.scrape()), "syslens_syscalls_total", ours), 3 * kGetppid);
+  }
+  std::error_code ec;
+  fs::remove_all(pin, ec);
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  fs::remove(mnt, ec);
+}
+
 // TLS and authentication from a Prometheus exporter web config, checked with
 // a real client (curl): no credentials or wrong ones get 401, basic auth and
 // a bearer token get the metrics, plain HTTP and TLS 1.1 get nothing, and

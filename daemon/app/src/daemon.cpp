@@ -335,6 +335,8 @@ int serve(const Config& cfg) {
                smp.runtimes = metadata.stats();
                smp.metadata_entries = metadata.size();
                smp.reclaim = collect.reclaim_stats();
+               if (!loader.pin_dir().empty()) smp.maps_pinned = loader.check_pins();
+               smp.pins_lost = loader.pins_lost();
                self_metrics.update(smp);
                self_metrics.set_scrape_duration(
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -396,6 +398,7 @@ int serve(const Config& cfg) {
     reclaim_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       collect.latest(collect_opts.reclaim_every);
+      loader.check_pins();
       release_heap();
       reclaim();
     });

@@ -84,6 +84,14 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                                 "Retired totals kept in memory only because the syslens_retired map is full: they "
                                 "do not survive a restart.")
                               .Add({});
+  pinned_ = &gauge("syslens_bpf_maps_pinned",
+                   "1 while every aggregation map is pinned on the bpffs (the counts survive a restart), 0 when "
+                   "pins are gone (bpffs unmounted?) or pinning is off (bpf.pin_path \"\").")
+                 .Add({});
+  pins_lost_ = &counter("syslens_bpf_pins_lost_total",
+                        "Times the pinned maps were found gone under the running daemon; each is logged once, and "
+                        "they are pinned again where the bpffs allows.")
+                    .Add({});
   scrape_ =
       &gauge("syslens_scrape_duration_seconds", "Time this scrape spent reading the BPF maps and building the metrics.")
            .Add({});
@@ -128,6 +136,8 @@ void SelfMetrics::update(const SelfSample& s) {
   advance(*reclaimed_entries_, static_cast<double>(s.reclaim.entries_reclaimed));
   retired_rows_->Set(static_cast<double>(s.reclaim.retired_rows));
   retired_unpersisted_->Set(static_cast<double>(s.reclaim.retired_unpersisted));
+  pinned_->Set(s.maps_pinned.value_or(false) ? 1 : 0);
+  advance(*pins_lost_, static_cast<double>(s.pins_lost));
 }
 
 }  // namespace syslens

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 #include "bpf_internal.h"
 #include "syslens/errors.h"
@@ -187,10 +188,14 @@ std::string pin_directory(const std::string& path) {
 // to them. If any pinned map no longer fits (another size or layout after an
 // upgrade or a config change), they all start from zero: a partial carry-over
 // would make some counts go down.
-int Loader::prepare_pins(struct ::syslens_bpf* skel) {
+std::vector<::bpf_map*> Loader::pinned_maps(struct ::syslens_bpf* skel) const {
   auto& m = skel->maps;
-  const std::vector<struct bpf_map*> maps = {m.syslens_stats,    m.syslens_errors,    m.syslens_overflow,
-                                             m.syslens_counters, m.syslens_cpu_slots, m.syslens_retired};
+  return {m.syslens_stats,    m.syslens_errors,    m.syslens_overflow,
+          m.syslens_counters, m.syslens_cpu_slots, m.syslens_retired};
+}
+
+int Loader::prepare_pins(struct ::syslens_bpf* skel) {
+  const auto maps = pinned_maps(skel);
   auto path_of = [&](struct bpf_map* map) { return pin_dir_ + "/" + bpf_map__name(map); };
   int found = 0;
   std::string misfit;
@@ -222,6 +227,55 @@ int Loader::prepare_pins(struct ::syslens_bpf* skel) {
     if (int err = bpf_map__set_pin_path(map, path_of(map).c_str()); err) return err;
   }
   return 0;
+}
+
+namespace {
+
+std::optional<__u32> map_id(int fd) {
+  struct bpf_map_info info {};
+  __u32 len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return std::nullopt;
+  return info.id;
+}
+
+}  // namespace
+
+bool Loader::check_pins() {
+  if (pin_dir_.empty() || !skel_) return true;
+  std::string why;  // the first reason a map is not pinned now
+  int repinned = 0;
+  for (auto* map : pinned_maps(skel_.get())) {
+    const std::string path = pin_dir_ + "/" + bpf_map__name(map);
+    if (const int fd = bpf_obj_get(path.c_str()); fd >= 0) {
+      const bool ours = map_id(fd) == map_id(bpf_map__fd(map));
+      ::close(fd);
+      // Another map under our name (another syslensd's) is left alone.
+      if (!ours && why.empty()) why = path + " is another map";
+      continue;
+    }
+    // Gone: pinned again if the directory is (again) on a bpffs.
+    const std::string parent = std::filesystem::path(pin_dir_).parent_path().string();
+    if (!on_bpffs(pin_dir_) && on_bpffs(parent)) ::mkdir(pin_dir_.c_str(), 0700);
+    if (!on_bpffs(pin_dir_)) {
+      if (why.empty()) why = pin_dir_ + " is not on a bpffs (unmounted?)";
+    } else if (bpf_obj_pin(bpf_map__fd(map), path.c_str()) == 0) {
+      ++repinned;
+    } else if (why.empty()) {
+      why = "pinning " + path + ": " + errstr(errno);
+    }
+  }
+  const bool ok = why.empty();
+  if ((!ok || repinned > 0) && pins_ok_) ++pins_lost_;
+  if (!ok && pins_ok_) {
+    spdlog::warn("pinned maps in {} are gone ({}): counts will not survive a restart until they are pinned again",
+                 pin_dir_, why);
+  } else if (ok && !pins_ok_) {
+    spdlog::info("maps pinned again in {}", pin_dir_);
+  } else if (ok && repinned > 0) {
+    spdlog::warn("pinned maps in {} were gone: pinned again", pin_dir_);
+  }
+  pins_ok_ = ok;
+  return ok;
 }
 
 Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {

@@ -2,15 +2,21 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace syslens {
 
-MetadataCache::MetadataCache(std::vector<std::unique_ptr<MetadataSource>> sources, MetadataOptions opts)
-    : sources_(std::move(sources)), opts_(opts) {
-  for (const auto& s : sources_) stats_.push_back({s->name(), 0, 0, false, ""});
-  if (!sources_.empty()) {
-    requested_ = 1;  // a first listing right away
-    worker_ = std::thread([this] { run(); });
+MetadataCache::MetadataCache(std::vector<std::unique_ptr<MetadataSource>> sources, MetadataOptions opts) : opts_(opts) {
+  for (auto& s : sources) {
+    auto w = std::make_unique<Worker>();
+    w->name = s->name();
+    w->stats = {w->name, 0, 0, false, ""};
+    w->source = std::move(s);
+    workers_.push_back(std::move(w));
   }
+  if (workers_.empty()) return;
+  requested_ = 1;  // a first listing right away
+  for (auto& w : workers_) w->thread = std::thread([this, raw = w.get()] { run(*raw); });
 }
 
 MetadataCache::~MetadataCache() {
@@ -19,116 +25,132 @@ MetadataCache::~MetadataCache() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+std::uint64_t MetadataCache::completed_locked() const {
+  // A runtime whose last call failed is not waited for: it will most likely
+  // fail again, at the cost of its whole timeout.
+  std::uint64_t least = requested_;
+  for (const auto& w : workers_) {
+    if (w->stats.up || w->stats.errors == 0) least = std::min(least, w->completed);
+  }
+  return least;
 }
 
 std::optional<ContainerMeta> MetadataCache::get(const std::string& id, bool* worth_waiting) {
   std::lock_guard lock(mu_);
   if (worth_waiting) *worth_waiting = false;
-  auto it = entries_.find(id);
-  if (it != entries_.end()) return it->second;
-  if (sources_.empty()) return std::nullopt;
-  if (requested_ == completed_) {
+  // The first source that knows the id wins, in configuration order.
+  for (const auto& w : workers_) {
+    if (auto it = w->entries.find(id); it != w->entries.end()) return it->second;
+  }
+  if (workers_.empty()) return std::nullopt;
+  // Ask again if some runtime is idle: one that hangs until its timeout
+  // must not pace the others' refreshes.
+  if (std::any_of(workers_.begin(), workers_.end(), [&](const auto& w) { return w->completed == requested_; })) {
     ++requested_;
     cv_.notify_all();
   }
+  const auto completed = completed_locked();
   // Worth waiting for only until a refresh asked for after the id was first
   // missed has finished: after that no runtime knows it (a plain cgroup
   // named like a container, or every runtime down), and waiting again would
   // cost every scrape the whole budget.
   if (unknown_.size() >= opts_.max_entries) unknown_.clear();
   const auto first = unknown_.emplace(id, requested_).first->second;
-  if (worth_waiting) *worth_waiting = completed_ < first;
+  if (worth_waiting) *worth_waiting = completed < first;
   return std::nullopt;
 }
 
 void MetadataCache::wait_for_refresh(std::chrono::milliseconds budget) {
   std::unique_lock lock(mu_);
   const auto target = requested_;
-  done_cv_.wait_for(lock, budget, [&] { return completed_ >= target || stop_; });
+  done_cv_.wait_for(lock, budget, [&] { return completed_locked() >= target || stop_; });
 }
 
-void MetadataCache::run() {
+void MetadataCache::run(Worker& w) {
   std::unique_lock lock(mu_);
   while (!stop_) {
-    cv_.wait(lock, [&] { return stop_ || requested_ > completed_; });
+    cv_.wait(lock, [&] { return stop_ || requested_ > w.completed; });
     if (stop_) break;
     // An unknown id that no runtime knows (a plain cgroup named like one)
     // must not turn into a refresh loop.
-    const auto next = last_refresh_ + opts_.min_refresh_interval;
+    const auto next = w.last_refresh + opts_.min_refresh_interval;
     if (std::chrono::steady_clock::now() < next) {
       cv_.wait_until(lock, next, [&] { return stop_; });
       if (stop_) break;
     }
     const auto target = requested_;
     lock.unlock();
-    refresh();
+    refresh(w);
     lock.lock();
-    last_refresh_ = std::chrono::steady_clock::now();
-    completed_ = target;
+    w.last_refresh = std::chrono::steady_clock::now();
+    w.completed = target;
     done_cv_.notify_all();
   }
 }
 
-void MetadataCache::refresh() {
-  std::unordered_map<std::string, ContainerMeta> fresh;
-  std::vector<bool> failed(sources_.size(), false);
-  std::uint64_t dropped = 0;
-  for (std::size_t i = 0; i < sources_.size(); ++i) {
-    try {
-      for (auto& [id, meta] : sources_[i]->list(opts_.timeout)) {
-        if (fresh.size() >= opts_.max_entries) {
-          ++dropped;
-          continue;
-        }
-        meta.source = sources_[i]->name();
-        fresh.emplace(id, std::move(meta));
+void MetadataCache::refresh(Worker& w) {
+  std::vector<std::pair<std::string, ContainerMeta>> listed;
+  try {
+    listed = w.source->list(opts_.timeout);
+  } catch (const std::exception& e) {
+    std::lock_guard lock(mu_);
+    auto& st = w.stats;
+    ++st.errors;
+    // Log on every change of state, not on every failed refresh. What the
+    // source said last time is kept rather than forgotten.
+    if (st.up || st.last_error != e.what()) {
+      if (dynamic_cast<const RuntimeAbsent*>(&e)) {
+        spdlog::info("container metadata: {} not present: {}", st.name, e.what());
+      } else {
+        spdlog::warn("container metadata: {} unavailable: {}", st.name, e.what());
       }
-      std::lock_guard lock(mu_);
-      auto& st = stats_[i];
-      ++st.refreshes;
-      if (!st.up) spdlog::info("container metadata: {} is reachable", st.name);
-      st.up = true;
-      st.last_error.clear();
-    } catch (const std::exception& e) {
-      failed[i] = true;
-      std::lock_guard lock(mu_);
-      auto& st = stats_[i];
-      ++st.errors;
-      // Log on every change of state, not on every failed refresh.
-      if (st.up || st.last_error != e.what()) {
-        if (dynamic_cast<const RuntimeAbsent*>(&e)) {
-          spdlog::info("container metadata: {} not present: {}", st.name, e.what());
-        } else {
-          spdlog::warn("container metadata: {} unavailable: {}", st.name, e.what());
-        }
-      }
-      st.up = false;
-      st.last_error = e.what();
     }
+    st.up = false;
+    st.last_error = e.what();
+    return;
   }
   std::lock_guard lock(mu_);
-  // Keep what a failed source said last time rather than forgetting it.
-  for (auto& [id, meta] : entries_) {
-    for (std::size_t i = 0; i < sources_.size(); ++i) {
-      if (failed[i] && meta.source == sources_[i]->name() && fresh.size() < opts_.max_entries) {
-        fresh.emplace(id, meta);
-      }
-    }
+  // The bound is over every source's entries together.
+  std::size_t others = 0;
+  for (const auto& o : workers_) {
+    if (o.get() != &w) others += o->entries.size();
   }
-  entries_ = std::move(fresh);
-  std::erase_if(unknown_, [&](const auto& kv) { return entries_.count(kv.first) > 0; });
-  dropped_ += dropped;
+  const std::size_t room = opts_.max_entries > others ? opts_.max_entries - others : 0;
+  std::unordered_map<std::string, ContainerMeta> fresh;
+  for (auto& [id, meta] : listed) {
+    if (fresh.size() >= room) {
+      ++dropped_;
+      continue;
+    }
+    meta.source = w.name;
+    fresh.emplace(std::move(id), std::move(meta));
+  }
+  w.entries = std::move(fresh);
+  std::erase_if(unknown_, [&](const auto& kv) { return w.entries.count(kv.first) > 0; });
+  auto& st = w.stats;
+  ++st.refreshes;
+  if (!st.up) spdlog::info("container metadata: {} is reachable", st.name);
+  st.up = true;
+  st.last_error.clear();
 }
 
 std::vector<MetadataSourceStats> MetadataCache::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  std::vector<MetadataSourceStats> out;
+  for (const auto& w : workers_) out.push_back(w->stats);
+  return out;
 }
 
 std::size_t MetadataCache::size() const {
   std::lock_guard lock(mu_);
-  return entries_.size();
+  std::size_t n = 0;
+  for (const auto& w : workers_) n += w->entries.size();
+  return n;
 }
 
 std::uint64_t MetadataCache::dropped() const {

@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <sstream>
@@ -411,4 +414,69 @@ TEST(MetadataCacheThreads, ConcurrentReadersAndRefreshesAgree) {
   for (auto& r : readers) r.join();
   EXPECT_GT(found.load(), 0);
   EXPECT_EQ(cache.size(), 1U);
+}
+
+namespace {
+// A runtime whose listing never answers until released (a socket that
+// accepts and never writes, with a long timeout).
+class HangingRuntime final : public MetadataSource {
+ public:
+  std::string name() const override { return "hanging"; }
+  std::vector<std::pair<std::string, ContainerMeta>> list(std::chrono::milliseconds) override {
+    std::unique_lock lock(mu);
+    ++calls;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+    throw std::runtime_error("timed out");
+  }
+  void release() {
+    std::lock_guard lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  bool released = false;
+};
+}  // namespace
+
+// Each runtime is asked on its own: one that hangs holds back no other's
+// answers, and says it is down once it gives up.
+TEST(MetadataCacheThreads, AHangingRuntimeDelaysNoOther) {
+  auto hang = std::make_unique<HangingRuntime>();
+  auto* hanging = hang.get();
+  auto good = std::make_unique<FakeRuntime>();
+  ContainerMeta m;
+  m.name = "web";
+  good->containers = {{kId, m}};
+  std::vector<std::unique_ptr<MetadataSource>> sources;
+  sources.push_back(std::move(hang));  // first: asked before the good one by a serial refresh
+  sources.push_back(std::move(good));
+  MetadataCache cache(std::move(sources), {64, std::chrono::milliseconds(1), std::chrono::milliseconds(100)});
+  std::optional<ContainerMeta> got;
+  for (int i = 0; i < 500 && !got; ++i) {
+    got = cache.get(kId);
+    if (!got) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(got) << "the good runtime's answer waited for the hanging one";
+  EXPECT_EQ(got->name, "web");
+  EXPECT_EQ(got->source, "fake");
+  {
+    std::lock_guard lock(hanging->mu);
+    EXPECT_EQ(hanging->calls, 1);
+    EXPECT_FALSE(hanging->released);
+  }
+  auto st = cache.stats();
+  ASSERT_EQ(st.size(), 2U);
+  EXPECT_FALSE(st[0].up);
+  EXPECT_EQ(st[0].refreshes + st[0].errors, 0U);
+  EXPECT_TRUE(st[1].up);
+  hanging->release();
+  for (int i = 0; i < 500 && cache.stats()[0].errors == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  st = cache.stats();
+  EXPECT_EQ(st[0].errors, 1U);
+  EXPECT_EQ(st[0].last_error, "timed out");
+  EXPECT_EQ(cache.get(kId)->name, "web");  // still known
 }

@@ -51,6 +51,8 @@ struct SelfSample {
   std::vector<MetadataSourceStats> runtimes;
   std::size_t metadata_entries = 0;
   ReclaimStats reclaim;
+  std::optional<bool> maps_pinned;  // none: pinning off
+  std::uint64_t pins_lost = 0;
 };
 
 class SelfMetrics {
@@ -68,9 +70,9 @@ class SelfMetrics {
 
   prometheus::Registry registry_;
   prometheus::Counter *http_rejected_, *http_evicted_, *seccomp_refusals_, *degradations_, *reclaimed_cgroups_,
-      *reclaimed_entries_, *run_stats_seconds_, *cache_evictions_, *cache_unresolved_;
+      *reclaimed_entries_, *run_stats_seconds_, *cache_evictions_, *cache_unresolved_, *pins_lost_;
   prometheus::Gauge *overhead_ = nullptr, *budget_, *degraded_, *cache_entries_, *cache_capacity_, *metadata_entries_,
-                    *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_;
+                    *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_, *pinned_;
   prometheus::Family<prometheus::Gauge>* overhead_family_;
   prometheus::Family<prometheus::Counter>*program_runs_, *program_seconds_, *runtime_errors_;
   prometheus::Family<prometheus::Gauge>* runtime_up_;

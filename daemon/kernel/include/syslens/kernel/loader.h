@@ -18,6 +18,7 @@ struct syslens_cpu_slot;
 struct bpf_link;
 struct ring_buffer;
 struct bpf_program;
+struct bpf_map;
 
 namespace syslens {
 
@@ -79,6 +80,14 @@ class Loader final {
   // Whether the counts were carried over from a previous run's pinned maps.
   bool resumed() const { return reused_pins_ > 0; }
   const std::string& pin_dir() const { return pin_dir_; }
+  // Pins can go under a running daemon (its bpffs unmounted, the pins
+  // unlinked by hand), and then the counts would not survive a restart.
+  // Checks that each pin still names this run's map, pins again what is
+  // missing where the directory allows, and logs each change of state once.
+  // True when every map is pinned (or pinning is off).
+  bool check_pins();
+  // How many times check_pins found pins gone.
+  std::uint64_t pins_lost() const { return pins_lost_; }
 
   // The ring buffer of new (cgroup, syscall) keys: an epoll fd that becomes
   // readable when there are events, and a call that hands each new key's
@@ -114,6 +123,7 @@ class Loader final {
   void attach_all();
   void open_new_keys();
   int prepare_pins(struct ::syslens_bpf* skel);
+  std::vector<::bpf_map*> pinned_maps(struct ::syslens_bpf* skel) const;
   std::array<::bpf_program*, 6> latency_programs() const;
   bool is_latency_program(const ::bpf_program* prog) const;
 
@@ -124,6 +134,8 @@ class Loader final {
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> latency_links_;  // exit and context switch
   std::string pin_dir_;                                                // empty: maps not pinned
   int reused_pins_ = 0;
+  bool pins_ok_ = true;
+  std::uint64_t pins_lost_ = 0;
   AttachKind attach_ = AttachKind::tp_btf;
   ThreadStore store_ = ThreadStore::task_storage;
   Mode mode_ = Mode::full;

@@ -1,7 +1,7 @@
 // Container metadata from the runtimes' own APIs (Docker Engine API, CRI),
 // cached, bounded, refreshed on an unknown id, and never blocking for longer
 // than a caller's small budget: a runtime that is down or slow costs a
-// warning and empty labels.
+// warning and empty labels, and delays no other runtime's answers.
 #pragma once
 
 #include <chrono>
@@ -47,7 +47,7 @@ class MetadataSource {
 struct MetadataOptions {
   std::size_t max_entries = 65536;
   std::chrono::milliseconds min_refresh_interval{2000};  // per unknown-id storm
-  std::chrono::milliseconds timeout{2000};               // per source call
+  std::chrono::milliseconds timeout{5000};               // per source call
 };
 
 struct MetadataSourceStats {
@@ -78,21 +78,29 @@ class MetadataCache {
   std::uint64_t dropped() const;  // entries beyond max_entries
 
  private:
-  void run();
-  void refresh();
+  // One per source, each with its own thread, so that a runtime that hangs
+  // until its timeout delays no other runtime's answer.
+  struct Worker {
+    std::unique_ptr<MetadataSource> source;
+    std::string name;
+    std::unordered_map<std::string, ContainerMeta> entries;  // what it said last
+    std::uint64_t completed = 0;                             // refreshes asked for that it has done
+    std::chrono::steady_clock::time_point last_refresh{};
+    MetadataSourceStats stats;
+    std::thread thread;
+  };
+  void run(Worker& w);
+  void refresh(Worker& w);
+  std::uint64_t completed_locked() const;  // the least any worker worth waiting for has done
 
-  std::vector<std::unique_ptr<MetadataSource>> sources_;
+  std::vector<std::unique_ptr<Worker>> workers_;
   MetadataOptions opts_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;       // wakes the worker
-  std::condition_variable done_cv_;  // wakes waiters
-  std::unordered_map<std::string, ContainerMeta> entries_;
+  std::condition_variable cv_;                              // wakes the workers
+  std::condition_variable done_cv_;                         // wakes waiters
   std::unordered_map<std::string, std::uint64_t> unknown_;  // id -> refresh asked for when first missed
-  std::vector<MetadataSourceStats> stats_;
-  std::uint64_t requested_ = 0, completed_ = 0, dropped_ = 0;
-  std::chrono::steady_clock::time_point last_refresh_{};
+  std::uint64_t requested_ = 0, dropped_ = 0;
   bool stop_ = false;
-  std::thread worker_;
 };
 
 }  // namespace syslens
