@@ -46,6 +46,13 @@ class Source final : public KernelMaps {
   bool put_retired(const syslens_retired_key&, const syslens_stats_val&) override { return true; }
   void erase_retired(const syslens_retired_key&) override {}
   std::uint64_t retired_capacity() const override { return SYSLENS_RETIRED_MAX; }
+  ReclaimJournal read_journal() override { return {}; }
+  bool record_batch(const std::vector<std::pair<std::uint64_t, std::uint64_t>>&,
+                    const std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>>&) override {
+    return true;
+  }
+  void set_reclaim_phase(std::uint32_t) override {}
+  void end_batch() override {}
 
  private:
   Snapshot snap_;

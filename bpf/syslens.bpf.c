@@ -47,6 +47,31 @@ struct {
 	__type(value, struct syslens_stats_val);
 } syslens_retired SEC(".maps");
 
+/* The reclaim journal; the daemon's alone (see syslens.h). Allocated only
+ * while a batch is being reclaimed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syslens_reclaim_state);
+} syslens_reclaim_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SYSLENS_RECLAIM_BATCH);
+	__type(key, __u64);
+	__type(value, __u64);
+} syslens_reclaim_ids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SYSLENS_RETIRED_MAX);
+	__type(key, struct syslens_retired_key);
+	__type(value, struct syslens_reclaim_undo);
+} syslens_reclaim_undo SEC(".maps");
+
 /* The fast path: see struct syslens_cpu_slot. Sized cpus * cpu_slots by the
  * daemon, which reads it through mmap. */
 struct {

@@ -71,6 +71,41 @@ struct syslens_retired_key {
 };
 
 /*
+ * The reclaim journal. Reclaiming a removed cgroup adds its counts to
+ * syslens_retired, then deletes its entries: two steps that no single map
+ * update makes atomic, so a syslensd killed between them would count the
+ * cgroup twice after a restart, or lose it. The daemon therefore first
+ * records the batch: phase PREPARING, the cgroups and the label each is
+ * retired under (syslens_reclaim_ids), and the value every retired row it
+ * will change had before (syslens_reclaim_undo); then FOLDING while it
+ * updates syslens_retired, DELETING while it deletes the cgroups' entries,
+ * IDLE when done. A restart that finds PREPARING or FOLDING puts the rows
+ * back as they were and runs the batch again; DELETING, it finishes the
+ * deletion. Written by the daemon only; pinned with the aggregation maps.
+ */
+enum syslens_reclaim_phase {
+	SYSLENS_RECLAIM_IDLE = 0,
+	SYSLENS_RECLAIM_PREPARING = 1,
+	SYSLENS_RECLAIM_FOLDING = 2,
+	SYSLENS_RECLAIM_DELETING = 3,
+};
+
+/* The one entry of "syslens_reclaim_state". */
+struct syslens_reclaim_state {
+	__u32 phase; /* enum syslens_reclaim_phase */
+	__u32 pad;
+};
+
+/* Value of "syslens_reclaim_undo" (key: struct syslens_retired_key). */
+struct syslens_reclaim_undo {
+	struct syslens_stats_val val;
+	__u64 present; /* 0: the row did not exist before the batch */
+};
+
+/* Cgroups per batch ("syslens_reclaim_ids": cgroup id -> retired label). */
+#define SYSLENS_RECLAIM_BATCH 256
+
+/*
  * One entry of the per-CPU slot table "syslens_cpu_slots": the fast path for
  * the statistics. Entry index = cpu * slots_per_cpu + hash(key) % slots_per_cpu,
  * so every entry has exactly one writer (programs on that CPU, which run with

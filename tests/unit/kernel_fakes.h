@@ -17,34 +17,105 @@
 
 namespace syslens::test {
 
-// The kernel maps: a snapshot the test sets, and the retired totals in
-// memory (capacity rows at most, as the kernel map).
+// The kernel maps: a snapshot the test sets, the retired totals in memory
+// (capacity rows at most, as the kernel map) and the reclaim journal. A kill:
+// with kill_after = n, the (n+1)th change to the maps from now (a retired
+// row, the journal, an entry deleted) throws Killed instead, as if syslensd
+// died just before it; what the maps hold is then what a restart finds.
 class FakeSource final : public KernelMaps {
  public:
+  using Key = std::tuple<std::uint64_t, std::uint32_t, std::uint16_t, std::uint16_t>;
+  struct Killed {};
   Snapshot snap;
-  std::map<std::tuple<std::uint64_t, std::uint32_t, std::uint16_t, std::uint16_t>, RetiredRow> retired;
+  std::map<Key, RetiredRow> retired;
   std::uint64_t capacity = SYSLENS_RETIRED_MAX;
+  std::uint32_t phase = SYSLENS_RECLAIM_IDLE;
+  std::map<std::uint64_t, std::uint64_t> ids;
+  std::map<Key, std::pair<syslens_retired_key, syslens_reclaim_undo>> undo;
+  std::size_t undo_capacity = SYSLENS_RETIRED_MAX;
+  long kill_after = -1;  // -1: never
+  int changes = 0;       // every change made, in all
+
   Snapshot read() override { return snap; }
-  std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot&) override {
-    const std::set<std::uint64_t> gone(ids.begin(), ids.end());
-    const auto before = snap.stats.size() + snap.errors.size();
-    std::erase_if(snap.stats, [&](const StatsRow& r) { return gone.count(r.key.cgroup_id) > 0; });
-    std::erase_if(snap.errors, [&](const ErrnoRow& r) { return gone.count(r.key.cgroup_id) > 0; });
-    return before - snap.stats.size() - snap.errors.size();
+  std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& gone_ids, const Snapshot&) override {
+    const std::set<std::uint64_t> gone(gone_ids.begin(), gone_ids.end());
+    std::uint64_t n = 0;
+    auto forget = [&](auto& rows) {
+      for (auto it = rows.begin(); it != rows.end();) {
+        if (!gone.count(it->key.cgroup_id)) {
+          ++it;
+          continue;
+        }
+        change();
+        it = rows.erase(it);
+        ++n;
+      }
+    };
+    forget(snap.stats);
+    forget(snap.errors);
+    return n;
   }
   std::vector<RetiredRow> read_retired() override {
     std::vector<RetiredRow> out;
     for (const auto& [k, r] : retired) out.push_back(r);
     return out;
   }
-  static auto key(const syslens_retired_key& k) { return std::make_tuple(k.label, k.nr, k.abi, k.err); }
+  static Key key(const syslens_retired_key& k) { return std::make_tuple(k.label, k.nr, k.abi, k.err); }
   bool put_retired(const syslens_retired_key& k, const syslens_stats_val& v) override {
     if (!retired.count(key(k)) && retired.size() >= capacity) return false;
+    change();
     retired[key(k)] = {k, v};
     return true;
   }
-  void erase_retired(const syslens_retired_key& k) override { retired.erase(key(k)); }
+  void erase_retired(const syslens_retired_key& k) override {
+    change();
+    retired.erase(key(k));
+  }
   std::uint64_t retired_capacity() const override { return capacity; }
+  ReclaimJournal read_journal() override {
+    ReclaimJournal j;
+    j.phase = phase;
+    j.ids.assign(ids.begin(), ids.end());
+    for (const auto& [k, u] : undo) j.undo.push_back(u);
+    return j;
+  }
+  bool record_batch(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& batch,
+                    const std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>>& rows) override {
+    set_reclaim_phase(SYSLENS_RECLAIM_PREPARING);
+    change();
+    ids.clear();
+    undo.clear();
+    for (const auto& [id, label] : batch) {
+      change();
+      ids[id] = label;
+    }
+    for (const auto& r : rows) {
+      if (undo.size() >= undo_capacity) {
+        end_batch();
+        return false;
+      }
+      change();
+      undo[key(r.first)] = r;
+    }
+    return true;
+  }
+  void set_reclaim_phase(std::uint32_t p) override {
+    change();
+    phase = p;
+  }
+  void end_batch() override {
+    set_reclaim_phase(SYSLENS_RECLAIM_IDLE);
+    change();
+    ids.clear();
+    undo.clear();
+  }
+
+ private:
+  void change() {
+    if (kill_after == 0) throw Killed{};
+    if (kill_after > 0) --kill_after;
+    ++changes;
+  }
 };
 
 class FakeNamer final : public CgroupNamer {

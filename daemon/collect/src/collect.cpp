@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "syslens/failpoint.h"
+
 namespace syslens {
 
 std::size_t Collect::KeyHash::operator()(const syslens_retired_key& k) const {
@@ -18,8 +20,51 @@ bool Collect::KeyEq::operator()(const syslens_retired_key& a, const syslens_reti
 
 Collect::Collect(KernelMaps& maps, CgroupNamer& cgroups, WorkloadNamer* workloads, CollectOptions opts)
     : maps_(maps), cgroups_(cgroups), workloads_(workloads), opts_(opts), reclaimer_(opts.removed_grace) {
+  Snapshot snap = maps_.read();
+  first_counters_ = snap.counters;
+  recover(snap);
+}
+
+void Collect::load_retired() {
   retired_ = maps_.read_retired();
+  index_.clear();
+  unpersisted_.clear();
   for (std::size_t i = 0; i < retired_.size(); ++i) index_.emplace(retired_[i].key, i);
+}
+
+// A previous run killed in the middle of a batch: PREPARING or FOLDING, the
+// retired rows go back to what they were and the batch runs again (its
+// cgroups' entries are all still there); DELETING, the rows hold the batch
+// already and only the deletion is finished.
+void Collect::recover(Snapshot& snap) {
+  const auto j = maps_.read_journal();
+  if (j.phase == SYSLENS_RECLAIM_PREPARING || j.phase == SYSLENS_RECLAIM_FOLDING) {
+    for (const auto& [key, u] : j.undo) {
+      if (u.present) {
+        maps_.put_retired(key, u.val);
+      } else {
+        maps_.erase_retired(key);
+      }
+    }
+  }
+  load_retired();
+  if (j.phase == SYSLENS_RECLAIM_IDLE || j.ids.empty()) {
+    // Done, or not begun: at most records to clear.
+    if (j.phase != SYSLENS_RECLAIM_IDLE || !j.undo.empty()) maps_.end_batch();
+    return;
+  }
+  if (j.phase == SYSLENS_RECLAIM_DELETING) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, label] : j.ids) ids.push_back(id);
+    stats_.entries_reclaimed += maps_.forget_cgroups(ids, snap);
+    stats_.cgroups_reclaimed += ids.size();
+    maps_.end_batch();
+  } else if (!reclaim_batch(snap, j.ids)) {
+    // Rows back as they were, entries all there: as if it never started.
+    maps_.end_batch();
+  }
+  ++stats_.batches_recovered;
+  spdlog::info("finished the reclaim of {} removed cgroups that the previous run left in flight", j.ids.size());
 }
 
 std::shared_ptr<const Collection> Collect::latest(Clock::duration max_age) {
@@ -52,9 +97,13 @@ std::shared_ptr<Collection> Collect::read(Clock::time_point now) {
     for (const auto& r : snap.errors) ids.insert(r.key.cgroup_id);
     const auto due = reclaimer_.update(
         ids, [&](std::uint64_t id) { return cgroups_.exists(id); }, now);
-    if (!due.empty()) reclaim(snap, due);
-    for (auto id : due) tracked.erase(id);
+    if (!due.empty()) {
+      reclaim(snap, due);
+      tracked.clear();  // less what was reclaimed (a deferred batch stays)
+      for (const auto& r : snap.stats) tracked.insert(r.key.cgroup_id);
+    }
   }
+  warn_failures(snap.counters);
   auto c = std::make_shared<Collection>();
   c->at = now;
   c->counters = snap.counters;
@@ -64,6 +113,18 @@ std::shared_ptr<Collection> Collect::read(Clock::time_point now) {
   c->agg = aggregate(snap, retired_, cgroups_, workloads_, opts_.arch, opts_.metadata_wait);
   if (reclaiming) expire_tombstones(c->agg, now);
   return c;
+}
+
+// Counted always (syslens_bpf_failures_total), said once: the first time a
+// failure counter grows while this syslensd runs (pinned counters carry a
+// previous run's).
+void Collect::warn_failures(const std::array<std::uint64_t, SYSLENS_CNT__MAX>& counters) {
+  for (unsigned i = 0; i < SYSLENS_CNT__MAX; ++i) {
+    const auto& info = counter_info(i);
+    if (!info.failure || warned_counter_[i] || counters[i] <= first_counters_[i]) continue;
+    warned_counter_[i] = true;
+    spdlog::warn("{} (syslens_bpf_failures_total{{reason=\"{}\"}})", info.what, info.name);
+  }
 }
 
 void Collect::fold(const syslens_retired_key& key, const syslens_stats_val& v) {
@@ -89,33 +150,79 @@ void Collect::fold(const syslens_retired_key& key, const syslens_stats_val& v) {
 }
 
 void Collect::reclaim(Snapshot& snap, const std::vector<std::uint64_t>& due) {
-  std::unordered_map<std::uint64_t, std::uint64_t> label_of;  // cgroup id -> retired label key
-  for (auto id : due) {
-    const auto path = cgroups_.path_of(id);
-    label_of.emplace(id, retired_label_key(path ? *path : std::string(kCgroupUnresolved)));
+  Batch batch;
+  for (std::size_t i = 0; i < due.size(); ++i) {
+    const auto path = cgroups_.path_of(due[i]);
+    batch.emplace_back(due[i], retired_label_key(path ? *path : std::string(kCgroupUnresolved)));
+    if (batch.size() == SYSLENS_RECLAIM_BATCH || i + 1 == due.size()) {
+      if (!reclaim_batch(snap, batch)) ++stats_.batches_deferred;
+      batch.clear();
+    }
   }
+  spdlog::debug("reclaimed {} removed cgroups", due.size());
+}
+
+bool Collect::reclaim_batch(Snapshot& snap, const Batch& batch) {
+  std::unordered_map<std::uint64_t, std::uint64_t> label_of(batch.begin(), batch.end());
+  // What the batch adds to each retired row, in a stable order.
+  std::vector<RetiredRow> adds;
+  std::unordered_map<syslens_retired_key, std::size_t, KeyHash, KeyEq> at;
+  auto add = [&](const syslens_retired_key& key) -> syslens_stats_val& {
+    auto [it, fresh] = at.try_emplace(key, adds.size());
+    if (fresh) adds.push_back({key, syslens_stats_val{}});
+    return adds[it->second].val;
+  };
   for (const auto& r : snap.stats) {
     auto it = label_of.find(r.key.cgroup_id);
     if (it == label_of.end()) continue;
     const auto abi = static_cast<std::uint16_t>(r.key.abi);
-    fold({it->second, r.key.nr, abi, 0}, r.val);
-    fold({0, r.key.nr, abi, 0}, r.val);
+    add_counts(add({it->second, r.key.nr, abi, 0}), r.val);
+    add_counts(add({0, r.key.nr, abi, 0}), r.val);
   }
   for (const auto& r : snap.errors) {
     auto it = label_of.find(r.key.cgroup_id);
     if (it == label_of.end()) continue;
-    syslens_stats_val v{};
-    v.calls = r.count;
-    fold({it->second, r.key.nr, r.key.abi, r.key.err}, v);
+    add({it->second, r.key.nr, r.key.abi, r.key.err}).calls += r.count;
   }
-  const auto n = maps_.forget_cgroups(due, snap);
-  for (auto id : due) cgroups_.forget(id);
+  // The journal first: each row's value before the batch.
+  std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>> undo;
+  undo.reserve(adds.size());
+  for (const auto& a : adds) {
+    syslens_reclaim_undo u{};
+    if (auto it = index_.find(a.key); it != index_.end() && !unpersisted_.count(a.key)) {
+      u.val = retired_[it->second].val;
+      u.present = 1;
+    }
+    undo.emplace_back(a.key, u);
+  }
+  if (!maps_.record_batch(batch, undo)) {
+    if (!warned_journal_) {
+      warned_journal_ = true;
+      spdlog::warn("the reclaim journal cannot hold a batch of {} cgroups ({} rows): reclaim deferred", batch.size(),
+                   undo.size());
+    }
+    return false;
+  }
+  failpoint("reclaim.prepared");
+  maps_.set_reclaim_phase(SYSLENS_RECLAIM_FOLDING);
+  for (const auto& a : adds) {
+    fold(a.key, a.val);
+    if (&a == &adds.front()) failpoint("reclaim.folding");
+  }
+  maps_.set_reclaim_phase(SYSLENS_RECLAIM_DELETING);
+  std::vector<std::uint64_t> ids;
+  ids.reserve(batch.size());
+  for (const auto& [id, label] : batch) ids.push_back(id);
+  const auto n = maps_.forget_cgroups(ids, snap);
+  failpoint("reclaim.deleted");
+  maps_.end_batch();
+  for (auto id : ids) cgroups_.forget(id);
   auto gone = [&](std::uint64_t id) { return label_of.count(id) > 0; };
   std::erase_if(snap.stats, [&](const StatsRow& r) { return gone(r.key.cgroup_id); });
   std::erase_if(snap.errors, [&](const ErrnoRow& r) { return gone(r.key.cgroup_id); });
-  stats_.cgroups_reclaimed += due.size();
+  stats_.cgroups_reclaimed += batch.size();
   stats_.entries_reclaimed += n;
-  spdlog::debug("reclaimed {} removed cgroups ({} map entries)", due.size(), n);
+  return true;
 }
 
 void Collect::expire_tombstones(const AggregatedSnapshot& agg, Clock::time_point now) {

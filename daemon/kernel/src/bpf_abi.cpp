@@ -13,6 +13,8 @@ static_assert(sizeof(syslens_errno_key) == 16, "errno key layout changed");
 static_assert(offsetof(syslens_errno_key, err) == 14);
 static_assert(sizeof(syslens_retired_key) == 16, "retired key layout changed");
 static_assert(offsetof(syslens_retired_key, err) == 14);
+static_assert(sizeof(syslens_reclaim_state) == 8, "reclaim state layout changed");
+static_assert(sizeof(syslens_reclaim_undo) == 8 + sizeof(syslens_stats_val), "reclaim undo layout changed");
 static_assert(sizeof(syslens_enter_rec) == 24, "enter record layout changed");
 static_assert(sizeof(syslens_trace_event) == 56, "trace event layout changed");
 static_assert(sizeof(syslens_trace_filter) == 16, "trace filter layout changed");
@@ -20,10 +22,23 @@ static_assert(sizeof(syslens_proc_count) == 24, "process count layout changed");
 
 namespace {
 constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
-    {"stats_map_full", true},         {"errno_map_full", true},      {"enter_store_failed", true},
-    {"overflow_lookup_failed", true}, {"exit_without_enter", false}, {"ignored_syscall_id", false},
-    {"enter_overwritten", false},     {"new_key_event_lost", true},  {"trace_event_lost", true},
-    {"proc_map_full", true},          {"cpu_slot_taken", false},
+    {"stats_map_full", true,
+     "the syslens_stats map is full: new (cgroup, syscall) pairs are counted in the cgroup=\"(overflow)\" series, "
+     "totals stay exact; raise bpf.max_stats_entries"},
+    {"errno_map_full", true,
+     "the syslens_errors map is full: failures of new (cgroup, syscall, errno) are not counted by errno; raise "
+     "bpf.max_errno_entries"},
+    {"enter_store_failed", true,
+     "no room for a thread's enter record: those calls are counted but not timed; raise bpf.max_threads"},
+    {"overflow_lookup_failed", true, "a lookup of the overflow rows failed: calls were lost"},
+    {"exit_without_enter", false},
+    {"ignored_syscall_id", false},
+    {"enter_overwritten", false},
+    {"new_key_event_lost", true,
+     "the new-key ring buffer was full: a short-lived cgroup may stay unnamed (cgroup=\"(unresolved)\")"},
+    {"trace_event_lost", true, "a live trace lost events: its client reads too slowly or its filter is too wide"},
+    {"proc_map_full", true, "the processes window's map is full: calls of further processes were not counted"},
+    {"cpu_slot_taken", false},
 };
 }  // namespace
 

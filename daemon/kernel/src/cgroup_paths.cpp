@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include <spdlog/spdlog.h>
+
 namespace syslens {
 namespace fs = std::filesystem;
 
@@ -82,7 +84,7 @@ void CgroupPaths::walk() {
   std::error_code ec;
   auto index = [&](const fs::path& p) {
     struct stat st {};
-    if (::stat(p.c_str(), &st) == 0) cache_.put(static_cast<std::uint64_t>(st.st_ino), relative(p.string()));
+    if (::stat(p.c_str(), &st) == 0) remember(static_cast<std::uint64_t>(st.st_ino), relative(p.string()));
   };
   index(mount_point_);
   for (auto it = fs::recursive_directory_iterator(mount_point_, fs::directory_options::skip_permission_denied, ec);
@@ -106,11 +108,22 @@ std::optional<std::string> CgroupPaths::path_of(std::uint64_t id) {
     ++stats_.unresolved;
     // Remember only what the kernel said is gone; a walk miss may be a
     // cgroup created after the walk, so it is retried after refresh().
-    if (p) cache_.put(id, std::string());
+    if (p) remember(id, std::string());
     return std::nullopt;
   }
-  cache_.put(id, *p);
+  remember(id, *p);
   return p;
+}
+
+void CgroupPaths::remember(std::uint64_t id, std::string path) {
+  cache_.put(id, std::move(path));
+  if (cache_.evictions() > 0 && !warned_full_) {
+    warned_full_ = true;
+    spdlog::warn(
+        "the cgroup path cache is full ({} entries): the least recently used paths are evicted and looked up "
+        "again when needed (syslens_cgroup_cache_evictions_total); raise cgroup.cache_size if that grows",
+        cache_.capacity());
+  }
 }
 
 bool CgroupPaths::exists(std::uint64_t id) {

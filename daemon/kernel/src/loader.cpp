@@ -184,25 +184,34 @@ std::string pin_directory(const std::string& path) {
 
 }  // namespace
 
-// The maps whose contents are the counts: pinned, so a restart re-attaches
-// to them. If any pinned map no longer fits (another size or layout after an
-// upgrade or a config change), they all start from zero: a partial carry-over
-// would make some counts go down.
+// The maps whose contents are the counts, and the reclaim journal that keeps
+// them consistent: pinned, so a restart re-attaches to them. If any pinned
+// map no longer fits (another size or layout after an upgrade or a config
+// change), they all start from zero: a partial carry-over would make some
+// counts go down. The journal maps come last: pins from before they existed
+// miss them, and that is no misfit (no batch was in flight).
 std::vector<::bpf_map*> Loader::pinned_maps(struct ::syslens_bpf* skel) const {
   auto& m = skel->maps;
-  return {m.syslens_stats,    m.syslens_errors,    m.syslens_overflow,
-          m.syslens_counters, m.syslens_cpu_slots, m.syslens_retired};
+  return {m.syslens_stats,   m.syslens_errors,        m.syslens_overflow,    m.syslens_counters,    m.syslens_cpu_slots,
+          m.syslens_retired, m.syslens_reclaim_state, m.syslens_reclaim_ids, m.syslens_reclaim_undo};
 }
+
+namespace {
+constexpr int kJournalMaps = 3;  // the last of pinned_maps()
+}  // namespace
 
 int Loader::prepare_pins(struct ::syslens_bpf* skel) {
   const auto maps = pinned_maps(skel);
   auto path_of = [&](struct bpf_map* map) { return pin_dir_ + "/" + bpf_map__name(map); };
   int found = 0;
+  int found_counts = 0;  // of the maps before the journal's
   std::string misfit;
-  for (auto* map : maps) {
+  for (std::size_t i = 0; i < maps.size(); ++i) {
+    auto* map = maps[i];
     const int fd = bpf_obj_get(path_of(map).c_str());
     if (fd < 0) continue;
     ++found;
+    if (i + kJournalMaps < maps.size()) ++found_counts;
     struct bpf_map_info info {};
     __u32 len = sizeof(info);
     const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == bpf_map__type(map) &&
@@ -216,13 +225,14 @@ int Loader::prepare_pins(struct ::syslens_bpf* skel) {
                std::to_string(bpf_map__value_size(map)) + ")";
     }
   }
-  if (!misfit.empty() || (found > 0 && found < static_cast<int>(maps.size()))) {
+  const int counts = static_cast<int>(maps.size()) - kJournalMaps;
+  if (!misfit.empty() || (found > 0 && found_counts < counts)) {
     spdlog::warn("pinned maps in {} do not fit this configuration or version{}: all counts start from zero", pin_dir_,
                  misfit.empty() ? " (some are missing)" : ": " + misfit);
     for (auto* map : maps) ::unlink(path_of(map).c_str());
-    found = 0;
+    found_counts = 0;
   }
-  reused_pins_ = found;
+  reused_pins_ = found_counts;
   for (auto* map : maps) {
     if (int err = bpf_map__set_pin_path(map, path_of(map).c_str()); err) return err;
   }

@@ -116,6 +116,66 @@ void MapReader::erase_retired(const syslens_retired_key& key) {
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.syslens_retired), &key);
 }
 
+ReclaimJournal MapReader::read_journal() {
+  ReclaimJournal j;
+  const __u32 zero = 0;
+  syslens_reclaim_state st{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.syslens_reclaim_state), &zero, &st) == 0) j.phase = st.phase;
+  dump_map<__u64, __u64>(
+      bpf_map__fd(skel_->maps.syslens_reclaim_ids), SYSLENS_RECLAIM_BATCH,
+      [&](const __u64& id, const __u64& label) { j.ids.emplace_back(id, label); }, [&] { j.ids.clear(); });
+  dump_map<syslens_retired_key, syslens_reclaim_undo>(
+      bpf_map__fd(skel_->maps.syslens_reclaim_undo), SYSLENS_RETIRED_MAX,
+      [&](const syslens_retired_key& k, const syslens_reclaim_undo& u) { j.undo.emplace_back(k, u); },
+      [&] { j.undo.clear(); });
+  return j;
+}
+
+namespace {
+
+// Deletes every entry of a hash map (keys of type K).
+template <typename K>
+void clear_map(int fd) {
+  K key{};
+  // Deleting the first key each time: a walk from a deleted key restarts anyway.
+  while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
+    if (bpf_map_delete_elem(fd, &key) != 0) break;
+  }
+}
+
+}  // namespace
+
+bool MapReader::record_batch(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& ids,
+                             const std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>>& undo) {
+  const int ids_fd = bpf_map__fd(skel_->maps.syslens_reclaim_ids);
+  const int undo_fd = bpf_map__fd(skel_->maps.syslens_reclaim_undo);
+  set_reclaim_phase(SYSLENS_RECLAIM_PREPARING);
+  clear_map<__u64>(ids_fd);
+  clear_map<syslens_retired_key>(undo_fd);
+  bool ok = true;
+  for (const auto& [id, label] : ids) {
+    ok = ok && bpf_map_update_elem(ids_fd, &id, &label, BPF_ANY) == 0;
+  }
+  for (const auto& [key, u] : undo) {
+    ok = ok && bpf_map_update_elem(undo_fd, &key, &u, BPF_ANY) == 0;
+  }
+  if (!ok) end_batch();
+  return ok;
+}
+
+void MapReader::set_reclaim_phase(std::uint32_t phase) {
+  const __u32 zero = 0;
+  syslens_reclaim_state st{};
+  st.phase = phase;
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.syslens_reclaim_state), &zero, &st, BPF_ANY);
+}
+
+void MapReader::end_batch() {
+  set_reclaim_phase(SYSLENS_RECLAIM_IDLE);
+  clear_map<__u64>(bpf_map__fd(skel_->maps.syslens_reclaim_ids));
+  clear_map<syslens_retired_key>(bpf_map__fd(skel_->maps.syslens_reclaim_undo));
+}
+
 std::uint64_t MapReader::merge_cpu_slots(std::vector<StatsRow>& stats) const {
   // A key lives in any CPU's slot and in the shared hash: sum them all.
   struct KeyHash {

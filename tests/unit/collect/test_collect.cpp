@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "kernel_fakes.h"
+#include "log_capture.h"
 #include "syslens/collect/collect.h"
 #include "syslens/export/collector.h"
 
@@ -154,6 +156,136 @@ TEST(Collect, AFullRetiredMapKeepsTotalsInMemoryAndSaysSo) {
   bool filled = false;
   for (const auto& f : c->fill) filled |= std::string(f.map) == "syslens_retired" && f.entries == 1 && f.capacity == 1;
   EXPECT_TRUE(filled);
+}
+
+// syslensd killed at every point of a reclaim, one run per point: the next
+// run (a new process: it knows no removed cgroup's path) finds the journal
+// and finishes the batch, and every call is counted exactly once: host-wide,
+// and under the path it was made in for each cgroup the journal held (the
+// others, which the killed run had not recorded yet, are named by nobody
+// now: "(unresolved)"). The last run is not killed at all.
+TEST(Collect, AReclaimKilledAtAnyPointIsFinishedByTheNextRun) {
+  SyscallCollector render{CollectorOptions{}};
+  int points = 0;
+  for (long k = 0;; ++k) {
+    FakeSource src;
+    FakeNamer names;
+    names.paths = {{1, "/a"}, {2, "/b"}, {3, "/keep"}};
+    names.removed = {1, 2};
+    src.snap.stats = {row(1, 110, 5), row(1, 39, 2), row(2, 110, 7), row(3, 110, 4)};
+    src.snap.errors = {enoent(1, 257, 2), enoent(2, 257, 3)};
+    // 3 calls of a cgroup reclaimed before, host-wide.
+    syslens_retired_key earlier{0, 110, 0, 0};
+    src.retired[FakeSource::key(earlier)] = {earlier, row(9, 110, 3).val};
+    src.kill_after = k;
+    bool killed = false;
+    try {
+      Collect first(src, names, nullptr, quick_reclaim());
+      first.latest(Collect::Clock::duration::zero());  // 1 and 2 noticed gone
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      first.latest(Collect::Clock::duration::zero());  // reclaimed
+    } catch (const FakeSource::Killed&) {
+      killed = true;
+    }
+    // The cgroups whose reclaim the next run must finish: those the journal
+    // holds, or both once the batch was done.
+    const bool done = !killed || (src.phase == SYSLENS_RECLAIM_IDLE && src.retired.size() > 1);
+    std::set<std::uint64_t> journaled;
+    if (done) {
+      journaled = {1, 2};
+    } else if (src.phase != SYSLENS_RECLAIM_IDLE) {
+      for (const auto& [id, label] : src.ids) journaled.insert(id);
+    }
+    const bool has1 = journaled.count(1) > 0, has2 = journaled.count(2) > 0;
+    src.kill_after = -1;
+    // The next run: /a created again, with 1 call of its own.
+    FakeNamer next;
+    next.paths = {{3, "/keep"}, {4, "/a"}};
+    src.snap.stats.push_back(row(4, 110, 1));
+    Collect second(src, next, nullptr, quick_reclaim());
+    const auto text = render.Render(*second.latest(Collect::Clock::duration::zero()));
+    SCOPED_TRACE("killed before change " + std::to_string(k) + (killed ? "" : " (not killed)") + "; journaled " +
+                 std::to_string(journaled.size()));
+    EXPECT_EQ(host_count(text), 20);
+    EXPECT_EQ(host_count(text, "getpid"), 2);
+    EXPECT_EQ(value_of(text, "syslens_syscalls_total", "/keep"), 4);
+    EXPECT_EQ(value_of(text, "syslens_syscalls_total", "/a"), has1 ? 6 : 1);
+    EXPECT_EQ(value_of(text, "syslens_syscall_errors_total", "/a", "openat"), has1 ? 2 : -1);
+    const double unresolved = (has1 ? 0 : 5) + (has2 ? 0 : 7);
+    EXPECT_EQ(value_of(text, "syslens_syscalls_total", kCgroupUnresolved), unresolved ? unresolved : -1);
+    const double unresolved_errors = (has1 ? 0 : 2) + (has2 ? 0 : 3);
+    EXPECT_EQ(value_of(text, "syslens_syscall_errors_total", kCgroupUnresolved, "openat"),
+              unresolved_errors ? unresolved_errors : -1);
+    // /b has no cgroup now: its 7 calls wait in its retired row.
+    const auto b = src.retired.find({retired_label_key("/b"), 110, 0, 0});
+    EXPECT_EQ(b == src.retired.end() ? 0 : b->second.val.calls, has2 ? 7U : 0U);
+    // Nothing of the journaled cgroups is left in the maps, nor in the journal.
+    for (const auto& r : src.snap.stats) EXPECT_FALSE(journaled.count(r.key.cgroup_id)) << r.key.cgroup_id;
+    for (const auto& r : src.snap.errors) EXPECT_FALSE(journaled.count(r.key.cgroup_id)) << r.key.cgroup_id;
+    EXPECT_EQ(second.reclaim_stats().batches_recovered, !journaled.empty() && !done ? 1U : 0U);
+    EXPECT_EQ(src.phase, SYSLENS_RECLAIM_IDLE);
+    EXPECT_TRUE(src.ids.empty());
+    EXPECT_TRUE(src.undo.empty());
+    if (!killed) break;
+    ++points;
+  }
+  // Every change of a two-cgroup batch: the journal (phase, its clearing,
+  // 2 ids, 7 undo rows), phase, 7 retired rows, phase, 5 entries deleted,
+  // the end (phase, clearing).
+  EXPECT_EQ(points, 27);
+}
+
+// A batch the journal cannot hold is not started: nothing changes, and the
+// cgroups are reclaimed later.
+TEST(Collect, ABatchTheJournalCannotHoldIsDeferred) {
+  FakeSource src;
+  src.undo_capacity = 1;
+  FakeNamer names;
+  names.paths = {{1, "/e"}};
+  names.removed = {1};
+  src.snap.stats = {row(1, 110, 5)};
+  SyscallCollector render{CollectorOptions{}};
+  Collect collect(src, names, nullptr, quick_reclaim());
+  collect.latest(Collect::Clock::duration::zero());
+  std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  const auto t = render.Render(*collect.latest(Collect::Clock::duration::zero()));
+  EXPECT_EQ(collect.reclaim_stats().batches_deferred, 1U);
+  EXPECT_EQ(collect.reclaim_stats().cgroups_reclaimed, 0U);
+  EXPECT_EQ(value_of(t, "syslens_syscalls_total", "/e"), 5);
+  EXPECT_EQ(host_count(t), 5);
+  EXPECT_TRUE(src.retired.empty());
+  EXPECT_EQ(src.snap.stats.size(), 1U);
+  EXPECT_EQ(src.phase, SYSLENS_RECLAIM_IDLE);
+  src.undo_capacity = 2;
+  collect.latest(Collect::Clock::duration::zero());  // in its grace period again
+  std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  collect.latest(Collect::Clock::duration::zero());
+  EXPECT_EQ(collect.reclaim_stats().cgroups_reclaimed, 1U);
+  EXPECT_TRUE(src.snap.stats.empty());
+  EXPECT_EQ(host_count(render.Render(*collect.latest(Collect::Clock::duration::zero()))), 5);
+}
+
+// A kernel failure counter that grows while syslensd runs is said once (it
+// is counted always); one that only holds a previous run's count is not.
+TEST(Collect, AFailureCounterThatGrowsIsLoggedOnce) {
+  FakeSource src;
+  FakeNamer names;
+  src.snap.counters[SYSLENS_CNT_ERRNO_MAP_FULL] = 7;  // from before a restart (pinned)
+  test::LogCapture log;
+  Collect collect(src, names, nullptr, quick_reclaim());
+  collect.latest(Collect::Clock::duration::zero());
+  EXPECT_EQ(log.lines_with("syslens_bpf_failures_total"), 0U) << log.text();
+  for (int i = 0; i < 3; ++i) {
+    src.snap.counters[SYSLENS_CNT_STATS_MAP_FULL] += 5;
+    src.snap.counters[SYSLENS_CNT_CPU_SLOT_TAKEN] += 5;  // an event, not a failure
+    collect.latest(Collect::Clock::duration::zero());
+  }
+  EXPECT_EQ(log.lines_with("the syslens_stats map is full"), 1U) << log.text();
+  EXPECT_EQ(log.lines_with("reason=\"stats_map_full\""), 1U) << log.text();
+  EXPECT_EQ(log.lines_with("syslens_bpf_failures_total"), 1U) << log.text();
+  src.snap.counters[SYSLENS_CNT_ERRNO_MAP_FULL] += 1;
+  collect.latest(Collect::Clock::duration::zero());
+  EXPECT_EQ(log.lines_with("the syslens_errors map is full"), 1U) << log.text();
 }
 
 // Consumers on a schedule share a recent read; max_age 0 always reads.

@@ -5,6 +5,7 @@
 
 #include "syslens/kernel/cgroup_paths.h"
 #include "syslens/lru_cache.h"
+#include "log_capture.h"
 
 using namespace syslens;
 namespace fs = std::filesystem;
@@ -66,13 +67,22 @@ TEST(CgroupPaths, BindMountedSubtreeGetsItsRootPrefix) {
   fs::remove_all(root);
 }
 
-TEST(CgroupPaths, CacheIsBounded) {
+// 41 directories (the root and 40) walked into 16 entries: 25 evicted, and
+// the cache being full is said once, however often it evicts.
+TEST(CgroupPaths, CacheIsBoundedAndSaysOnceThatItIsFull) {
   const fs::path root = fs::path(::testing::TempDir()) / "cgbound";
   fs::remove_all(root);
   for (int i = 0; i < 40; ++i) fs::create_directories(root / ("d" + std::to_string(i)));
+  test::LogCapture log;
   CgroupPaths paths(root.string(), "/", 16, false);
   EXPECT_EQ(paths.path_of(inode(root / "d39")), "/d39");
-  EXPECT_LE(paths.stats().entries, 16U);
-  EXPECT_GT(paths.stats().evictions, 0U);
+  EXPECT_EQ(paths.stats().entries, 16U);
+  EXPECT_EQ(paths.stats().evictions, 25U);
+  // The walk's last 16 are cached; a miss walks again (after a refresh).
+  paths.refresh();
+  for (int i = 0; i < 40; ++i) paths.path_of(inode(root / ("d" + std::to_string(i))));
+  EXPECT_EQ(paths.stats().entries, 16U);
+  EXPECT_GT(paths.stats().evictions, 25U);
+  EXPECT_EQ(log.lines_with("the cgroup path cache is full (16 entries)"), 1U) << log.text();
   fs::remove_all(root);
 }

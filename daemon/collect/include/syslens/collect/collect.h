@@ -14,6 +14,7 @@
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "syslens/collect/aggregate.h"
@@ -45,6 +46,8 @@ struct ReclaimStats {
   std::uint64_t in_grace = 0;             // removed cgroups still exported
   std::uint64_t cgroups_reclaimed = 0;    // removed cgroups whose entries were deleted
   std::uint64_t entries_reclaimed = 0;    // kernel map entries deleted with them
+  std::uint64_t batches_recovered = 0;    // batches a killed syslensd left in flight, finished at start
+  std::uint64_t batches_deferred = 0;     // batches the journal could not hold, left for the next reclaim
   std::uint64_t retired_rows = 0;         // retired totals kept
   std::uint64_t retired_unpersisted = 0;  // of those, not in the kernel map (it was full)
   std::uint64_t retired_expired = 0;      // rows of removed paths dropped after the grace period
@@ -54,7 +57,8 @@ class Collect {
  public:
   using Clock = std::chrono::steady_clock;
   // workloads may be null (workload labels then stay empty). Loads the
-  // retired totals the maps hold (a previous run's, when they were pinned).
+  // retired totals the maps hold (a previous run's, when they were pinned),
+  // first finishing the reclaim a killed run left in flight, if any.
   Collect(KernelMaps& maps, CgroupNamer& cgroups, WorkloadNamer* workloads, CollectOptions opts);
 
   // The latest collection, read anew when it is older than max_age (0:
@@ -64,7 +68,14 @@ class Collect {
 
  private:
   std::shared_ptr<Collection> read(Clock::time_point now);
+  using Batch = std::vector<std::pair<std::uint64_t, std::uint64_t>>;  // cgroup id, retired label
   void reclaim(Snapshot& snap, const std::vector<std::uint64_t>& due);
+  // Moves a batch's counts into the retired totals and deletes its entries,
+  // through the journal (bpf/syslens.h). False when the journal could not
+  // hold it (nothing changed).
+  bool reclaim_batch(Snapshot& snap, const Batch& batch);
+  void recover(Snapshot& snap);
+  void load_retired();
   void fold(const syslens_retired_key& key, const syslens_stats_val& v);
   void expire_tombstones(const AggregatedSnapshot& agg, Clock::time_point now);
 
@@ -87,6 +98,12 @@ class Collect {
   std::unordered_map<syslens_retired_key, std::size_t, KeyHash, KeyEq> index_;  // into retired_
   std::unordered_set<syslens_retired_key, KeyHash, KeyEq> unpersisted_;         // not in the kernel map: it was full
   bool warned_full_ = false;
+  bool warned_journal_ = false;
+  // The kernel's failure counters at start, and which have grown since
+  // (each logged once).
+  std::array<std::uint64_t, SYSLENS_CNT__MAX> first_counters_{};
+  std::array<bool, SYSLENS_CNT__MAX> warned_counter_{};
+  void warn_failures(const std::array<std::uint64_t, SYSLENS_CNT__MAX>& counters);
   // Labels of retired rows whose path has no series now, since when.
   std::unordered_map<std::uint64_t, Clock::time_point> absent_since_;
   ReclaimStats stats_;

@@ -71,6 +71,8 @@ class CgroupPaths final : public CgroupNamer {
   bool walk_allowed_ = true;
   LruCache<std::uint64_t, std::optional<std::string>> cache_;
   CgroupPathStats stats_;
+  bool warned_full_ = false;
+  void remember(std::uint64_t id, std::string path);
 };
 
 }  // namespace syslens

@@ -1,6 +1,7 @@
 // The map reader: the collect layer's view of the kernel maps (KernelMaps):
 // one read of the counts (hash, per-CPU slots, overflow rows, counters),
-// deletion of a reclaimed cgroup's entries, the retired totals.
+// deletion of a reclaimed cgroup's entries, the retired totals and the
+// reclaim journal.
 #pragma once
 
 #include "syslens/config.h"
@@ -19,6 +20,11 @@ class MapReader final : public KernelMaps {
   bool put_retired(const syslens_retired_key& key, const syslens_stats_val& val) override;
   void erase_retired(const syslens_retired_key& key) override;
   std::uint64_t retired_capacity() const override { return SYSLENS_RETIRED_MAX; }
+  ReclaimJournal read_journal() override;
+  bool record_batch(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& ids,
+                    const std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>>& undo) override;
+  void set_reclaim_phase(std::uint32_t phase) override;
+  void end_batch() override;
 
  private:
   // Adds every used slot to stats (summing keys found in several places);

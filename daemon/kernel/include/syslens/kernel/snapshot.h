@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "syslens.h"  // the kernel/user boundary (bpf/syslens.h)
@@ -59,11 +60,29 @@ struct RetiredRow {
   syslens_stats_val val;
 };
 
+// The reclaim journal (bpf/syslens.h): the batch a killed syslensd left in
+// flight, for the next one to finish.
+struct ReclaimJournal {
+  std::uint32_t phase = SYSLENS_RECLAIM_IDLE;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> ids;  // cgroup id, retired label
+  std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>> undo;
+};
+
 // The kernel's aggregation maps as the collect layer uses them: read, delete
 // a reclaimed cgroup's entries, and keep the retired totals beside them
-// (pinned with them, so they survive a restart with the counts).
+// (pinned with them, so they survive a restart with the counts), with the
+// journal that makes a reclaim survive a kill.
 class KernelMaps : public SnapshotSource {
  public:
+  virtual ReclaimJournal read_journal() = 0;
+  // Phase PREPARING, then the batch's cgroups and undo rows (any left from
+  // an earlier batch deleted first). False when they did not fit: the
+  // journal is then back to IDLE and empty.
+  virtual bool record_batch(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& ids,
+                            const std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>>& undo) = 0;
+  virtual void set_reclaim_phase(std::uint32_t phase) = 0;
+  // Phase IDLE, then the batch's records deleted.
+  virtual void end_batch() = 0;
   // Deletes every stats and errno entry of these cgroups (found in snap).
   // Returns how many entries were deleted.
   virtual std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap) = 0;
@@ -79,6 +98,7 @@ class KernelMaps : public SnapshotSource {
 struct CounterInfo {
   const char* name;
   bool failure;
+  const char* what = "";  // a failure's log line: what was lost, and what to do
 };
 const CounterInfo& counter_info(unsigned index);
 
