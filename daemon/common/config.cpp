@@ -127,6 +127,8 @@ FlagsResult parse_flags(int argc, const char* const* argv) {
     ("config.file", po::value(&c.config_file), "YAML file with further settings")
     ("web.config.file", po::value(&c.web_config_file),
        "Prometheus exporter web configuration file: TLS and basic or bearer authentication")
+    ("web.max-connections", po::value(&c.max_connections)->default_value(c.max_connections),
+       "open HTTP connections at most; at the limit the one waiting longest for its request makes room")
     ("bpf.pin-path", po::value<std::string>(),
        "directory on a bpffs for the pinned maps, over the config file's bpf.pin_path; \"\": no pinning");
   // clang-format on
@@ -169,6 +171,9 @@ FlagsResult parse_flags(int argc, const char* const* argv) {
     }
   }
   parse_listen_address(c.listen_address);
+  if (c.max_connections < 1 || c.max_connections > 65536) {
+    usage_error("invalid --web.max-connections " + std::to_string(c.max_connections) + ": want 1-65536");
+  }
   if (c.telemetry_path.empty() || c.telemetry_path.front() != '/' ||
       c.telemetry_path.find_first_of("?# ") != std::string::npos) {
     usage_error("invalid --web.telemetry-path '" + c.telemetry_path + "': must start with '/'");

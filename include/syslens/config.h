@@ -30,7 +30,8 @@ struct Config {
   std::string telemetry_path = "/metrics";
   std::string log_level = "info";
   std::string config_file;
-  std::string web_config_file;  // --web.config.file: TLS and auth
+  std::string web_config_file;           // --web.config.file: TLS and auth
+  std::uint32_t max_connections = 1024;  // --web.max-connections
 
   // syslensd's seccomp filter on itself (security.seccomp).
   bool self_seccomp = true;

@@ -253,32 +253,39 @@ std::uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
-std::optional<HttpResult> http_get(std::uint16_t port, const std::string& target, const std::string& method) {
+std::optional<HttpResult> http_get(std::uint16_t port, const std::string& target, const std::string& method,
+                                   std::chrono::milliseconds timeout) {
   namespace beast = boost::beast;
   namespace http = beast::http;
-  try {
-    boost::asio::io_context io;
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
-    http::request<http::empty_body> req{http::string_to_verb(method), target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    http::write(stream, req);
-    beast::flat_buffer buf;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(256 << 20);
-    parser.skip(method == "HEAD");
-    http::read(stream, buf, parser);
-    HttpResult r;
-    r.status = parser.get().result_int();
-    r.body = parser.get().body();
-    for (const auto& f : parser.get()) r.headers[std::string(f.name_string())] = std::string(f.value());
-    beast::error_code ec;
-    stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-    return r;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  // Asynchronous, so that the deadline holds (beast's timeouts do not apply
+  // to synchronous calls): a server that never answers costs `timeout`.
+  boost::asio::io_context io;
+  beast::tcp_stream stream(io);
+  http::request<http::empty_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(256 << 20);
+  parser.skip(method == "HEAD");
+  beast::error_code result = boost::asio::error::operation_aborted;
+  stream.expires_after(timeout);
+  stream.async_connect(
+      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
+        if (ec) return void(result = ec);
+        http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
+          if (wec) return void(result = wec);
+          http::async_read(stream, buf, parser, [&](beast::error_code rec, std::size_t) { result = rec; });
+        });
+      });
+  io.run();
+  if (result) return std::nullopt;
+  HttpResult r;
+  r.status = parser.get().result_int();
+  r.body = parser.get().body();
+  for (const auto& f : parser.get()) r.headers[std::string(f.name_string())] = std::string(f.value());
+  beast::error_code ec;
+  stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+  return r;
 }
 
 void stop_and_expect_no_seccomp_refusal(Background& daemon) {

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -103,7 +104,8 @@ struct HttpResult {
   std::string body;
   std::map<std::string, std::string> headers;
 };
-std::optional<HttpResult> http_get(std::uint16_t port, const std::string& target, const std::string& method = "GET");
+std::optional<HttpResult> http_get(std::uint16_t port, const std::string& target, const std::string& method = "GET",
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Polls until GET /-/ready answers 200 or timeout.
 bool wait_ready(std::uint16_t port, int timeout_ms = 20000);

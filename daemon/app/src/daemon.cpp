@@ -28,6 +28,7 @@
 #include "syslens/runtimes/clients.h"
 #include "syslens/export/process_metrics.h"
 #include "self_seccomp.h"
+#include "syslens/failpoint.h"
 #include "syslens/kernel/overhead.h"
 #include "syslens/kernel/controls.h"
 #include "syslens/kernel/loader.h"
@@ -224,7 +225,8 @@ int serve(const Config& cfg) {
   // The listener first: a taken port fails before any BPF is loaded.
   std::function<HttpResponse(const std::string&)> handler;
   HttpServer server(
-      io, listen, [&handler](const std::string& t) { return handler(t); }, HttpLimits{}, web);
+      io, listen, [&handler](const std::string& t) { return handler(t); },
+      HttpLimits{.max_connections = cfg.max_connections}, web);
   if (web.tls || web.auth()) {
     spdlog::info("web config {}: {}{}", cfg.web_config_file, web.tls ? "TLS" : "no TLS",
                  web.auth() ? ", authentication required" : "");
@@ -318,12 +320,20 @@ int serve(const Config& cfg) {
                // A scrape wants current numbers: it always reads the maps
                // (the timers' consumers then share its read).
                const auto c = collect.latest(std::chrono::milliseconds(0));
+               failpoint("scrape");
                std::string text = collector.Render(*c);
                // Then the daemon's own families, from one sample of every
                // component's numbers, and the per-workload ones.
                SelfSample smp;
                smp.http_rejected = server.rejected_connections();
                smp.http_evicted = server.evicted_connections();
+               smp.http_accept_errors = server.accept_errors();
+               smp.http_open = server.open_connections();
+               smp.http_limit = server.connection_limit();
+               for (std::size_t i = 0; i < static_cast<std::size_t>(HttpClose::count_); ++i) {
+                 const auto why = static_cast<HttpClose>(i);
+                 smp.http_closed.emplace_back(to_string(why), server.closed(why));
+               }
                smp.seccomp_refusals = self_seccomp_refusals();
                smp.overhead_ns = governor.last_cost_ns();
                smp.budget_ns = governor.budget_ns();

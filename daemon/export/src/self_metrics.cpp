@@ -33,6 +33,17 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                            "Connections closed at the connection limit to make room for a new one: the one that had "
                            "waited longest for its request (idle, trickling or handshaking).")
                        .Add({});
+  http_closed_ = &counter("syslens_http_closed_connections_total",
+                          "Connections the server closed, by why: idle_timeout (no request within the read timeout), "
+                          "request_timeout (a request begun, not finished), malformed, too_large, method, "
+                          "unauthorized, tls_handshake. Evictions at the connection limit are counted apart.");
+  http_accept_errors_ = &counter("syslens_http_accept_errors_total",
+                                 "Failed accepts (out of file descriptors); each pauses accepting for 50 ms.")
+                             .Add({});
+  http_open_ = &gauge("syslens_http_connections", "Open HTTP connections.").Add({});
+  http_limit_ =
+      &gauge("syslens_http_connection_limit", "Open HTTP connections at most (lowered to what RLIMIT_NOFILE allows).")
+           .Add({});
   seccomp_refusals_ = &counter("syslens_self_seccomp_refusals_total",
                                "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.")
                            .Add({});
@@ -76,6 +87,13 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
            .Add({});
   reclaimed_entries_ =
       &counter("syslens_bpf_map_entries_reclaimed_total", "Kernel map entries deleted with removed cgroups.").Add({});
+  reclaim_recovered_ = &counter("syslens_reclaim_batches_recovered_total",
+                                "Reclaim batches a previous syslensd, killed in the middle of them, left in its "
+                                "journal; finished at start, each logged.")
+                            .Add({});
+  reclaim_deferred_ = &counter("syslens_reclaim_batches_deferred_total",
+                               "Reclaim batches the journal could not hold; their cgroups are reclaimed later.")
+                           .Add({});
   retired_rows_ = &gauge("syslens_retired_rows",
                          "Totals of reclaimed cgroups kept so that the series that outlive them (host-wide, "
                          "(unresolved), a path created again) never go down.")
@@ -105,6 +123,10 @@ void SelfMetrics::advance(prometheus::Counter& c, double total) {
 void SelfMetrics::update(const SelfSample& s) {
   advance(*http_rejected_, static_cast<double>(s.http_rejected));
   advance(*http_evicted_, static_cast<double>(s.http_evicted));
+  advance(*http_accept_errors_, static_cast<double>(s.http_accept_errors));
+  for (const auto& [why, n] : s.http_closed) advance(http_closed_->Add({{"reason", why}}), static_cast<double>(n));
+  http_open_->Set(static_cast<double>(s.http_open));
+  http_limit_->Set(static_cast<double>(s.http_limit));
   advance(*seccomp_refusals_, static_cast<double>(s.seccomp_refusals));
   if (s.overhead_ns) {
     if (!overhead_) overhead_ = &overhead_family_->Add({});
@@ -134,6 +156,8 @@ void SelfMetrics::update(const SelfSample& s) {
   in_grace_->Set(static_cast<double>(s.reclaim.in_grace));
   advance(*reclaimed_cgroups_, static_cast<double>(s.reclaim.cgroups_reclaimed));
   advance(*reclaimed_entries_, static_cast<double>(s.reclaim.entries_reclaimed));
+  advance(*reclaim_recovered_, static_cast<double>(s.reclaim.batches_recovered));
+  advance(*reclaim_deferred_, static_cast<double>(s.reclaim.batches_deferred));
   retired_rows_->Set(static_cast<double>(s.reclaim.retired_rows));
   retired_unpersisted_->Set(static_cast<double>(s.reclaim.retired_unpersisted));
   pinned_->Set(s.maps_pinned.value_or(false) ? 1 : 0);

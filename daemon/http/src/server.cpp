@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <crypt.h>
+#include <sys/resource.h>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -56,7 +58,50 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
+// Descriptors the daemon needs besides connections (BPF objects, cgroup
+// handles, runtime sockets, logs).
+constexpr rlim_t kReservedFds = 256;
+
+// Raises the soft RLIMIT_NOFILE toward the hard one so that `want`
+// connections fit; returns how many do.
+std::size_t fit_connections(std::size_t want) {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return want;
+  const rlim_t need = static_cast<rlim_t>(want) + kReservedFds;
+  if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < need) {
+    rlimit raised = r;
+    raised.rlim_cur = (r.rlim_max == RLIM_INFINITY || r.rlim_max >= need) ? need : r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) r = raised;
+  }
+  if (r.rlim_cur == RLIM_INFINITY || r.rlim_cur >= need) return want;
+  const std::size_t fit = r.rlim_cur > kReservedFds + 16 ? static_cast<std::size_t>(r.rlim_cur - kReservedFds) : 16;
+  spdlog::warn("RLIMIT_NOFILE is {}: at most {} HTTP connections (of {})", r.rlim_cur, fit, want);
+  return fit;
+}
+
 }  // namespace
+
+const char* to_string(HttpClose c) {
+  switch (c) {
+    case HttpClose::idle_timeout:
+      return "idle_timeout";
+    case HttpClose::request_timeout:
+      return "request_timeout";
+    case HttpClose::malformed:
+      return "malformed";
+    case HttpClose::too_large:
+      return "too_large";
+    case HttpClose::method:
+      return "method";
+    case HttpClose::unauthorized:
+      return "unauthorized";
+    case HttpClose::tls_handshake:
+      return "tls_handshake";
+    case HttpClose::count_:
+      break;
+  }
+  return "unknown";
+}
 
 // Basic and bearer authentication against bcrypt hashes (the exporter web
 // config). bcrypt is slow on purpose (~50 ms at cost 10), so credentials
@@ -124,6 +169,7 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
   }
 
   void evict() override {
+    evicted = true;
     asio::post(lowest().get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
@@ -133,8 +179,12 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
       conns_->begin(shared_from_this());
       stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
         self->conns_->end(*self);
-        if (ec) return self->close();  // not TLS, a bad certificate, or too slow
-        self->read();
+        if (!ec) return self->read();
+        // Too slow (an idle socket), or not TLS, an old version, a bad certificate.
+        if (ec != asio::error::operation_aborted) {
+          self->count(ec == beast::error::timeout ? HttpClose::idle_timeout : HttpClose::tls_handshake);
+        }
+        self->close();
       });
     } else {
       read();
@@ -142,6 +192,11 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
   }
 
  private:
+  // Counted once per connection, and not when the cap evicted it.
+  void count(HttpClose why) {
+    if (!evicted) ++conns_->closed[static_cast<std::size_t>(why)];
+  }
+
   void read() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
@@ -155,11 +210,15 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted) {
+    if (ec == beast::error::timeout) {
+      count(buffer_.size() > 0 || parser_->got_some() ? HttpClose::request_timeout : HttpClose::idle_timeout);
       return close();
     }
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || evicted) return close();
     if (ec) {
       // Oversized or malformed request: answer once, then close.
+      const bool large = ec == http::error::header_limit || ec == http::error::body_limit;
+      count(large ? HttpClose::too_large : HttpClose::malformed);
       auto status = (ec == http::error::header_limit) ? http::status::request_header_fields_too_large
                     : (ec == http::error::body_limit) ? http::status::payload_too_large
                                                       : http::status::bad_request;
@@ -167,6 +226,7 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
     }
     const auto& req = parser_->get();
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      count(HttpClose::method);
       auto res = make(http::status::method_not_allowed, "text/plain; charset=utf-8", "only GET and HEAD are allowed\n",
                       req.version(), false);
       res.set(http::field::allow, "GET, HEAD");
@@ -175,6 +235,7 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
     if (server_.auth_ && server_.auth_->enabled() &&
         !server_.auth_->allow(
             std::string_view(req[http::field::authorization].data(), req[http::field::authorization].size()))) {
+      count(HttpClose::unauthorized);
       auto res = make(http::status::unauthorized, "text/plain; charset=utf-8", "unauthorized\n", req.version(), false);
       res.set(http::field::www_authenticate, server_.auth_->challenge());
       return write(std::move(res), true);
@@ -313,14 +374,68 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
   std::shared_ptr<Connections> conns_;
 };
 
+// A TLS connection before its first byte: a socket and a timer, nothing
+// more. The TLS state (OpenSSL's and asio's buffers, tens of KiB) is made
+// when the client speaks, so an idle TLS socket costs what an idle plain
+// one does: 1,000 of them held 125 MiB more before.
+class HttpServer::TlsPending : public HttpServer::Waiting, public std::enable_shared_from_this<TlsPending> {
+ public:
+  TlsPending(tcp::socket socket, HttpServer& server)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(server), conns_(server.conns_) {}
+  ~TlsPending() override {
+    conns_->end(*this);
+    if (!handed_off_) --conns_->active;
+  }
+
+  void evict() override {
+    evicted = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
+  void run() {
+    conns_->begin(shared_from_this());
+    timer_.expires_after(server_.limits_.read_timeout);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->handed_off_ || !self->socket_.is_open()) return;
+      if (!self->evicted) ++self->conns_->closed[static_cast<std::size_t>(HttpClose::idle_timeout)];
+      self->close();
+    });
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->timer_.cancel();
+      self->conns_->end(*self);
+      if (ec || self->evicted || !self->socket_.is_open()) return self->close();
+      self->handed_off_ = true;  // the session takes the connection's place in the count
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(self->socket_), self->server_,
+                                                                      *self->server_.tls_)
+          ->run();
+    });
+  }
+
+ private:
+  void close() {
+    beast::error_code ec;
+    timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  HttpServer& server_;
+  std::shared_ptr<Connections> conns_;
+  bool handed_off_ = false;
+};
+
 HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler handler, HttpLimits limits,
                        const WebConfig& web)
     : io_(io),
       acceptor_(io),
       handler_(std::move(handler)),
       limits_(limits),
+      accept_pause_(io),
       conns_(std::make_shared<Connections>()),
       headers_(web.headers.begin(), web.headers.end()) {
+  limits_.max_connections = fit_connections(limits_.max_connections);
   if (web.auth()) auth_ = std::make_unique<Authenticator>(web);
   if (web.tls) {
     namespace ssl = asio::ssl;
@@ -384,6 +499,7 @@ void HttpServer::start() { accept(); }
 void HttpServer::stop() {
   beast::error_code ec;
   acceptor_.close(ec);
+  accept_pause_.cancel();
 }
 
 void HttpServer::Connections::begin(const std::shared_ptr<Waiting>& w) {
@@ -423,18 +539,27 @@ bool HttpServer::evict_oldest_waiting() {
 void HttpServer::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      if (conns_->active >= limits_.max_connections && !evict_oldest_waiting()) {
-        ++rejected_;
-        beast::error_code ignored;
-        socket.close(ignored);
+    if (ec) {
+      // Out of descriptors (or memory): accepting again at once would spin
+      // on the same error. Free one waiting connection and pause a little.
+      ++accept_errors_;
+      evict_oldest_waiting();
+      accept_pause_.expires_after(std::chrono::milliseconds(50));
+      accept_pause_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) accept();
+      });
+      return;
+    }
+    if (conns_->active >= limits_.max_connections && !evict_oldest_waiting()) {
+      ++rejected_;
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      ++conns_->active;
+      if (tls_) {
+        std::make_shared<TlsPending>(std::move(socket), *this)->run();
       } else {
-        ++conns_->active;
-        if (tls_) {
-          std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(socket), *this, *tls_)->run();
-        } else {
-          std::make_shared<Session<beast::tcp_stream>>(std::move(socket), *this)->run();
-        }
+        std::make_shared<Session<beast::tcp_stream>>(std::move(socket), *this)->run();
       }
     }
     accept();

@@ -40,6 +40,10 @@ struct SelfInfo {
 struct SelfSample {
   std::uint64_t http_rejected = 0;
   std::uint64_t http_evicted = 0;
+  std::uint64_t http_accept_errors = 0;
+  std::size_t http_open = 0;
+  std::size_t http_limit = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> http_closed;  // why, how many
   std::uint64_t seccomp_refusals = 0;
   std::optional<double> overhead_ns;  // last run-stats window's cost per syscall
   double budget_ns = 0;
@@ -70,7 +74,11 @@ class SelfMetrics {
 
   prometheus::Registry registry_;
   prometheus::Counter *http_rejected_, *http_evicted_, *seccomp_refusals_, *degradations_, *reclaimed_cgroups_,
-      *reclaimed_entries_, *run_stats_seconds_, *cache_evictions_, *cache_unresolved_, *pins_lost_;
+      *reclaimed_entries_, *reclaim_recovered_, *reclaim_deferred_, *run_stats_seconds_, *cache_evictions_,
+      *cache_unresolved_, *pins_lost_;
+  prometheus::Counter* http_accept_errors_;
+  prometheus::Gauge *http_open_, *http_limit_;
+  prometheus::Family<prometheus::Counter>* http_closed_;
   prometheus::Gauge *overhead_ = nullptr, *budget_, *degraded_, *cache_entries_, *cache_capacity_, *metadata_entries_,
                     *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_, *pinned_;
   prometheus::Family<prometheus::Gauge>* overhead_family_;

@@ -2,13 +2,16 @@
 // and HEAD only, small request headers, no request bodies, per-request time
 // limits, a cap on concurrent connections. At the cap, the connection that
 // has waited longest for its request is closed to make room: an idle socket
-// costs its owner a connection, never a working client its scrape.
+// costs its owner a connection, never a working client its scrape. Every
+// connection it closes is counted by why.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <list>
 #include <memory>
@@ -25,10 +28,27 @@ namespace syslens {
 
 struct HttpLimits {
   std::size_t max_header_bytes = 8192;
-  std::size_t max_connections = 64;
+  // Open connections at most; lowered to what RLIMIT_NOFILE allows (the
+  // soft limit is raised toward the hard one for it first).
+  std::size_t max_connections = 1024;
+  // From a connection's first byte awaited to its request's last header.
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds write_timeout{30};
 };
+
+// Why the server closed a connection, other than an answer sent or a client
+// gone (each counted; the cap's evictions and refusals are counted apart).
+enum class HttpClose {
+  idle_timeout,     // no byte of a request within the read timeout (an idle keep-alive, an idle socket)
+  request_timeout,  // a request begun and not finished within it (a slow-loris)
+  malformed,        // not HTTP: answered 400
+  too_large,        // headers over the limit: answered 431
+  method,           // not GET or HEAD: answered 405
+  unauthorized,     // authentication required and not given: answered 401
+  tls_handshake,    // not TLS, an old TLS version, a bad client certificate
+  count_
+};
+const char* to_string(HttpClose c);
 
 class HttpServer {
  public:
@@ -48,17 +68,24 @@ class HttpServer {
   std::uint64_t rejected_connections() const { return rejected_; }
   // Closed to make room: waiting for a request when a new client came.
   std::uint64_t evicted_connections() const { return evicted_; }
+  std::uint64_t closed(HttpClose why) const { return conns_->closed[static_cast<std::size_t>(why)]; }
+  // accept() failures (out of file descriptors): each pauses accepting 50 ms.
+  std::uint64_t accept_errors() const { return accept_errors_; }
+  std::size_t open_connections() const { return conns_->active; }
+  std::size_t connection_limit() const { return limits_.max_connections; }
   bool tls() const;
 
  private:
   template <class Stream>
   class Session;
+  class TlsPending;
   class Authenticator;
   // What the server knows of a session waiting for a request.
   struct Waiting {
     virtual ~Waiting() = default;
     virtual void evict() = 0;                                        // closes it, on its own executor
     std::optional<std::list<std::weak_ptr<Waiting>>::iterator> pos;  // guarded by Connections::mu
+    std::atomic<bool> evicted{false};                                // then its own close is not counted again
   };
   // The open sessions: how many, and those waiting for a request, oldest
   // first. Shared with them: a session can outlive the server (io_context
@@ -68,6 +95,7 @@ class HttpServer {
     void end(Waiting& w);
     std::shared_ptr<Waiting> pop_oldest();
     std::atomic<std::size_t> active{0};
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(HttpClose::count_)> closed{};
     std::mutex mu;
     std::list<std::weak_ptr<Waiting>> list;
   };
@@ -80,6 +108,8 @@ class HttpServer {
   HttpLimits limits_;
   std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> evicted_{0};
+  std::atomic<std::uint64_t> accept_errors_{0};
+  boost::asio::steady_timer accept_pause_;
   std::shared_ptr<Connections> conns_;
   std::vector<std::pair<std::string, std::string>> headers_;
   std::unique_ptr<Authenticator> auth_;
