@@ -804,8 +804,11 @@ TEST(Runtimes, FailingRuntimesNeverHoldAScrapeAndLabelsComeBack) {
   EXPECT_EQ(count_lines_with(log, "container metadata: " + dsrc + " is reachable"), 2U) << log;
   EXPECT_EQ(count_lines_with(log, "container metadata: " + dsrc + " unavailable"), 2U) << log;
   EXPECT_EQ(count_lines_with(log, "container metadata: " + dsrc + " not present"), 1U) << log;
-  EXPECT_EQ(count_lines_with(log, "container metadata: " + hsrc + " unavailable"), 1U) << log;
-  EXPECT_EQ(count_lines_with(log, "container metadata: " + jsrc + " unavailable"), 1U) << log;
+  // The hanging and the garbage CRI source: down all along, logged at least
+  // once, and again only when the error says something else (gRPC's words
+  // for garbage vary: a broken pipe one time, an HTTP/2 parse error the next).
+  EXPECT_GE(count_lines_with(log, "container metadata: " + hsrc + " unavailable"), 1U) << log;
+  EXPECT_GE(count_lines_with(log, "container metadata: " + jsrc + " unavailable"), 1U) << log;
   RecordProperty("scrapes", scrapes);
   RecordProperty("slowest_scrape_ms", std::to_string(slowest_ms));
   std::printf("%d scrapes, slowest %.1f ms\n", scrapes, slowest_ms);
