@@ -39,6 +39,14 @@ struct {
 	__type(value, __u64);
 } syslens_errors SEC(".maps");
 
+/* Calls refused by seccomp, by errno (see syslens.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SYSLENS_DENIED_MAX);
+	__type(key, struct syslens_errno_key);
+	__type(value, __u64);
+} syslens_denied SEC(".maps");
+
 /* Totals of reclaimed cgroups; the daemon's alone (see syslens.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -91,9 +99,11 @@ struct {
 	__type(value, struct syslens_stats_val);
 } syslens_overflow SEC(".maps");
 
+/* Room for counters not yet defined: appending one leaves the pinned map's
+ * size as it is, and so the counts an upgrade carries over. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SYSLENS_CNT__MAX);
+	__uint(max_entries, SYSLENS_CNT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } syslens_counters SEC(".maps");
@@ -117,7 +127,7 @@ struct {
 struct syslens_cpu_rec {
 	__u64 task; /* the task_struct pointer, compared, never dereferenced */
 	struct syslens_enter_rec rec;
-	__u8 pad[32];
+	__u8 pad[24];
 };
 
 struct {
@@ -289,7 +299,10 @@ static __always_inline struct syslens_stats_val *cpu_slot(const struct syslens_s
 	return &s->val;
 }
 
-static __always_inline void count_errno(const struct syslens_enter_rec *rec, long ret)
+/* Adds 1 to (cgroup, syscall, errno) in an errno-keyed map: the failures
+ * by errno, or the seccomp denials. */
+static __always_inline void count_by_errno(void *map, const struct syslens_enter_rec *rec, long ret,
+					   __u32 full_event)
 {
 	struct syslens_errno_key key = {
 		.cgroup_id = rec->cgroup_id,
@@ -301,22 +314,27 @@ static __always_inline void count_errno(const struct syslens_enter_rec *rec, lon
 	__u64 *v;
 	long err;
 
-	v = bpf_map_lookup_elem(&syslens_errors, &key);
+	v = bpf_map_lookup_elem(map, &key);
 	if (v) {
 		__sync_fetch_and_add(v, 1);
 		return;
 	}
-	err = bpf_map_update_elem(&syslens_errors, &key, &one, BPF_NOEXIST);
+	err = bpf_map_update_elem(map, &key, &one, BPF_NOEXIST);
 	if (!err)
 		return;
 	if (err == -EEXIST) {
-		v = bpf_map_lookup_elem(&syslens_errors, &key);
+		v = bpf_map_lookup_elem(map, &key);
 		if (v) {
 			__sync_fetch_and_add(v, 1);
 			return;
 		}
 	}
-	count_event(SYSLENS_CNT_ERRNO_MAP_FULL);
+	count_event(full_event);
+}
+
+static __always_inline void count_errno(const struct syslens_enter_rec *rec, long ret)
+{
+	count_by_errno(&syslens_errors, rec, ret, SYSLENS_CNT_ERRNO_MAP_FULL);
 }
 
 static __always_inline struct syslens_enter_rec *rec_for_enter(struct task_struct *task,
@@ -383,7 +401,34 @@ static __always_inline void start_rec(struct syslens_enter_rec *rec,
 	rec->nr = key->nr;
 	rec->abi = (__u16)key->abi;
 	rec->gen = (__u16)latency_gen;
+	rec->flags = 0;
 	rec->ts_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline struct task_struct *current_task(bool task_storage)
+{
+	/* Task storage implies 5.11+, so the BTF task pointer exists too. */
+	if (task_storage)
+		return (struct task_struct *)bpf_get_current_task_btf();
+	return (struct task_struct *)bpf_get_current_task();
+}
+
+/* The current call's key: its cgroup, number and ABI. */
+static __always_inline void current_key(struct syslens_stats_key *key, struct task_struct *task,
+					long id, bool task_storage)
+{
+	if (cgroup_v1_subsys >= 0)
+		key->cgroup_id = syslens_task_cgroup_v1_id(task, (__u32)cgroup_v1_subsys);
+	else if (task_storage)
+		/* What bpf_get_current_cgroup_id() returns, as four plain loads
+		 * through the BTF task pointer (we run under RCU): about 25 ns
+		 * cheaper than the helper call. */
+		key->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	else
+		key->cgroup_id = bpf_get_current_cgroup_id();
+	key->nr = (__u32)id;
+	key->abi = syslens_task_in_compat_syscall(task, task_storage) ? SYSLENS_ABI_COMPAT
+								      : SYSLENS_ABI_NATIVE;
 }
 
 static __always_inline int handle_enter(long id, bool task_storage)
@@ -398,23 +443,8 @@ static __always_inline int handle_enter(long id, bool task_storage)
 		count_event(SYSLENS_CNT_IGNORED_NR);
 		return 0;
 	}
-	/* Task storage implies 5.11+, so the BTF task pointer exists too. */
-	if (task_storage)
-		task = (struct task_struct *)bpf_get_current_task_btf();
-	else
-		task = (struct task_struct *)bpf_get_current_task();
-	if (cgroup_v1_subsys >= 0)
-		key.cgroup_id = syslens_task_cgroup_v1_id(task, (__u32)cgroup_v1_subsys);
-	else if (task_storage)
-		/* What bpf_get_current_cgroup_id() returns, as four plain loads
-		 * through the BTF task pointer (we run under RCU): about 25 ns
-		 * cheaper than the helper call. */
-		key.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-	else
-		key.cgroup_id = bpf_get_current_cgroup_id();
-	key.nr = (__u32)id;
-	key.abi = syslens_task_in_compat_syscall(task, task_storage) ? SYSLENS_ABI_COMPAT
-								     : SYSLENS_ABI_NATIVE;
+	task = current_task(task_storage);
+	current_key(&key, task, id, task_storage);
 
 	v = cpu_slots ? cpu_slot(&key, cpu) : 0;
 	if (v) {
@@ -452,7 +482,7 @@ static __always_inline int handle_enter(long id, bool task_storage)
 }
 
 static __always_inline void trace_event(const struct syslens_enter_rec *rec, long ret, __u64 now,
-					__u64 delta)
+					__u64 delta, bool denied)
 {
 	struct syslens_trace_event *e;
 	__u64 pid_tgid;
@@ -462,6 +492,8 @@ static __always_inline void trace_event(const struct syslens_enter_rec *rec, lon
 	if (trace_filter.nr_plus_one && trace_filter.nr_plus_one != rec->nr + 1)
 		return;
 	if (trace_filter.failed_only && !(ret < 0 && ret >= -SYSLENS_MAX_ERRNO))
+		return;
+	if (trace_filter.denied_only && !denied)
 		return;
 	if (delta < trace_filter.min_latency_ns)
 		return;
@@ -478,6 +510,7 @@ static __always_inline void trace_event(const struct syslens_enter_rec *rec, lon
 	e->tid = (__u32)pid_tgid;
 	e->nr = rec->nr;
 	e->abi = rec->abi;
+	e->flags = denied ? SYSLENS_TRACE_DENIED : 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 }
@@ -492,7 +525,54 @@ static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu)
 	return 0;
 }
 
-static __always_inline int handle_exit(long ret, bool task_storage)
+/*
+ * A call that returned -errno without having entered: refused by a seccomp
+ * filter (seccomp runs before sys_enter, the errno is the filter's). Counted
+ * as a call and a failure, as strace counts it, and as a denial.
+ */
+static __always_inline void count_denied(const struct pt_regs *regs, long ret, bool task_storage,
+					 __u64 now)
+{
+	struct task_struct *task = current_task(task_storage);
+	struct syslens_stats_key key;
+	struct syslens_stats_val *v;
+	struct syslens_enter_rec rec = {};
+	__u32 cpu = bpf_get_smp_processor_id();
+	long nr = SYSLENS_REGS_NR(regs);
+
+	if (nr < 0) {
+		count_event(SYSLENS_CNT_IGNORED_NR);
+		return;
+	}
+	current_key(&key, task, nr, task_storage);
+	v = cpu_slots ? cpu_slot(&key, cpu) : 0;
+	if (v) {
+		v->calls += 1;
+	} else {
+		v = stats_get_or_create(&key);
+		if (v)
+			__sync_fetch_and_add(&v->calls, 1);
+	}
+	rec.cgroup_id = key.cgroup_id;
+	rec.nr = key.nr;
+	rec.abi = (__u16)key.abi;
+	count_errno(&rec, ret);
+	count_by_errno(&syslens_denied, &rec, ret, SYSLENS_CNT_DENIED_MAP_FULL);
+	if (trace_active)
+		trace_event(&rec, ret, now, 0, true);
+}
+
+/* Whether the current thread has a seccomp filter. */
+static __always_inline bool current_filtered(bool task_storage)
+{
+	struct task_struct *task = current_task(task_storage);
+
+	if (task_storage)
+		return task->seccomp.mode == SYSLENS_SECCOMP_MODE_FILTER;
+	return BPF_CORE_READ(task, seccomp.mode) == SYSLENS_SECCOMP_MODE_FILTER;
+}
+
+static __always_inline int handle_exit(const struct pt_regs *regs, long ret, bool task_storage)
 {
 	struct syslens_stats_key key;
 	struct syslens_stats_val *v;
@@ -510,9 +590,21 @@ static __always_inline int handle_exit(long ret, bool task_storage)
 		rec = cpu_rec_of_current(cpu);
 	if (!rec)
 		rec = rec_for_exit(task_storage);
-	if (!rec || !rec->ts_ns || rec->gen != (__u16)latency_gen) {
-		if (rec)
-			rec->ts_ns = 0;
+	if (!rec || !rec->ts_ns) {
+		/* Nothing entered on this thread since its last exit: the call
+		 * it was asleep in when we attached, a new thread's first
+		 * return (0), or a call seccomp refused. */
+		if (rec && (rec->flags & SYSLENS_REC_IN_FLIGHT)) {
+			rec->flags = 0;
+		} else if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO && current_filtered(task_storage)) {
+			count_denied(regs, ret, task_storage, now);
+			return 0;
+		}
+		count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
+		return 0;
+	}
+	if (rec->gen != (__u16)latency_gen) {
+		rec->ts_ns = 0;
 		count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
 		return 0;
 	}
@@ -537,7 +629,7 @@ static __always_inline int handle_exit(long ret, bool task_storage)
 	if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO)
 		count_errno(rec, ret);
 	if (trace_active)
-		trace_event(rec, ret, now, delta);
+		trace_event(rec, ret, now, delta, false);
 	return 0;
 }
 
@@ -586,7 +678,7 @@ int BPF_PROG(tpbtf_enter_task, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tpbtf_exit_task, struct pt_regs *regs, long ret)
 {
-	return handle_exit(ret, true);
+	return handle_exit(regs, ret, true);
 }
 
 SEC("tp_btf/sys_enter")
@@ -598,7 +690,7 @@ int BPF_PROG(tpbtf_enter_tid, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tpbtf_exit_tid, struct pt_regs *regs, long ret)
 {
-	return handle_exit(ret, false);
+	return handle_exit(regs, ret, false);
 }
 
 SEC("tp_btf/sched_switch")
@@ -623,7 +715,7 @@ int rawtp_enter_task(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_exit")
 int rawtp_exit_task(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_exit((long)ctx->args[1], true);
+	return handle_exit((const struct pt_regs *)ctx->args[0], (long)ctx->args[1], true);
 }
 
 SEC("raw_tp/sys_enter")
@@ -635,7 +727,7 @@ int rawtp_enter_tid(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_exit")
 int rawtp_exit_tid(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_exit((long)ctx->args[1], false);
+	return handle_exit((const struct pt_regs *)ctx->args[0], (long)ctx->args[1], false);
 }
 
 SEC("raw_tp/sched_switch")
@@ -648,4 +740,45 @@ SEC("raw_tp/sched_process_exit")
 int rawtp_thread_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	return handle_thread_exit();
+}
+
+/*
+ * Run once by the daemon right after it attaches the exit program (and again
+ * when latency tracking comes back): marks every user thread asleep with no
+ * call entered since, which can only be asleep in a call entered before we
+ * attached, or not in a call at all. Its next exit without an enter record is
+ * then that call returning, not a seccomp denial (see syslens.h).
+ */
+static __always_inline void mark_in_flight(struct task_struct *task, bool task_storage)
+{
+	struct syslens_enter_rec *rec;
+
+	if (!task || (task->flags & SYSLENS_PF_KTHREAD) || syslens_task_state(task) == 0)
+		return;
+	if (task_storage) {
+		rec = bpf_task_storage_get(&syslens_task_rec, task, 0,
+					   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	} else {
+		__u32 tid = (__u32)task->pid;
+
+		rec = bpf_map_lookup_elem(&syslens_tid_rec, &tid);
+		if (!rec && !bpf_map_update_elem(&syslens_tid_rec, &tid, &zero_rec, BPF_NOEXIST))
+			rec = bpf_map_lookup_elem(&syslens_tid_rec, &tid);
+	}
+	if (rec && !rec->ts_ns)
+		rec->flags |= SYSLENS_REC_IN_FLIGHT;
+}
+
+SEC("iter/task")
+int iter_mark_task(struct bpf_iter__task *ctx)
+{
+	mark_in_flight(ctx->task, true);
+	return 0;
+}
+
+SEC("iter/task")
+int iter_mark_tid(struct bpf_iter__task *ctx)
+{
+	mark_in_flight(ctx->task, false);
+	return 0;
 }

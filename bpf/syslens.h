@@ -67,8 +67,11 @@ struct syslens_retired_key {
 	__u64 label; /* FNV-1a 64 of the cgroup label; 0: host-wide */
 	__u32 nr;
 	__u16 abi;
-	__u16 err; /* 0: the calls row; else the errno of an errors row */
+	__u16 err; /* 0: the calls row; else the errno of an errors row, with
+		    * SYSLENS_RETIRED_DENIED set for a seccomp denials row */
 };
+
+#define SYSLENS_RETIRED_DENIED 0x8000
 
 /*
  * The reclaim journal. Reclaiming a removed cgroup adds its counts to
@@ -125,9 +128,18 @@ struct syslens_enter_rec {
 	__u64 cgroup_id; /* cgroup at enter: the call is attributed there */
 	__u32 nr;
 	__u16 abi;
-	__u16 gen; /* latency_gen at enter: records older than the last
+	__u16 gen;   /* latency_gen at enter: records older than the last
 			  * re-enabling of latency tracking are ignored */
+	__u32 flags; /* SYSLENS_REC_* */
+	__u32 pad;
 };
+
+/*
+ * The thread was asleep in a syscall when the exit program was attached
+ * (set by the syslens_mark_in_flight task iterator): its next exit without
+ * an enter record is that call returning, not a seccomp denial.
+ */
+#define SYSLENS_REC_IN_FLIGHT 1
 
 /*
  * Indexes of the per-CPU counter array "syslens_counters". Failures are
@@ -154,8 +166,13 @@ enum syslens_counter {
 	SYSLENS_CNT_CPU_SLOT_TAKEN,	/* event: this CPU's slot for the key
 					   * holds another key; the shared hash
 					   * took the update instead */
+	SYSLENS_CNT_DENIED_MAP_FULL,	/* failure: a new (cgroup, syscall, errno)
+					   * of seccomp denials did not fit */
 	SYSLENS_CNT__MAX,
 };
+
+/* Entries of syslens_counters: more than SYSLENS_CNT__MAX. */
+#define SYSLENS_CNT_SLOTS 32
 
 /* Size of the ring buffer that carries the cgroup id of every new
  * (cgroup, syscall) key to the daemon, so it can name a cgroup while it
@@ -170,16 +187,30 @@ struct syslens_trace_event {
 	__u32 pid; /* tgid */
 	__u32 tid;
 	__u32 nr;
-	__u32 abi;
+	__u16 abi;
+	__u16 flags; /* SYSLENS_TRACE_* */
 	char comm[16];
 };
+
+/* Refused by a seccomp filter: never entered, latency 0. */
+#define SYSLENS_TRACE_DENIED 1
 
 /* What the daemon sets (in .bss) while a live trace runs. */
 struct syslens_trace_filter {
 	__u64 min_latency_ns; /* 0: any */
 	__u32 nr_plus_one;    /* 0: any syscall, else nr + 1 */
-	__u32 failed_only;
+	__u16 failed_only;
+	__u16 denied_only;
 };
+
+/*
+ * Calls a seccomp filter refused with an errno ("syslens_denied", key
+ * struct syslens_errno_key, value a __u64 count). Such a call never reaches
+ * sys_enter (seccomp runs before the tracepoint) but does reach sys_exit,
+ * with its number and -errno: an exit with no enter record, from a thread
+ * in seccomp filter mode, that was not asleep in a call at attach.
+ */
+#define SYSLENS_DENIED_MAX 8192
 
 #define SYSLENS_TRACE_RINGBUF_BYTES (1024 * 1024)
 

@@ -2,8 +2,9 @@
 /*
  * Kernel types for syslens's BPF programs, hand-written for CO-RE.
  *
- * We do not use a generated vmlinux.h: the programs touch two kernel fields
- * (task_struct.thread_info.{status,flags}), a full vmlinux.h is megabytes per
+ * We do not use a generated vmlinux.h: the programs touch a few kernel fields
+ * (the task's thread_info, cgroups, seccomp mode and state, a syscall's
+ * number in pt_regs), a full vmlinux.h is megabytes per
  * architecture, and one generated from the build host's kernel would tie the
  * build to that host. Every struct below carries preserve_access_index, so
  * libbpf relocates each field access against the running kernel's BTF at load
@@ -31,8 +32,6 @@
 #define barrier() asm volatile("" ::: "memory")
 #endif
 
-struct pt_regs;
-
 struct thread_info {
 	unsigned long flags;
 	__u32 status; /* x86 only */
@@ -56,9 +55,42 @@ struct css_set {
 	struct cgroup *dfl_cgrp;	       /* the task's cgroup v2 */
 } __attribute__((preserve_access_index));
 
+struct seccomp {
+	int mode; /* SECCOMP_MODE_FILTER: one or more filters installed */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct thread_info thread_info;
 	struct css_set *cgroups;
+	struct seccomp seccomp;
+	unsigned int __state; /* 5.14+; "state" before */
+	unsigned int flags;
+	int pid; /* the thread id */
+} __attribute__((preserve_access_index));
+
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+#define SYSLENS_SECCOMP_MODE_FILTER 2 /* include/uapi/linux/seccomp.h */
+#define SYSLENS_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+
+/* Runnable (0) or asleep (anything else), under either field name. */
+static __always_inline long syslens_task_state(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	return BPF_CORE_READ((struct task_struct___pre514 *)task, state);
+}
+
+/* The task iterator's context (kernel/bpf/task_iter.c). */
+struct bpf_iter_meta {
+	__u64 seq_num;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__task {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
 } __attribute__((preserve_access_index));
 
 /*
@@ -87,6 +119,24 @@ static __always_inline __u64 syslens_task_cgroup_v1_id(struct task_struct *task,
  * read is a plain load; without one it is a bpf_probe_read_kernel, which
  * costs about 50 ns more per syscall.
  */
+/*
+ * The syscall number of the call returning, from the sys_exit tracepoint's
+ * registers: what syscall_get_nr() reads (orig_ax on x86_64, syscallno on
+ * arm64). Only read for calls with no enter record, so a probe read's cost
+ * does not matter.
+ */
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs {
+	unsigned long orig_ax;
+} __attribute__((preserve_access_index));
+#define SYSLENS_REGS_NR(regs) ((long)BPF_CORE_READ((regs), orig_ax))
+#elif defined(__TARGET_ARCH_arm64)
+struct pt_regs {
+	int syscallno;
+} __attribute__((preserve_access_index));
+#define SYSLENS_REGS_NR(regs) ((long)BPF_CORE_READ((regs), syscallno))
+#endif
+
 #if defined(__TARGET_ARCH_x86)
 #define SYSLENS_TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h */
 static __always_inline int syslens_task_in_compat_syscall(struct task_struct *task, bool btf_ptr)

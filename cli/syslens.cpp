@@ -4,7 +4,7 @@
 //     top [--interval 2s] [--once]      workloads by call rate, refreshing
 //     profile REF                       per-syscall profile of a workload
 //     seccomp REF [--format docker|oci] [--no-runtime-syscalls]
-//     trace REF [--syscall NAME] [--failed] [--slower-than 1ms] [--duration 60s]
+//     trace REF [--syscall NAME] [--failed] [--denied] [--slower-than 1ms] [--duration 60s]
 //     explain CGROUP                    why a cgroup carries its labels
 //
 // Reaches a daemon started with --web.config.file too: TLS (https:// address,
@@ -74,7 +74,7 @@ const char* kHelp =
     "  profile REF                           per-syscall calls, failures, latency of a workload\n"
     "  seccomp REF [--format docker|oci] [--no-runtime-syscalls]\n"
     "                                        a seccomp profile allowing what the workload used\n"
-    "  trace REF [--syscall NAME] [--failed] [--slower-than 1ms] [--duration 60s]\n"
+    "  trace REF [--syscall NAME] [--failed] [--denied] [--slower-than 1ms] [--duration 60s]\n"
     "                                        live syscalls of a workload\n"
     "  explain CGROUP                        why a cgroup (id or path) carries its labels\n\n"
     "REF: a container id or unique prefix, namespace/pod/container, a container name,\n"
@@ -151,7 +151,9 @@ Reply exchange(const Options& o, Stream& stream, const std::string& target,
   while (!parser.is_done()) {
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof(chunk);
-    http::read(stream, buf, parser, ec);
+    // read_some: a live trace's lines are handed over as they arrive, not
+    // once 16 KiB have piled up.
+    http::read_some(stream, buf, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) throw Fail{kExitUnreachable, "reading from syslensd at " + where(o) + ": " + ec.message()};
     std::string got(chunk, sizeof(chunk) - parser.get().body().size);
@@ -453,7 +455,8 @@ int cmd_top(const Options& o, const std::vector<std::string>& args) {
 int cmd_trace(const Options& o, const std::vector<std::string>& args) {
   po::options_description opts("Options");
   opts.add_options()("syscall", po::value<std::string>(), "only this syscall")("failed", "only calls that failed")(
-      "slower-than", po::value<std::string>(), "only calls slower than this (e.g. 1ms)")(
+      "denied", "only calls a seccomp filter refused")("slower-than", po::value<std::string>(),
+                                                       "only calls slower than this (e.g. 1ms)")(
       "duration", po::value<std::string>(), "stop after this long (default 60s, at most 1h)");
   po::variables_map vm;
   if (!parse_command(args, "trace REF [OPTIONS]", "Live syscalls of a workload.", opts, {"REF"}, vm)) return 0;
@@ -463,6 +466,7 @@ int cmd_trace(const Options& o, const std::vector<std::string>& args) {
   if (vm.count("duration")) query.push_back("duration=" + url_encode(vm["duration"].as<std::string>()));
   if (vm.count("slower-than")) query.push_back("slower_than=" + url_encode(vm["slower-than"].as<std::string>()));
   if (vm.count("failed")) query.push_back("failed=true");
+  if (vm.count("denied")) query.push_back("denied=true");
   std::string target = "/api/v1/workloads/" + url_encode(ref) + "/trace";
   for (std::size_t i = 0; i < query.size(); ++i) target += (i ? "&" : "?") + query[i];
   if (!o.json_out)
@@ -490,7 +494,7 @@ int cmd_trace(const Options& o, const std::vector<std::string>& args) {
                         e["pid"].get<unsigned>(), e["tid"].get<unsigned>(), e["comm"].get<std::string>().c_str(),
                         e["syscall"].get<std::string>().c_str(), static_cast<long long>(e["ret"].get<std::int64_t>()),
                         e["errno"].is_string() ? e["errno"].get<std::string>().c_str() : "-",
-                        fmt_duration(e["latency_seconds"]).c_str());
+                        e.value("seccomp_denied", false) ? "seccomp" : fmt_duration(e["latency_seconds"]).c_str());
           }
           std::fflush(stdout);
         }

@@ -5,11 +5,13 @@
  * container's cgroup is exact; then waits up to S seconds, leaving on
  * SIGTERM. Static, so it runs in a busybox rootfs.
  *
- * usage: marker N S [probe | enoent:M]
+ * usage: marker N S [probe | enoent:M | mkdir:M]
  * With "probe" it then calls sysinfo (a syscall the plain run never makes)
  * and exits with its errno: 0 if allowed, 1 (EPERM) if a seccomp profile
  * denied it. With "enoent:M" it also makes M openat calls that fail with
- * ENOENT, for exact errno counts.
+ * ENOENT, for exact errno counts. With "mkdir:M", M mkdir calls (mkdirat
+ * where there is no mkdir), under a directory that does not exist: ENOENT,
+ * or the errno of a seccomp profile that refuses them.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -37,6 +39,15 @@ int main(int argc, char** argv) {
   for (long i = 0; i < n; i++) syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
   if (argc > 3 && strncmp(argv[3], "enoent:", 7) == 0) {
     for (long i = atol(argv[3] + 7); i > 0; i--) syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-marker", O_RDONLY);
+  }
+  if (argc > 3 && strncmp(argv[3], "mkdir:", 6) == 0) {
+    for (long i = atol(argv[3] + 6); i > 0; i--) {
+#ifdef SYS_mkdir
+      syscall(SYS_mkdir, "/nonexistent-syslens-marker/dir", 0755);
+#else
+      syscall(SYS_mkdirat, AT_FDCWD, "/nonexistent-syslens-marker/dir", 0755);
+#endif
+    }
   }
   if (argc > 3 && strcmp(argv[3], "probe") == 0) {
     struct sysinfo info;

@@ -124,6 +124,31 @@ class Daemon {
     auto r = http_get(port_, "/api/v1/attribution?cgroup=" + cgroup);
     return r ? json::parse(r->body, nullptr, false) : json();
   }
+  // The sum of a family's samples for a container and syscall (and errno),
+  // once it reaches `n` or after a timeout.
+  double container_value(const std::string& family, const std::string& container_id, const std::string& syscall,
+                         const std::string& err, double n) {
+    double v = 0;
+    for (int i = 0; i < 200; ++i) {
+      v = 0;
+      for (const auto& s : scrape()) {
+        if (s.name == family && s.label("container_id") == container_id && s.label("syscall") == syscall &&
+            (err.empty() || s.label("errno") == err)) {
+          v += s.value;
+        }
+      }
+      if (v >= n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return v;
+  }
+  // Each container that calls mkdir 7 times under a profile that refuses it:
+  // 7 denials with EPERM, 7 calls, 7 failures, under its own labels.
+  void expect_seven_denied_mkdirs(const std::string& container_id) {
+    EXPECT_EQ(container_value("syslens_seccomp_denied_total", container_id, "mkdir", "EPERM", 7), 7);
+    EXPECT_EQ(container_value("syslens_syscall_errors_total", container_id, "mkdir", "EPERM", 7), 7);
+    EXPECT_EQ(container_value("syslens_syscalls_total", container_id, "mkdir", "", 7), 7);
+  }
   // The series of a container's marker calls once all `n` are in (and, with
   // named, its container label is filled), or after a timeout: labels, count.
   std::pair<std::map<std::string, std::string>, double> marker_series(const std::string& container_id, double n,
@@ -193,6 +218,12 @@ void runc_remove(const std::string& id) {
 }
 
 constexpr const char* kNoRuntimes = "runtimes:\n  docker_socket: \"\"\n  cri_sockets: []\n";
+
+// A seccomp profile that allows everything but mkdir, which fails with EPERM
+// (Docker's and podman's format; runc takes the same object in config.json).
+const json kNoMkdir = {
+    {"defaultAction", "SCMP_ACT_ALLOW"},
+    {"syscalls", json::array({{{"names", {"mkdir"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}})}};
 
 }  // namespace
 
@@ -308,6 +339,33 @@ TEST(Containers, GeneratedSeccompProfileRunsTheWorkloadAndDeniesTheRest) {
   remove_empty_cgroups("/syslens-seccomp");
 }
 
+// A runc container whose profile refuses mkdir calls it 7 times: syslens
+// counts 7 denials (EPERM) under the container's labels, though not one of
+// those calls reached sys_enter.
+TEST(Containers, SeccompDenialsOfARuncContainerAreCountedExactly) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d(kNoRuntimes);
+  ASSERT_TRUE(d.ready()) << d.log();
+  Scratch s("denied");
+  make_rootfs(s.dir / "rootfs");
+  run_ok({"runc", "spec", "--bundle", s.dir.string()});
+  json spec = json::parse(std::ifstream(s.dir / "config.json"));
+  const std::string id = hex_id();
+  spec["process"]["terminal"] = false;
+  spec["process"]["args"] = {"/marker", "3", "2", "mkdir:7"};
+  spec["process"]["rlimits"] = json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
+  spec["linux"]["cgroupsPath"] = "/syslens-denied/" + id;
+  json seccomp = kNoMkdir;
+  seccomp["architectures"] = {"SCMP_ARCH_X86_64"};
+  spec["linux"]["seccomp"] = seccomp;
+  write(s.dir / "config.json", spec.dump());
+  auto r = run_process({"runc", "run", "--bundle", s.dir.string(), id}, 60000);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  run_process({"runc", "delete", "-f", id});
+  d.expect_seven_denied_mkdirs(id);
+  remove_empty_cgroups("/syslens-denied");
+}
+
 // dockerd + containerd, started privately: `docker run --name X` appears
 // with container="X" and its image, from the Docker Engine API.
 TEST(Containers, DockerContainerGetsItsNameAndImage) {
@@ -349,7 +407,15 @@ TEST(Containers, DockerContainerGetsItsNameAndImage) {
   const json a = d.attribution("/docker/" + id);
   EXPECT_EQ(a["container"]["metadata"]["source"], "docker:" + (run / "docker.sock").string()) << a.dump();
 
-  run_process({"/usr/bin/docker", "-H", dsock, "rm", "-f", "syslens-web"});
+  // A container run with --security-opt seccomp=FILE whose profile refuses mkdir.
+  write(s.dir / "no-mkdir.json", kNoMkdir.dump());
+  auto denied = run_process({"/usr/bin/docker", "-H", dsock, "run", "-d", "--name", "syslens-denied", "--network",
+                             "none", "--security-opt", "seccomp=" + (s.dir / "no-mkdir.json").string(),
+                             "syslens-bb:e2e", "/marker", "3", "30", "mkdir:7"});
+  ASSERT_EQ(denied.exit_code, 0) << denied.err;
+  const std::string denied_id = denied.out.substr(0, 64);
+  d.expect_seven_denied_mkdirs(denied_id);
+  run_process({"/usr/bin/docker", "-H", dsock, "rm", "-f", "syslens-web", "syslens-denied"});
   dockerd.stop(SIGTERM, 20000);
   containerd.stop(SIGTERM, 20000);
   remove_empty_cgroups("/docker");
@@ -534,8 +600,21 @@ TEST(Containers, PodmanContainer) {
   EXPECT_NE(labels["cgroup"].find("libpod-" + id), std::string::npos) << labels["cgroup"];
   const json a = d.attribution(labels["cgroup"]);
   EXPECT_EQ(a["identity"]["runtime"], "podman") << a.dump();
+  // --security-opt seccomp=FILE with a profile that refuses mkdir.
+  write(s.dir / "no-mkdir.json", kNoMkdir.dump());
+  argv = podman;
+  for (const char* x : {"run", "-d", "--name", "syslens-podman-denied", "--network", "none", "--security-opt"}) {
+    argv.push_back(x);
+  }
+  argv.push_back("seccomp=" + (s.dir / "no-mkdir.json").string());
+  argv.push_back("--rootfs");
+  argv.push_back((s.dir / "rootfs").string());
+  for (const char* x : {"/marker", "3", "30", "mkdir:7"}) argv.push_back(x);
+  auto denied = run_process(argv, 120000);
+  ASSERT_EQ(denied.exit_code, 0) << denied.out << denied.err;
+  d.expect_seven_denied_mkdirs(denied.out.substr(0, 64));
   auto rm = podman;
-  for (const char* x : {"rm", "-f", "-t", "0", "syslens-podman"}) rm.push_back(x);
+  for (const char* x : {"rm", "-f", "-t", "0", "syslens-podman", "syslens-podman-denied"}) rm.push_back(x);
   run_process(rm, 60000);
   remove_empty_cgroups("/libpod_parent");
 }

@@ -10,6 +10,10 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <cstddef>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -407,6 +411,8 @@ TEST(Daemon, RunsAsANonRootUserWithCapabilities) {
   EXPECT_EQ(sum_samples(parse_exposition(r->body), "syslens_syscalls_total", {{"cgroup", cg.path()}}),
             kGetppid + kOpenat + kSleeps + 1);
   EXPECT_EQ(d.stop(SIGTERM), 0);
+  // The calls in flight at attach were marked with these capabilities too.
+  EXPECT_EQ(d.err().find("cannot mark the calls in flight"), std::string::npos) << d.err();
 }
 
 // A broken web config stops startup with one line and the config exit code.
@@ -1458,6 +1464,87 @@ TEST(Api, TraceStreamsTheWorkloadsSyscalls) {
   EXPECT_EQ(curl.out().find("\"lost\""), std::string::npos);
 }
 
+// `syslens trace REF --denied`: only the calls a seccomp filter refused, live,
+// each marked as such; the same workload's allowed calls (and its failures
+// that were not refusals) are not streamed. The denials are in the metrics
+// and in the profile too, and the generated seccomp profile does not allow
+// the refused syscall.
+TEST(Cli, TraceDeniedStreamsTheCallsSeccompRefused) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("denied-trace");
+  int go[2], back[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(back), 0);
+  constexpr int kMkdirs = 7;
+  std::thread child([&] {
+    run_in_cgroup(cg, [&] {
+      ::syscall(SYS_getppid);
+      ::syscall(SYS_write, back[1], "r", 1);
+      char c;
+      ::syscall(SYS_read, go[0], &c, 1);
+      // The filter (libseccomp would make calls of its own): mkdir gets EPERM.
+      sock_filter code[] = {
+          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mkdir, 0, 1),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      };
+      sock_fprog prog{static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+      if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 1;
+      if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return 2;
+      for (int i = 0; i < kMkdirs; ++i) ::syscall(SYS_mkdir, "/nonexistent-syslens-e2e/dir", 0755);
+      for (int i = 0; i < 3; ++i) ::syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-e2e", O_RDONLY);
+      return 0;
+    });
+  });
+  char c;
+  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  const std::string cli = build_dir() + "/cli/syslens";
+  Background trace({cli, "--address=127.0.0.1:" + std::to_string(d.port()), "--output", "json", "trace", cg.path(),
+                    "--denied", "--duration", "2s"});
+  for (int i = 0; i < 100 && trace.out().find("\"trace\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NE(trace.out().find("\"trace\""), std::string::npos) << trace.err();
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  child.join();
+  EXPECT_EQ(trace.stop(0, 10000), 0);
+  std::istringstream lines(trace.out());
+  int denied = 0, others = 0;
+  for (std::string line; std::getline(lines, line);) {
+    auto e = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << line;
+    if (!e.contains("syscall")) continue;
+    if (e["syscall"] == "mkdir" && e["errno"] == "EPERM" && e.value("seccomp_denied", false)) {
+      ++denied;
+    } else {
+      ++others;
+    }
+  }
+  EXPECT_EQ(denied, kMkdirs) << trace.out() << trace.err();
+  EXPECT_EQ(others, 0) << trace.out();
+  const auto s = parse_exposition(d.scrape());
+  EXPECT_EQ(sum_samples(s, "syslens_seccomp_denied_total", {{"cgroup", cg.path()}, {"syscall", "mkdir"}}), kMkdirs);
+  EXPECT_EQ(sum_samples(s, "syslens_seccomp_denied_total", {{"cgroup", cg.path()}}), kMkdirs);
+  EXPECT_EQ(sum_samples(s, "syslens_syscall_errors_total", {{"cgroup", cg.path()}, {"syscall", "openat"}}), 3);
+  auto prof = nlohmann::json::parse(
+      run_process({cli, "--address=127.0.0.1:" + std::to_string(d.port()), "--output", "json", "profile", cg.path()})
+          .out);
+  for (const auto& sc : prof["syscalls"]) {
+    if (sc["syscall"] == "mkdir") {
+      EXPECT_EQ(sc["seccomp_denied"]["EPERM"], kMkdirs) << sc.dump();
+    }
+  }
+  auto profile = nlohmann::json::parse(run_process({cli, "--address=127.0.0.1:" + std::to_string(d.port()), "seccomp",
+                                                    cg.path(), "--no-runtime-syscalls", "--format=oci"})
+                                           .out);
+  const auto names = profile["syscalls"][0]["names"].get<std::vector<std::string>>();
+  EXPECT_EQ(std::find(names.begin(), names.end(), "mkdir"), names.end()) << "refused every time: not allowed";
+  EXPECT_NE(std::find(names.begin(), names.end(), "openat"), names.end());
+}
+
 // ---- The CLI ------------------------------------------------------------
 
 // The CLI against a daemon started with --web.config.file: TLS verified
@@ -1896,9 +1983,15 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
   auto spec = nlohmann::json::parse(std::ifstream(bundle / "config.json"));
   const std::string cid = "5e0aa5e0f7b5c4c1b0c4d86d39e0b0f5a0c7a3f0e2f1d8c9b7a6f5e4d3c2b1a0";
   spec["process"]["terminal"] = false;
-  spec["process"]["args"] = {"/marker", "100", "60"};
+  // Under a profile that refuses mkdir, which it calls 7 times: the
+  // denials' rule, alert and panel have data.
+  spec["process"]["args"] = {"/marker", "100", "60", "mkdir:7"};
   spec["process"]["rlimits"] = nlohmann::json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
   spec["linux"]["cgroupsPath"] = "/syslens-prom/docker/" + cid;
+  spec["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"architectures", {"SCMP_ARCH_X86_64"}},
+      {"syscalls", nlohmann::json::array({{{"names", {"mkdir"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}})}};
   std::ofstream(bundle / "config.json") << spec.dump();
   auto run = run_process({"runc", "run", "-d", "--bundle", bundle.string(), cid});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -1906,6 +1999,9 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
   auto in_container = query("sum(syslens_syscalls_total{container_id=\"" + cid + "\", syscall=\"ioprio_get\"})");
   ASSERT_FALSE(in_container["data"]["result"].empty()) << in_container.dump();
   EXPECT_EQ(in_container["data"]["result"][0]["value"][1], "100");
+  auto denied = query("sum(syslens_seccomp_denied_total{container_id=\"" + cid + "\", syscall=\"mkdir\"})");
+  ASSERT_FALSE(denied["data"]["result"].empty()) << denied.dump();
+  EXPECT_EQ(denied["data"]["result"][0]["value"][1], "7");
 
   const YAML::Node doc = YAML::LoadFile(rules);
   int recording = 0, alerts = 0;
@@ -1951,8 +2047,8 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
       }
     }
   }
-  EXPECT_EQ(recording, 3);
-  EXPECT_EQ(alerts, 6);
+  EXPECT_EQ(recording, 4);
+  EXPECT_EQ(alerts, 7);
   // Every query of every dashboard, with its variables set to "all".
   auto substitute = [](std::string e) {
     for (const std::string v : {"$instance", "$namespace", "$pod", "$container"}) {
@@ -1996,7 +2092,7 @@ TEST(Prometheus, EveryRuleAndDashboardQueryRunsAgainstARealPrometheus) {
       EXPECT_FALSE(j["data"]["result"].empty()) << board << ": empty result for " << e;
     }
   }
-  EXPECT_EQ(panels, 17);    // 15 panels, two with two queries
+  EXPECT_EQ(panels, 18);    // 16 panels, two with two queries
   EXPECT_EQ(variables, 6);  // instance on each board, namespace/pod/container
 
   // The scraped counts are syslens's own: the workload's exact total.

@@ -15,6 +15,9 @@
 #include <set>
 #include <thread>
 
+#include <seccomp.h>
+#include <signal.h>
+
 #include "self_seccomp.h"
 #include "syslens/kernel/controls.h"
 #include "syslens/kernel/loader.h"
@@ -55,6 +58,7 @@ int exact_workload() {
 struct CgroupView {
   std::map<std::pair<std::uint32_t, std::uint32_t>, syslens_stats_val> stats;               // (nr, abi)
   std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> errors;  // (nr, abi, errno)
+  std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> denied;  // (nr, abi, errno)
 };
 
 CgroupView view(const Snapshot& s, std::uint64_t cgroup_id) {
@@ -64,6 +68,9 @@ CgroupView view(const Snapshot& s, std::uint64_t cgroup_id) {
   }
   for (const auto& r : s.errors) {
     if (r.key.cgroup_id == cgroup_id) v.errors[{r.key.nr, r.key.abi, r.key.err}] = r.count;
+  }
+  for (const auto& r : s.denied) {
+    if (r.key.cgroup_id == cgroup_id) v.denied[{r.key.nr, r.key.abi, r.key.err}] = r.count;
   }
   return v;
 }
@@ -159,6 +166,62 @@ TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
   std::uint64_t total = 0;
   for (auto c : gp.hist) total += c;
   EXPECT_EQ(total, static_cast<std::uint64_t>(kGetppid));
+}
+
+// A call a seccomp filter refuses with an errno never reaches sys_enter but
+// does reach sys_exit: counted exactly, as a call, a failure and a denial,
+// in the caller's cgroup. The call the same (filtered) thread was asleep in
+// when the programs were attached also returns without an enter record, and
+// with an errno (EINTR): it is not a denial.
+TEST_P(FullMode, SeccompDenialsAreCountedExactlyAndACallInFlightAtAttachIsNotOne) {
+  SYSLENS_REQUIRE_ROOT();
+  constexpr int kMkdirs = 7;
+  TestCgroup cg("denied");
+  int ready[2], go[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    ::sigaction(SIGUSR1, &sa, nullptr);  // no SA_RESTART: the read fails with EINTR
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mkdir), 0) != 0 || seccomp_load(ctx) != 0) {
+      ::_exit(3);
+    }
+    char c = 1;
+    if (::write(ready[1], &c, 1) != 1) ::_exit(4);
+    // Asleep here, in a call entered before the programs are attached.
+    if (::read(go[0], &c, 1) != -1 || errno != EINTR) ::_exit(5);
+    for (int i = 0; i < kMkdirs; ++i) {
+      if (::syscall(SYS_mkdir, "/nonexistent-syslens-test/dir", 0755) != -1 || errno != EPERM) ::_exit(6);
+    }
+    ::syscall(SYS_exit_group, 0);
+  }
+  cg.add(child);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // asleep in its read
+  KernelEdge probes(options(Mode::full, GetParam()));
+  ::kill(child, SIGUSR1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
+  const auto v = view(probes.maps.read(), cg.id());
+  const std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> want = {
+      {{nr("mkdir"), 0, EPERM}, kMkdirs}};
+  EXPECT_EQ(v.denied, want) << "only the refused mkdirs, not the read that was in flight";
+  ASSERT_TRUE(v.stats.count({nr("mkdir"), 0}));
+  EXPECT_EQ(v.stats.at({nr("mkdir"), 0}).calls, static_cast<std::uint64_t>(kMkdirs));
+  EXPECT_EQ(v.stats.at({nr("mkdir"), 0}).returns, 0U);  // never entered: no latency
+  EXPECT_EQ(v.errors.count({nr("mkdir"), 0, EPERM}) ? v.errors.at({nr("mkdir"), 0, EPERM}) : 0U,
+            static_cast<std::uint64_t>(kMkdirs));
+  EXPECT_FALSE(v.stats.count({nr("read"), 0})) << "the read entered before the attach";
+  EXPECT_FALSE(v.errors.count({nr("read"), 0, EINTR}));
+  EXPECT_EQ(v.stats.at({nr("exit_group"), 0}).calls, 1U);
 }
 
 // One key, two CPUs: each CPU's slot holds part of it and the daemon's sum

@@ -53,6 +53,7 @@ class FakeSource final : public KernelMaps {
     };
     forget(snap.stats);
     forget(snap.errors);
+    forget(snap.denied);
     return n;
   }
   std::vector<RetiredRow> read_retired() override {

@@ -59,6 +59,7 @@ json profile_json(const WorkloadRecord& w, const ReferenceProfile* ref) {
                      {"calls", s.totals.calls},
                      {"returned", s.totals.returns},
                      {"failures", s.errors},
+                     {"seccomp_denied", s.denied},
                      {"latency_seconds", lat},
                      {"first_seen", iso8601(s.first_seen)},
                      {"last_seen", iso8601(s.last_seen)}});

@@ -64,6 +64,7 @@ class TraceHub::Session final : public HttpStream, public std::enable_shared_fro
               {"ret", failed ? -1 : ret},
               {"errno", failed ? json(errno_name(static_cast<int>(-ret))) : json(nullptr)},
               {"latency_seconds", static_cast<double>(e.latency_ns) / 1e9}};
+    if (e.flags & SYSLENS_TRACE_DENIED) j["seccomp_denied"] = true;
     push(j.dump(-1, ' ', false, json::error_handler_t::replace));
   }
 
@@ -279,9 +280,12 @@ HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target)
   json filters = json::object();
   auto syscall = query_param(target, "syscall");
   auto failed = query_param(target, "failed");
+  auto denied = query_param(target, "denied");
   auto slower = query_param(target, "slower_than");
   auto duration = query_param(target, "duration");
-  if (!syscall || !failed || !slower || !duration) return json_response(400, {{"error", "malformed query string"}});
+  if (!syscall || !failed || !denied || !slower || !duration) {
+    return json_response(400, {{"error", "malformed query string"}});
+  }
   if (!syscall->empty()) {
     auto nr = syscall_number(arch_ == Arch::x86_64 ? Abi::x86_64 : Abi::arm64, *syscall);
     if (!nr) return json_response(400, {{"error", "unknown syscall '" + *syscall + "'"}});
@@ -293,6 +297,12 @@ HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target)
     filters["failed"] = true;
   } else if (!failed->empty() && *failed != "false") {
     return json_response(400, {{"error", "failed must be true or false"}});
+  }
+  if (*denied == "true") {
+    f.denied_only = 1;
+    filters["denied"] = true;
+  } else if (!denied->empty() && *denied != "false") {
+    return json_response(400, {{"error", "denied must be true or false"}});
   }
   std::chrono::milliseconds dur{60000};
   try {

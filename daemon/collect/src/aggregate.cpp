@@ -37,6 +37,10 @@ void AggregatedSnapshot::add_error(LabelIndex cgroup, LabelIndex syscall, LabelI
   errors.push_back({cgroup, syscall, err, n});
 }
 
+void AggregatedSnapshot::add_denied(LabelIndex cgroup, LabelIndex syscall, LabelIndex err, std::uint64_t n) {
+  denied.push_back({cgroup, syscall, err, n});
+}
+
 void AggregatedSnapshot::add_host(LabelIndex syscall, const SeriesAgg& v) { pending_host_[syscall].add(v); }
 
 std::uint64_t retired_label_key(std::string_view label) {
@@ -81,22 +85,27 @@ void AggregatedSnapshot::finish() {
   std::vector<Pending>().swap(pending_);
   owned_.clear();
 
-  for (auto& e : errors) {
-    e.cgroup = rank[e.cgroup];
-    e.syscall = rank[e.syscall];
-    e.err = rank[e.err];
-  }
-  auto key = [](const ErrorSeries& e) { return std::make_tuple(e.cgroup, e.syscall, e.err); };
-  std::sort(errors.begin(), errors.end(), [&](const auto& x, const auto& y) { return key(x) < key(y); });
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < errors.size(); ++i) {
-    if (out > 0 && key(errors[out - 1]) == key(errors[i])) {
-      errors[out - 1].count += errors[i].count;
-    } else {
-      errors[out++] = errors[i];
+  // Errors and denials: re-indexed, sorted, equal keys summed.
+  auto finish_errors = [&](std::vector<ErrorSeries>& rows) {
+    for (auto& e : rows) {
+      e.cgroup = rank[e.cgroup];
+      e.syscall = rank[e.syscall];
+      e.err = rank[e.err];
     }
-  }
-  errors.resize(out);
+    auto key = [](const ErrorSeries& e) { return std::make_tuple(e.cgroup, e.syscall, e.err); };
+    std::sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) { return key(x) < key(y); });
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (out > 0 && key(rows[out - 1]) == key(rows[i])) {
+        rows[out - 1].count += rows[i].count;
+      } else {
+        rows[out++] = rows[i];
+      }
+    }
+    rows.resize(out);
+  };
+  finish_errors(errors);
+  finish_errors(denied);
 
   std::map<LabelIndex, SeriesAgg> host_sorted;
   for (auto& [syscall, agg] : pending_host_) host_sorted[rank[syscall]].add(agg);
@@ -147,6 +156,9 @@ AggregatedSnapshot aggregate(const Snapshot& snap, const std::vector<RetiredRow>
   for (const auto& row : snap.errors) {
     a.add_error(cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), errno_of(row.key.err), row.count);
   }
+  for (const auto& row : snap.denied) {
+    a.add_denied(cgroup_of(row.key.cgroup_id), syscall_of(row.key.nr, row.key.abi), errno_of(row.key.err), row.count);
+  }
 
   // Retired totals: host-wide always, "(unresolved)" always, a path only
   // while the snapshot has it.
@@ -166,6 +178,9 @@ AggregatedSnapshot aggregate(const Snapshot& snap, const std::vector<RetiredRow>
       }
       if (r.key.err == 0) {
         a.add(it->second, syscall_of(r.key.nr, r.key.abi), r.val);
+      } else if (r.key.err & SYSLENS_RETIRED_DENIED) {
+        a.add_denied(it->second, syscall_of(r.key.nr, r.key.abi), errno_of(r.key.err & ~SYSLENS_RETIRED_DENIED),
+                     r.val.calls);
       } else {
         a.add_error(it->second, syscall_of(r.key.nr, r.key.abi), errno_of(r.key.err), r.val.calls);
       }

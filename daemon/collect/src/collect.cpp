@@ -95,6 +95,7 @@ std::shared_ptr<Collection> Collect::read(Clock::time_point now) {
     last_reclaim_ = now;
     auto ids = tracked;  // and those with only errno entries
     for (const auto& r : snap.errors) ids.insert(r.key.cgroup_id);
+    for (const auto& r : snap.denied) ids.insert(r.key.cgroup_id);
     const auto due = reclaimer_.update(
         ids, [&](std::uint64_t id) { return cgroups_.exists(id); }, now);
     if (!due.empty()) {
@@ -184,6 +185,12 @@ bool Collect::reclaim_batch(Snapshot& snap, const Batch& batch) {
     if (it == label_of.end()) continue;
     add({it->second, r.key.nr, r.key.abi, r.key.err}).calls += r.count;
   }
+  for (const auto& r : snap.denied) {
+    auto it = label_of.find(r.key.cgroup_id);
+    if (it == label_of.end()) continue;
+    add({it->second, r.key.nr, r.key.abi, static_cast<std::uint16_t>(r.key.err | SYSLENS_RETIRED_DENIED)}).calls +=
+        r.count;
+  }
   // The journal first: each row's value before the batch.
   std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>> undo;
   undo.reserve(adds.size());
@@ -220,6 +227,7 @@ bool Collect::reclaim_batch(Snapshot& snap, const Batch& batch) {
   auto gone = [&](std::uint64_t id) { return label_of.count(id) > 0; };
   std::erase_if(snap.stats, [&](const StatsRow& r) { return gone(r.key.cgroup_id); });
   std::erase_if(snap.errors, [&](const ErrnoRow& r) { return gone(r.key.cgroup_id); });
+  std::erase_if(snap.denied, [&](const ErrnoRow& r) { return gone(r.key.cgroup_id); });
   stats_.cgroups_reclaimed += batch.size();
   stats_.entries_reclaimed += n;
   return true;
@@ -229,6 +237,7 @@ void Collect::expire_tombstones(const AggregatedSnapshot& agg, Clock::time_point
   std::unordered_set<std::uint64_t> present;
   for (const auto& s : agg.series) present.insert(retired_label_key(agg.label(s.cgroup)));
   for (const auto& e : agg.errors) present.insert(retired_label_key(agg.label(e.cgroup)));
+  for (const auto& e : agg.denied) present.insert(retired_label_key(agg.label(e.cgroup)));
   const auto unresolved = retired_label_key(kCgroupUnresolved);
   std::unordered_set<std::uint64_t> expired;
   std::unordered_set<std::uint64_t> seen;

@@ -102,6 +102,17 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
       w.sample("syslens_syscall_errors_total", prefix_of(e.cgroup), own, e.count);
     }
 
+    w.family("syslens_seccomp_denied_total",
+             "Syscalls a seccomp filter refused with an errno, per cgroup, syscall and errno (also counted in "
+             "syslens_syscalls_total and syslens_syscall_errors_total, as strace counts them).",
+             "counter");
+    for (const auto& e : agg.denied) {
+      own.clear();
+      append_label(own, "syscall", agg.label(e.syscall));
+      append_label(own, "errno", agg.label(e.err));
+      w.sample("syslens_seccomp_denied_total", prefix_of(e.cgroup), own, e.count);
+    }
+
     // Per (cgroup, syscall): sum and count always, buckets only when asked
     // for (15 more series each). Per syscall, host-wide: always buckets.
     std::vector<std::string> le;

@@ -15,9 +15,10 @@ static_assert(sizeof(syslens_retired_key) == 16, "retired key layout changed");
 static_assert(offsetof(syslens_retired_key, err) == 14);
 static_assert(sizeof(syslens_reclaim_state) == 8, "reclaim state layout changed");
 static_assert(sizeof(syslens_reclaim_undo) == 8 + sizeof(syslens_stats_val), "reclaim undo layout changed");
-static_assert(sizeof(syslens_enter_rec) == 24, "enter record layout changed");
+static_assert(sizeof(syslens_enter_rec) == 32, "enter record layout changed");
 static_assert(sizeof(syslens_trace_event) == 56, "trace event layout changed");
 static_assert(sizeof(syslens_trace_filter) == 16, "trace filter layout changed");
+static_assert(SYSLENS_CNT__MAX <= SYSLENS_CNT_SLOTS, "more counters than the pinned map holds");
 static_assert(sizeof(syslens_proc_count) == 24, "process count layout changed");
 
 namespace {
@@ -39,6 +40,9 @@ constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
     {"trace_event_lost", true, "a live trace lost events: its client reads too slowly or its filter is too wide"},
     {"proc_map_full", true, "the processes window's map is full: calls of further processes were not counted"},
     {"cpu_slot_taken", false},
+    {"denied_map_full", true,
+     "the syslens_denied map is full: seccomp denials of new (cgroup, syscall, errno) are counted as calls and "
+     "failures but not as denials"},
 };
 }  // namespace
 

@@ -377,6 +377,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   if (full) {
     bpf_program__set_autoload(
         tp ? (task ? p.tpbtf_exit_task : p.tpbtf_exit_tid) : (task ? p.rawtp_exit_task : p.rawtp_exit_tid), true);
+    bpf_program__set_autoload(task ? p.iter_mark_task : p.iter_mark_tid, true);
     if (!task) bpf_program__set_autoload(tp ? p.tpbtf_thread_exit : p.rawtp_thread_exit, true);
     if (task) bpf_program__set_autoload(tp ? p.tpbtf_switch_task : p.rawtp_switch_task, true);
   }
@@ -467,6 +468,28 @@ void Loader::attach_all() {
     }
     (is_latency_program(prog) ? latency_links_ : links_).emplace_back(link);
   }
+  mark_in_flight();
+}
+
+// Right after the exit program is attached: the threads asleep in a call
+// entered before are marked (iter_mark_*), so that its return, which has
+// no enter record, is not taken for a seccomp denial.
+void Loader::mark_in_flight() {
+  auto* prog = store_ == ThreadStore::task_storage ? skel_->progs.iter_mark_task : skel_->progs.iter_mark_tid;
+  if (!bpf_program__autoload(prog)) return;
+  const std::unique_ptr<bpf_link, LinkDeleter> link(bpf_program__attach_iter(prog, nullptr));
+  const int fd = link ? bpf_iter_create(bpf_link__fd(link.get())) : -1;
+  if (fd < 0) {
+    spdlog::warn(
+        "cannot mark the calls in flight ({}): the first exit of each thread asleep in a call now may "
+        "count as a seccomp denial",
+        errstr(errno));
+    return;
+  }
+  char buf[64];
+  while (::read(fd, buf, sizeof(buf)) > 0) {
+  }
+  ::close(fd);
 }
 
 // The programs of latency tracking (exit and context switch): what goes off
@@ -500,6 +523,7 @@ bool Loader::reattach_latency() {
     links.emplace_back(link);
   }
   latency_links_ = std::move(links);
+  mark_in_flight();
   return true;
 }
 

@@ -40,6 +40,12 @@ Snapshot MapReader::read() {
         s.errors.push_back({k, v});
       },
       [&] { s.errors.clear(); });
+  dump_map<syslens_errno_key, std::uint64_t>(
+      bpf_map__fd(m.syslens_denied), SYSLENS_DENIED_MAX,
+      [&](const syslens_errno_key& k, const std::uint64_t& v) {
+        s.denied.push_back({k, v});
+      },
+      [&] { s.denied.clear(); });
 
   // The overflow rows only fill once the stats map has been full.
   if (s.counters[SYSLENS_CNT_STATS_MAP_FULL] > 0) {
@@ -57,6 +63,7 @@ Snapshot MapReader::read() {
   s.fill.push_back({"syslens_stats", s.stats.size(), max_stats_});
   if (slots_) s.fill.push_back({"syslens_cpu_slots", merge_cpu_slots(s.stats), std::uint64_t{cpu_slots_} * ncpus_});
   s.fill.push_back({"syslens_errors", s.errors.size(), max_errno_});
+  s.fill.push_back({"syslens_denied", s.denied.size(), SYSLENS_DENIED_MAX});
   if (mode_ == Mode::full && store_ == ThreadStore::tid_hash) {
     std::uint64_t threads = 0;
     __u32 key = 0, next = 0;
@@ -82,6 +89,10 @@ std::uint64_t MapReader::forget_cgroups(const std::vector<std::uint64_t>& ids, c
   }
   for (const auto& r : snap.errors) {
     if (gone.count(r.key.cgroup_id) && bpf_map_delete_elem(errors_fd, &r.key) == 0) ++deleted;
+  }
+  const int denied_fd = bpf_map__fd(skel_->maps.syslens_denied);
+  for (const auto& r : snap.denied) {
+    if (gone.count(r.key.cgroup_id) && bpf_map_delete_elem(denied_fd, &r.key) == 0) ++deleted;
   }
   // A slot of a removed cgroup has no writer left: zero its counts, then
   // free it (id last), so a CPU that claims it next starts from zero.

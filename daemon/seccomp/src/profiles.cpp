@@ -90,7 +90,8 @@ json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool
   std::set<std::string> names;
   std::set<std::string> arches = {x86 ? "SCMP_ARCH_X86_64" : "SCMP_ARCH_AARCH64"};
   std::vector<std::string> unnamed;
-  for (const auto& [label, _] : w.syscalls) {
+  for (const auto& [label, rec] : w.syscalls) {
+    if (!rec.used()) continue;  // only ever refused by the filter it ran under
     std::string name = label;
     if (auto colon = label.find(':'); colon != std::string::npos) {
       const auto abi = label.substr(0, colon);

@@ -19,6 +19,12 @@ std::uint64_t WorkloadRecord::calls() const {
   return n;
 }
 
+bool SyscallRecord::used() const {
+  std::uint64_t refused = 0;
+  for (const auto& [err, c] : denied) refused += c;
+  return totals.calls > refused;
+}
+
 std::uint64_t WorkloadRecord::failures() const {
   std::uint64_t n = 0;
   for (const auto& [name, s] : syscalls) {
@@ -58,6 +64,12 @@ void WorkloadStore::update(const AggregatedSnapshot& agg, double now) {
     if (!is_cgroup_path(cgroup)) continue;
     auto it = next.find(workload_key(cgroup, agg.labels_of(cgroup)));
     if (it != next.end()) it->second.syscalls[agg.label(e.syscall)].errors[agg.label(e.err)] += e.count;
+  }
+  for (const auto& e : agg.denied) {
+    const std::string& cgroup = agg.label(e.cgroup);
+    if (!is_cgroup_path(cgroup)) continue;
+    auto it = next.find(workload_key(cgroup, agg.labels_of(cgroup)));
+    if (it != next.end()) it->second.syscalls[agg.label(e.syscall)].denied[agg.label(e.err)] += e.count;
   }
   const std::vector<WorkloadRecord> previous = std::move(workloads_);
   std::map<std::string, const WorkloadRecord*> prev;

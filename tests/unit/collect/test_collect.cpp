@@ -235,6 +235,36 @@ TEST(Collect, AReclaimKilledAtAnyPointIsFinishedByTheNextRun) {
   EXPECT_EQ(points, 27);
 }
 
+// Denials of a reclaimed cgroup stay with its path, like its calls and
+// failures: a path created again goes on from them, across a restart too.
+TEST(Collect, DenialsOfAReclaimedCgroupStayWithItsPath) {
+  FakeSource src;
+  FakeNamer names;
+  names.paths = {{1, "/c"}, {2, "/c"}};
+  names.removed = {1};
+  ErrnoRow d1{};
+  d1.key = {1, 83, 0, 1};  // mkdir, EPERM
+  d1.count = 7;
+  ErrnoRow d2 = d1;
+  d2.key.cgroup_id = 2;
+  d2.count = 2;
+  src.snap.stats = {row(1, 83, 7), row(2, 83, 2)};
+  src.snap.denied = {d1, d2};
+  SyscallCollector render{CollectorOptions{}};
+  auto denied = [&](Collect& c) {
+    return value_of(render.Render(*c.latest(Collect::Clock::duration::zero())), "syslens_seccomp_denied_total", "/c",
+                    "mkdir");
+  };
+  Collect collect(src, names, nullptr, quick_reclaim());
+  EXPECT_EQ(denied(collect), 9);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(denied(collect), 9);  // 1 reclaimed: its 7 are retired rows now
+  EXPECT_EQ(src.snap.denied.size(), 1U);
+  EXPECT_EQ(src.retired.count({retired_label_key("/c"), 83, 0, 1 | SYSLENS_RETIRED_DENIED}), 1U);
+  Collect restarted(src, names, nullptr, quick_reclaim());
+  EXPECT_EQ(denied(restarted), 9);
+}
+
 // A batch the journal cannot hold is not started: nothing changes, and the
 // cgroups are reclaimed later.
 TEST(Collect, ABatchTheJournalCannotHoldIsDeferred) {

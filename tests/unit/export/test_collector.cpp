@@ -237,19 +237,32 @@ TEST(Collector, KernelAndSelfFamiliesAreAllPresent) {
   self.update(smp);
   Scraper c(src, names, nullptr, {});
   const auto text = c.Render(self.collect());
-  for (const char* n : {"syslens_build_info", "syslens_bpf_info", "syslens_bpf_failures_total",
-                        "syslens_bpf_events_total", "syslens_bpf_map_entries", "syslens_bpf_map_capacity",
-                        "syslens_tracked_cgroups", "syslens_bpf_program_runs_total",
-                        "syslens_bpf_program_run_seconds_total", "syslens_bpf_run_stats_enabled_seconds_total",
-                        "syslens_cgroup_cache_entries", "syslens_scrape_duration_seconds",
-                        "syslens_http_rejected_connections_total", "syslens_http_evicted_connections_total",
-                        "syslens_degradations_total", "syslens_cgroups_reclaimed_total", "syslens_retired_rows"}) {
+  for (const char* n : {"syslens_build_info",
+                        "syslens_bpf_info",
+                        "syslens_bpf_failures_total",
+                        "syslens_bpf_events_total",
+                        "syslens_bpf_map_entries",
+                        "syslens_bpf_map_capacity",
+                        "syslens_tracked_cgroups",
+                        "syslens_bpf_program_runs_total",
+                        "syslens_bpf_program_run_seconds_total",
+                        "syslens_bpf_run_stats_enabled_seconds_total",
+                        "syslens_cgroup_cache_entries",
+                        "syslens_scrape_duration_seconds",
+                        "syslens_http_rejected_connections_total",
+                        "syslens_http_evicted_connections_total",
+                        "syslens_degradations_total",
+                        "syslens_cgroups_reclaimed_total",
+                        "syslens_retired_rows",
+                        "syslens_seccomp_denied_total",
+                        "syslens_http_connection_limit",
+                        "syslens_reclaim_batches_recovered_total"}) {
     EXPECT_TRUE(has_family(text, n)) << n;
   }
   EXPECT_DOUBLE_EQ(samples(text, "syslens_bpf_program_run_seconds_total")[0].value, 5e-6);
   EXPECT_EQ(label(samples(text, "syslens_bpf_info")[0], "attach"), "tp_btf");
   // The failure counters are all there, zero or not, so alerts can use them.
-  EXPECT_EQ(samples(text, "syslens_bpf_failures_total").size(), 7U);
+  EXPECT_EQ(samples(text, "syslens_bpf_failures_total").size(), 8U);
   EXPECT_NE(text.find("syslens_bpf_map_capacity{map=\"syslens_stats\"} 64"), std::string::npos) << text;
 }
 

@@ -23,6 +23,28 @@ TEST(Seccomp, AllowsExactlyWhatWasSeenPlusTheRuntimeSet) {
   EXPECT_EQ(std::find(names.begin(), names.end(), "ptrace"), names.end());
 }
 
+// A workload already under a profile: a syscall its profile refused every
+// time was not used, and the generated profile does not allow it; one that
+// was refused only some of the time was used.
+TEST(Seccomp, ASyscallOnlyEverRefusedIsNotAllowed) {
+  auto a = unfinished_fixture();
+  const std::string api = "/docker/" + B;
+  add(a, api, "mkdir", calls(3));
+  a.add_error(a.intern(api), a.intern("mkdir"), a.intern("EPERM"), 3);
+  a.add_denied(a.intern(api), a.intern("mkdir"), a.intern("EPERM"), 3);
+  a.add_denied(a.intern(api), a.intern("openat"), a.intern("EACCES"), 2);  // 2 of 7
+  a.finish();
+  WorkloadStore st;
+  st.update(a, 1000);
+  const auto* w = resolve_ref(st.workloads(), "api").workload;
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->syscalls.at("mkdir").denied.at("EPERM"), 3U);
+  EXPECT_FALSE(w->syscalls.at("mkdir").used());
+  EXPECT_TRUE(w->syscalls.at("openat").used());
+  auto d = seccomp_json(*w, Arch::x86_64, SeccompFormat::docker, false);
+  EXPECT_EQ(d["syscalls"][0]["names"], nlohmann::json::array({"getppid", "openat"}));
+}
+
 TEST(ReferenceProfile, AllowRulesByArchAndCapability) {
   const char* text = R"({"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
     {"names":["reboot","uselib"],"action":"SCMP_ACT_ERRNO"},

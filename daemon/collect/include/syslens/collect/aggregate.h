@@ -63,6 +63,7 @@ class AggregatedSnapshot {
  public:
   std::vector<Series> series;       // sorted by (cgroup, syscall), unique
   std::vector<ErrorSeries> errors;  // sorted by (cgroup, syscall, errno), unique
+  std::vector<ErrorSeries> denied;  // refused by seccomp; sorted and unique as errors
   // Per syscall, host-wide: every live key plus what reclaimed cgroups
   // contributed (not the sum of `series`, which leaves removed paths out).
   std::vector<HostSeries> host;                               // sorted by syscall, unique
@@ -81,6 +82,7 @@ class AggregatedSnapshot {
   void add(LabelIndex cgroup, LabelIndex syscall, const syslens_stats_val& v);
   void add(LabelIndex cgroup, LabelIndex syscall, const SeriesAgg& v);
   void add_error(LabelIndex cgroup, LabelIndex syscall, LabelIndex err, std::uint64_t n);
+  void add_denied(LabelIndex cgroup, LabelIndex syscall, LabelIndex err, std::uint64_t n);
   void add_host(LabelIndex syscall, const SeriesAgg& v);
   void finish();
 

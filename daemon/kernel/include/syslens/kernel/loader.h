@@ -121,6 +121,7 @@ class Loader final {
 
   bool try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, std::string& why);
   void attach_all();
+  void mark_in_flight();
   void open_new_keys();
   int prepare_pins(struct ::syslens_bpf* skel);
   std::vector<::bpf_map*> pinned_maps(struct ::syslens_bpf* skel) const;

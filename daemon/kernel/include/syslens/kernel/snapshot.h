@@ -44,6 +44,7 @@ struct Snapshot {
   // key.abi say which syscall. Calls land here when the stats map is full.
   std::vector<StatsRow> overflow;
   std::vector<ErrnoRow> errors;
+  std::vector<ErrnoRow> denied;                            // calls a seccomp filter refused, by errno
   std::array<std::uint64_t, SYSLENS_CNT__MAX> counters{};  // summed over CPUs
   std::vector<MapFill> fill;
 };

@@ -19,7 +19,10 @@ namespace syslens {
 struct SyscallRecord {
   SeriesAgg totals;
   std::map<std::string, std::uint64_t> errors;  // errno name -> count
-  double first_seen = 0;                        // unix seconds
+  std::map<std::string, std::uint64_t> denied;  // errno name -> calls refused by seccomp (in errors too)
+  // Made and not only refused by seccomp: what a profile must allow.
+  bool used() const;
+  double first_seen = 0;  // unix seconds
   double last_seen = 0;
 };
 
