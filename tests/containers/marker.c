@@ -5,14 +5,18 @@
  * container's cgroup is exact; then waits up to S seconds, leaving on
  * SIGTERM. Static, so it runs in a busybox rootfs.
  *
- * usage: marker N S [probe | enoent:M | mkdir:M]
+ * usage: marker N S [probe | enoent:M | mkdir:M | fork | thread]
  * With "probe" it then calls sysinfo (a syscall the plain run never makes)
  * and exits with its errno: 0 if allowed, 1 (EPERM) if a seccomp profile
  * denied it. With "enoent:M" it also makes M openat calls that fail with
  * ENOENT, for exact errno counts. With "mkdir:M", M mkdir calls (mkdirat
  * where there is no mkdir), under a directory that does not exist: ENOENT,
- * or the errno of a seccomp profile that refuses them.
+ * or the errno of a seccomp profile that refuses them. With "fork", one
+ * fork() (glibc: the clone syscall) and a wait. With "thread", one
+ * pthread_create and join, and the exit code is pthread_create's error:
+ * glibc tries clone3 and falls back to clone only on ENOSYS.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -20,8 +24,11 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+static void* nothing(void* arg) { return arg; }
 
 static void leave(int sig) {
   (void)sig;
@@ -48,6 +55,19 @@ int main(int argc, char** argv) {
       syscall(SYS_mkdirat, AT_FDCWD, "/nonexistent-syslens-marker/dir", 0755);
 #endif
     }
+  }
+  if (argc > 3 && strcmp(argv[3], "fork") == 0) {
+    pid_t child = fork();
+
+    if (child == 0) _exit(0);
+    if (child > 0) waitpid(child, NULL, 0);
+  }
+  if (argc > 3 && strcmp(argv[3], "thread") == 0) {
+    pthread_t t;
+    int err = pthread_create(&t, NULL, nothing, NULL);
+
+    if (err) return err;
+    pthread_join(t, NULL);
   }
   if (argc > 3 && strcmp(argv[3], "probe") == 0) {
     struct sysinfo info;

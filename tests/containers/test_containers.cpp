@@ -24,6 +24,7 @@
 
 #include "cri_runtime_v1.grpc.pb.h"
 #include "syslens/kernel/mountinfo.h"
+#include "syslens/http_util.h"
 #include "test_support.h"
 
 using namespace syslens::test;
@@ -298,8 +299,8 @@ TEST(Containers, GeneratedSeccompProfileRunsTheWorkloadAndDeniesTheRest) {
   make_rootfs(s.dir / "rootfs");
   run_ok({"runc", "spec", "--bundle", s.dir.string()});
   const json base = json::parse(std::ifstream(s.dir / "config.json"));
-  const std::vector<std::string> workload = {"/bin/sh", "-c",
-                                             "/marker 5 0 && cat /etc/passwd >/dev/null && echo done >/tmp/out"};
+  const std::vector<std::string> workload = {
+      "/bin/sh", "-c", "/marker 5 0 && cat /etc/passwd >/dev/null && echo done >/tmp/out"};
   // Foreground runs: runc returns the workload's exit code.
   auto run = [&](const std::string& id, const std::vector<std::string>& args, const json* seccomp) {
     json spec = base;
@@ -336,7 +337,67 @@ TEST(Containers, GeneratedSeccompProfileRunsTheWorkloadAndDeniesTheRest) {
   EXPECT_EQ(probe.exit_code, EPERM) << probe.out << probe.err;
   auto unconfined = run(hex_id(), {"/marker", "5", "0", "probe"}, nullptr);
   EXPECT_EQ(unconfined.exit_code, 0) << "sysinfo itself must work without the profile";
+
   remove_empty_cgroups("/syslens-seccomp");
+}
+
+// Generated profiles refuse the syscalls libc probes with ENOSYS, which libc
+// takes for "not here" and falls back from; EPERM would make the call fail.
+// The profile of the marker forking (observed on the host: a container's
+// own runtime makes clone3) allows clone but not clone3. Under it, in a runc
+// container, glibc's pthread_create tries clone3, gets ENOSYS, falls back to
+// clone, and the thread starts; with EPERM for clone3 instead (the rule
+// taken out), pthread_create fails with EPERM.
+TEST(Containers, GeneratedProfilesRefuseLibcFallbacksWithEnosys) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d(kNoRuntimes);
+  ASSERT_TRUE(d.ready()) << d.log();
+  TestCgroup cg("fallback");
+  const std::string marker = build_dir() + "/tests/containers/marker";
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [&] {
+                            const char* argv[] = {marker.c_str(), "5", "0", "fork", nullptr};
+                            ::execv(argv[0], const_cast<char* const*>(argv));
+                            return 127;
+                          }),
+            0);
+  auto r = http_get(d.port(), "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/seccomp?format=oci");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200U) << r->body;
+  json profile = json::parse(r->body);
+  const auto names = profile["syscalls"][0]["names"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(names.begin(), names.end(), "clone"), names.end()) << r->body;
+  EXPECT_EQ(std::find(names.begin(), names.end(), "clone3"), names.end()) << r->body;
+  ASSERT_EQ(profile["syscalls"].size(), 2U) << r->body;
+  EXPECT_EQ(profile["syscalls"][1]["action"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(profile["syscalls"][1]["errnoRet"], ENOSYS);
+  const auto enosys = profile["syscalls"][1]["names"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(enosys.begin(), enosys.end(), "clone3"), enosys.end()) << r->body;
+
+  Scratch s("fallback");
+  make_rootfs(s.dir / "rootfs");
+  run_ok({"runc", "spec", "--bundle", s.dir.string()});
+  const json base = json::parse(std::ifstream(s.dir / "config.json"));
+  auto run = [&](const json& seccomp) {
+    const std::string id = hex_id();
+    json spec = base;
+    spec["process"]["terminal"] = false;
+    spec["process"]["args"] = {"/marker", "0", "0", "thread"};
+    spec["process"]["rlimits"] = json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}});
+    spec["linux"]["cgroupsPath"] = "/syslens-fallback/" + id;
+    spec["linux"]["seccomp"] = seccomp;
+    write(s.dir / "config.json", spec.dump());
+    auto res = run_process({"runc", "run", "--bundle", s.dir.string(), id}, 60000);
+    run_process({"runc", "delete", "-f", id});
+    return res;
+  };
+  auto fallback = run(profile);
+  EXPECT_EQ(fallback.exit_code, 0) << "glibc did not fall back from clone3: " << fallback.out << fallback.err;
+  json eperm = profile;
+  eperm["syscalls"].erase(1);
+  auto refused = run(eperm);
+  EXPECT_EQ(refused.exit_code, EPERM) << refused.out << refused.err;
+  remove_empty_cgroups("/syslens-fallback");
 }
 
 // A runc container whose profile refuses mkdir calls it 7 times: syslens

@@ -76,13 +76,28 @@ const std::vector<std::string>& runtime_start_syscalls(Arch arch) {
       "sched_yield",     "epoll_pwait",    "getpid", "gettid",     "tgkill",  "rt_sigreturn", "rt_sigprocmask",
       "rt_sigaction",    "sigaltstack",    "mmap",   "munmap",     "madvise", "mprotect",     "brk",
       "close",           "fcntl",          "read",   "write",      "prctl",   "capget",       "capset",
-      "set_robust_list", "set_tid_address"};
+      "set_robust_list", "set_tid_address", "openat",     "fstatfs", "newfstatat",   "faccessat",
+      "faccessat2", "getdents64"};
   static const std::vector<std::string> x86 = [] {
     auto v = common;
     v.insert(v.end(), {"arch_prctl", "epoll_wait"});
     return v;
   }();
   return arch == Arch::x86_64 ? x86 : common;
+}
+
+std::vector<std::string> enosys_fallback_syscalls(Arch arch) {
+  static const std::vector<std::string> all = {
+      "clone3",        "openat2",           "faccessat2",   "fchmodat2",         "statx",
+      "rseq",          "close_range",       "copy_file_range", "pidfd_open",     "pidfd_send_signal",
+      "pidfd_getfd",   "epoll_pwait2",      "futex_waitv",  "io_uring_setup",    "io_uring_enter",
+      "io_uring_register", "landlock_create_ruleset", "getrandom", "memfd_create"};
+  const Abi abi = arch == Arch::x86_64 ? Abi::x86_64 : Abi::arm64;
+  std::vector<std::string> out;
+  for (const auto& n : all) {
+    if (syscall_number(abi, n)) out.push_back(n);  // named on this architecture
+  }
+  return out;
 }
 
 json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool include_runtime) {
@@ -119,6 +134,13 @@ json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool
         json::array({{{"architecture", x86 ? "SCMP_ARCH_X86_64" : "SCMP_ARCH_AARCH64"}, {"subArchitectures", sub}}});
   }
   j["syscalls"] = json::array({{{"names", names}, {"action", "SCMP_ACT_ALLOW"}}});
+  std::vector<std::string> enosys;
+  for (const auto& n : enosys_fallback_syscalls(arch)) {
+    if (!names.count(n)) enosys.push_back(n);
+  }
+  if (!enosys.empty()) {
+    j["syscalls"].push_back({{"names", enosys}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 38}});  // ENOSYS
+  }
   if (!unnamed.empty()) j["syslens_unnamed_syscalls"] = unnamed;
   return j;
 }

@@ -32,9 +32,18 @@ std::size_t denied_count(const ReferenceProfile& ref, const WorkloadSyscalls& w)
 // docs/seccomp.md.
 const std::vector<std::string>& runtime_start_syscalls(Arch arch);
 
+// Syscalls that libc and runtimes probe and fall back from when the kernel
+// answers ENOSYS (clone3 -> clone in glibc's pthread_create, faccessat2 ->
+// faccessat, close_range -> a close loop, ...), named on `arch`. A profile
+// must refuse these with ENOSYS, not EPERM: EPERM is taken for a real
+// refusal and the fallback never runs (moby#42680). Documented in
+// docs/seccomp.md.
+std::vector<std::string> enosys_fallback_syscalls(Arch arch);
+
 enum class SeccompFormat { docker, oci };
 // Allows exactly the syscalls seen (plus the runtime start set unless
-// include_runtime is false); everything else fails with EPERM.
+// include_runtime is false); the fallback syscalls not seen fail with
+// ENOSYS, everything else with EPERM.
 nlohmann::json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool include_runtime);
 
 }  // namespace syslens
