@@ -3,7 +3,7 @@
 //   syslens [GLOBAL OPTIONS] COMMAND [ARGS]     (syslens COMMAND --help for each)
 //     top [--interval 2s] [--once]      workloads by call rate, refreshing
 //     profile REF                       per-syscall profile of a workload
-//     seccomp REF [--format docker|oci] [--no-runtime-syscalls]
+//     seccomp REF [--format docker|oci|spo] [--no-runtime-syscalls]
 //     trace REF [--syscall NAME] [--failed] [--denied] [--slower-than 1ms] [--duration 60s]
 //     explain CGROUP                    why a cgroup carries its labels
 //
@@ -72,7 +72,7 @@ const char* kHelp =
     "Commands (syslens COMMAND --help for each):\n"
     "  top [--interval 2s] [--once]          workloads by syscall rate, refreshing like top\n"
     "  profile REF                           per-syscall calls, failures, latency of a workload\n"
-    "  seccomp REF [--format docker|oci] [--no-runtime-syscalls]\n"
+    "  seccomp REF [--format docker|oci|spo] [--no-runtime-syscalls]\n"
     "                                        a seccomp profile allowing what the workload used\n"
     "  trace REF [--syscall NAME] [--failed] [--denied] [--slower-than 1ms] [--duration 60s]\n"
     "                                        live syscalls of a workload\n"
@@ -214,16 +214,23 @@ Reply get(const Options& o, const std::string& target, const std::function<void(
   return exchange(o, stream, target, on_chunk, timeout);
 }
 
-json get_json(const Options& o, const std::string& target) {
+// The body of a 200 answer; any other status is the API's error, one line
+// (with the candidates of an ambiguous reference).
+std::string get_ok(const Options& o, const std::string& target) {
   auto r = get(o, target);
-  json j = json::parse(r.body, nullptr, false);
   if (r.status != 200) {
+    json j = json::parse(r.body, nullptr, false);
     std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r.body;
     if (j.is_object() && j.contains("candidates")) {
       for (const auto& c : j["candidates"]) msg += "\n  candidate: " + c.get<std::string>();
     }
     throw Fail{kExitApi, msg};
   }
+  return r.body;
+}
+
+json get_json(const Options& o, const std::string& target) {
+  json j = json::parse(get_ok(o, target), nullptr, false);
   if (j.is_discarded()) throw Fail{kExitApi, "syslensd sent invalid JSON"};
   return j;
 }
@@ -351,7 +358,10 @@ int cmd_profile(const Options& o, const std::vector<std::string>& args) {
 
 int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
   po::options_description opts("Options");
-  opts.add_options()("format", po::value<std::string>()->default_value("docker"), "docker or oci")(
+  opts.add_options()("format", po::value<std::string>()->default_value("docker"),
+                     "docker, oci, or spo (the security-profiles-operator's SeccompProfile, YAML)")(
+      "name", po::value<std::string>(), "spo: metadata.name (default: from the workload)")(
+      "namespace", po::value<std::string>(), "spo: metadata.namespace (default: the pod's)")(
       "no-runtime-syscalls", "leave out what container runtimes need to start a container");
   po::variables_map vm;
   if (!parse_command(args, "seccomp REF [OPTIONS]", "A seccomp profile allowing what the workload used.", opts, {"REF"},
@@ -360,12 +370,18 @@ int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
   }
   const std::string ref = vm["REF"].as<std::string>(), format = vm["format"].as<std::string>();
   const bool runtime = !vm.count("no-runtime-syscalls");
-  if (format != "docker" && format != "oci") usage("--format must be docker or oci");
-  // A profile is JSON whatever --output says: it is meant for a runtime.
-  std::cout << get_json(o, "/api/v1/workloads/" + url_encode(ref) + "/seccomp?format=" + format +
-                               "&runtime_syscalls=" + (runtime ? "true" : "false"))
-                   .dump(2)
-            << "\n";
+  if (format != "docker" && format != "oci" && format != "spo") usage("--format must be docker, oci or spo");
+  std::string target = "/api/v1/workloads/" + url_encode(ref) + "/seccomp?format=" + format +
+                       "&runtime_syscalls=" + (runtime ? "true" : "false");
+  if (vm.count("name")) target += "&name=" + url_encode(vm["name"].as<std::string>());
+  if (vm.count("namespace")) target += "&namespace=" + url_encode(vm["namespace"].as<std::string>());
+  // A profile is as its format says whatever --output says: it is meant for
+  // a runtime (JSON) or for kubectl apply (YAML).
+  if (format == "spo") {
+    std::cout << get_ok(o, target);
+  } else {
+    std::cout << get_json(o, target).dump(2) << "\n";
+  }
   return 0;
 }
 

@@ -299,8 +299,8 @@ TEST(Containers, GeneratedSeccompProfileRunsTheWorkloadAndDeniesTheRest) {
   make_rootfs(s.dir / "rootfs");
   run_ok({"runc", "spec", "--bundle", s.dir.string()});
   const json base = json::parse(std::ifstream(s.dir / "config.json"));
-  const std::vector<std::string> workload = {
-      "/bin/sh", "-c", "/marker 5 0 && cat /etc/passwd >/dev/null && echo done >/tmp/out"};
+  const std::vector<std::string> workload = {"/bin/sh", "-c",
+                                             "/marker 5 0 && cat /etc/passwd >/dev/null && echo done >/tmp/out"};
   // Foreground runs: runc returns the workload's exit code.
   auto run = [&](const std::string& id, const std::vector<std::string>& args, const json* seccomp) {
     json spec = base;

@@ -1662,6 +1662,29 @@ TEST(Cli, ProfileSeccompExplainTopAgainstARunningDaemon) {
   EXPECT_EQ(nlohmann::json::parse(sc.out)["syscalls"][0]["names"],
             nlohmann::json({"exit_group", "getppid", "nanosleep", "openat"}));
 
+  // The security-profiles-operator's SeccompProfile: valid against that
+  // resource's schema, the same rules; a broken copy is not (the check can fail).
+  auto spo =
+      run_process({cli, addr, "seccomp", cg.path(), "--no-runtime-syscalls", "--format=spo", "--namespace=shop"});
+  ASSERT_EQ(spo.exit_code, 0) << spo.err;
+  const std::string schema = source_dir() + "/tests/schemas/spo-seccompprofile-v1beta1.json";
+  const std::string validate = source_dir() + "/tests/schemas/validate.py";
+  auto valid = run_process({validate, schema}, 30000, spo.out);
+  EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err << spo.out;
+  const YAML::Node doc = YAML::Load(spo.out);
+  EXPECT_EQ(doc["kind"].as<std::string>(), "SeccompProfile");
+  std::string name = "syslens" + cg.path();  // "/syslens-test-..." made a DNS-1123 name
+  std::replace(name.begin(), name.end(), '/', '-');
+  EXPECT_EQ(doc["metadata"]["name"].as<std::string>(), name);
+  EXPECT_EQ(doc["metadata"]["namespace"].as<std::string>(), "shop");
+  EXPECT_EQ(doc["spec"]["defaultAction"].as<std::string>(), "SCMP_ACT_ERRNO");
+  EXPECT_EQ(doc["spec"]["syscalls"][0]["names"].as<std::vector<std::string>>(),
+            (std::vector<std::string>{"exit_group", "getppid", "nanosleep", "openat"}));
+  EXPECT_EQ(doc["spec"]["syscalls"][1]["errnoRet"].as<int>(), ENOSYS);
+  std::string broken = spo.out;
+  broken.replace(broken.find("SCMP_ACT_ALLOW"), 14, "SCMP_ACT_ALLOWED");
+  EXPECT_EQ(run_process({validate, schema}, 30000, broken).exit_code, 1);
+
   auto ex = run_process({cli, addr, "--output=json", "explain", cg.path()});
   ASSERT_EQ(ex.exit_code, 0) << ex.err;
   EXPECT_EQ(nlohmann::json::parse(ex.out)["cgroup"]["id"], cg.id());

@@ -101,9 +101,18 @@ HttpResponse Api::handle(const std::string& target) {
   if (rt.what == "profile") return json_response(200, profile_json(*res.workload, reference_ ? &*reference_ : nullptr));
   const auto format = query_param(target, "format");
   const auto runtime = query_param(target, "runtime_syscalls");
-  if (!format || !runtime || (!format->empty() && *format != "docker" && *format != "oci") ||
+  const auto name = query_param(target, "name");
+  const auto name_space = query_param(target, "namespace");
+  if (!format || !runtime || !name || !name_space ||
+      (!format->empty() && *format != "docker" && *format != "oci" && *format != "spo") ||
       (!runtime->empty() && *runtime != "true" && *runtime != "false")) {
-    return json_response(400, {{"error", "format must be docker or oci, runtime_syscalls true or false"}});
+    return json_response(400, {{"error", "format must be docker, oci or spo, runtime_syscalls true or false"}});
+  }
+  if (*format == "spo") {
+    if (!name->empty() && dns1123_name(*name) != *name) {
+      return json_response(400, {{"error", "name must be a DNS-1123 name (lower case, digits, '-', '.')"}});
+    }
+    return {200, "application/yaml", seccomp_spo_yaml(*res.workload, arch_, *runtime != "false", *name, *name_space)};
   }
   return json_response(200,
                        seccomp_json(*res.workload, arch_, *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker,

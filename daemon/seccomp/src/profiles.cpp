@@ -1,6 +1,9 @@
 #include "syslens/seccomp/profiles.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 namespace syslens {
@@ -72,12 +75,12 @@ const std::vector<std::string>& runtime_start_syscalls(Arch arch) {
   // scheduler, memory and signal calls. A profile without them fails at
   // container start, not in the workload.
   static const std::vector<std::string> common = {
-      "execve",          "execveat",       "exit",   "exit_group", "futex",   "nanosleep",    "clock_nanosleep",
-      "sched_yield",     "epoll_pwait",    "getpid", "gettid",     "tgkill",  "rt_sigreturn", "rt_sigprocmask",
-      "rt_sigaction",    "sigaltstack",    "mmap",   "munmap",     "madvise", "mprotect",     "brk",
-      "close",           "fcntl",          "read",   "write",      "prctl",   "capget",       "capset",
-      "set_robust_list", "set_tid_address", "openat",     "fstatfs", "newfstatat",   "faccessat",
-      "faccessat2", "getdents64"};
+      "execve",          "execveat",        "exit",   "exit_group", "futex",      "nanosleep",    "clock_nanosleep",
+      "sched_yield",     "epoll_pwait",     "getpid", "gettid",     "tgkill",     "rt_sigreturn", "rt_sigprocmask",
+      "rt_sigaction",    "sigaltstack",     "mmap",   "munmap",     "madvise",    "mprotect",     "brk",
+      "close",           "fcntl",           "read",   "write",      "prctl",      "capget",       "capset",
+      "set_robust_list", "set_tid_address", "openat", "fstatfs",    "newfstatat", "faccessat",    "faccessat2",
+      "getdents64"};
   static const std::vector<std::string> x86 = [] {
     auto v = common;
     v.insert(v.end(), {"arch_prctl", "epoll_wait"});
@@ -87,11 +90,25 @@ const std::vector<std::string>& runtime_start_syscalls(Arch arch) {
 }
 
 std::vector<std::string> enosys_fallback_syscalls(Arch arch) {
-  static const std::vector<std::string> all = {
-      "clone3",        "openat2",           "faccessat2",   "fchmodat2",         "statx",
-      "rseq",          "close_range",       "copy_file_range", "pidfd_open",     "pidfd_send_signal",
-      "pidfd_getfd",   "epoll_pwait2",      "futex_waitv",  "io_uring_setup",    "io_uring_enter",
-      "io_uring_register", "landlock_create_ruleset", "getrandom", "memfd_create"};
+  static const std::vector<std::string> all = {"clone3",
+                                               "openat2",
+                                               "faccessat2",
+                                               "fchmodat2",
+                                               "statx",
+                                               "rseq",
+                                               "close_range",
+                                               "copy_file_range",
+                                               "pidfd_open",
+                                               "pidfd_send_signal",
+                                               "pidfd_getfd",
+                                               "epoll_pwait2",
+                                               "futex_waitv",
+                                               "io_uring_setup",
+                                               "io_uring_enter",
+                                               "io_uring_register",
+                                               "landlock_create_ruleset",
+                                               "getrandom",
+                                               "memfd_create"};
   const Abi abi = arch == Arch::x86_64 ? Abi::x86_64 : Abi::arm64;
   std::vector<std::string> out;
   for (const auto& n : all) {
@@ -143,6 +160,60 @@ json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool
   }
   if (!unnamed.empty()) j["syslens_unnamed_syscalls"] = unnamed;
   return j;
+}
+
+std::string dns1123_name(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u)) {
+      out += static_cast<char>(std::tolower(u));
+    } else if (c == '.' || c == '-') {
+      out += c;
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
+    if (out.size() == 253) break;
+  }
+  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.back()))) out.pop_back();
+  std::size_t lead = 0;
+  while (lead < out.size() && !std::isalnum(static_cast<unsigned char>(out[lead]))) ++lead;
+  out.erase(0, lead);
+  return out.empty() ? "workload" : out;
+}
+
+std::string seccomp_spo_yaml(const WorkloadRecord& w, Arch arch, bool include_runtime, const std::string& name,
+                             const std::string& name_space) {
+  const json p = seccomp_json(w, arch, SeccompFormat::oci, include_runtime);
+  const auto& l = w.labels;
+  const std::string base = !l.container.empty() ? (l.pod.empty() ? l.container : l.pod + "-" + l.container)
+                           : !l.unit.empty()    ? l.unit
+                                                : w.key;
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  y << YAML::Key << "apiVersion" << YAML::Value << "security-profiles-operator.x-k8s.io/v1beta1";
+  y << YAML::Key << "kind" << YAML::Value << "SeccompProfile";
+  y << YAML::Key << "metadata" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "name" << YAML::Value << (name.empty() ? dns1123_name("syslens-" + base) : name);
+  const std::string ns = name_space.empty() ? l.pod_namespace : name_space;
+  if (!ns.empty()) y << YAML::Key << "namespace" << YAML::Value << ns;
+  y << YAML::Key << "annotations" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "syslens.io/workload" << YAML::Value << w.key;
+  y << YAML::EndMap << YAML::EndMap;
+  y << YAML::Key << "spec" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "defaultAction" << YAML::Value << p["defaultAction"].get<std::string>();
+  y << YAML::Key << "disabled" << YAML::Value << false;
+  y << YAML::Key << "architectures" << YAML::Value << p["architectures"].get<std::vector<std::string>>();
+  y << YAML::Key << "syscalls" << YAML::Value << YAML::BeginSeq;
+  for (const auto& rule : p["syscalls"]) {
+    y << YAML::BeginMap;
+    y << YAML::Key << "action" << YAML::Value << rule["action"].get<std::string>();
+    if (rule.contains("errnoRet")) y << YAML::Key << "errnoRet" << YAML::Value << rule["errnoRet"].get<int>();
+    y << YAML::Key << "names" << YAML::Value << rule["names"].get<std::vector<std::string>>();
+    y << YAML::EndMap;
+  }
+  y << YAML::EndSeq << YAML::EndMap << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
 }
 
 }  // namespace syslens

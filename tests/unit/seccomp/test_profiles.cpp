@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
+
 #include "store_fixture.h"
 #include "syslens/seccomp/profiles.h"
 
@@ -43,6 +45,39 @@ TEST(Seccomp, ASyscallOnlyEverRefusedIsNotAllowed) {
   EXPECT_TRUE(w->syscalls.at("openat").used());
   auto d = seccomp_json(*w, Arch::x86_64, SeccompFormat::docker, false);
   EXPECT_EQ(d["syscalls"][0]["names"], nlohmann::json::array({"getppid", "openat"}));
+}
+
+TEST(Seccomp, Dns1123Names) {
+  EXPECT_EQ(dns1123_name("syslens-shop-web-0-Web_Server"), "syslens-shop-web-0-web-server");
+  EXPECT_EQ(dns1123_name("syslens-/system.slice/sshd.service"), "syslens-system.slice-sshd.service");
+  EXPECT_EQ(dns1123_name("--..x.."), "x");
+  EXPECT_EQ(dns1123_name("///"), "workload");
+  EXPECT_EQ(dns1123_name(std::string(300, 'a')).size(), 253U);
+}
+
+// The security-profiles-operator's resource: the same rules as the OCI
+// profile, metadata from the workload unless given.
+TEST(Seccomp, SecurityProfilesOperatorResource) {
+  WorkloadStore st;
+  st.update(fixture(), 1000);
+  const auto* web = resolve_ref(st.workloads(), "web").workload;
+  ASSERT_TRUE(web);
+  const YAML::Node y = YAML::Load(seccomp_spo_yaml(*web, Arch::x86_64, false, "", ""));
+  EXPECT_EQ(y["apiVersion"].as<std::string>(), "security-profiles-operator.x-k8s.io/v1beta1");
+  EXPECT_EQ(y["metadata"]["name"].as<std::string>(), "syslens-shop-web-0-web");
+  EXPECT_EQ(y["metadata"]["namespace"].as<std::string>(), "shop");
+  EXPECT_FALSE(y["spec"]["disabled"].as<bool>());
+  const auto oci = seccomp_json(*web, Arch::x86_64, SeccompFormat::oci, false);
+  EXPECT_EQ(y["spec"]["architectures"].as<std::vector<std::string>>(),
+            oci["architectures"].get<std::vector<std::string>>());
+  ASSERT_EQ(y["spec"]["syscalls"].size(), oci["syscalls"].size());
+  for (std::size_t i = 0; i < oci["syscalls"].size(); ++i) {
+    EXPECT_EQ(y["spec"]["syscalls"][i]["names"].as<std::vector<std::string>>(),
+              oci["syscalls"][i]["names"].get<std::vector<std::string>>());
+  }
+  const YAML::Node named = YAML::Load(seccomp_spo_yaml(*web, Arch::x86_64, false, "mine", "other"));
+  EXPECT_EQ(named["metadata"]["name"].as<std::string>(), "mine");
+  EXPECT_EQ(named["metadata"]["namespace"].as<std::string>(), "other");
 }
 
 TEST(ReferenceProfile, AllowRulesByArchAndCapability) {

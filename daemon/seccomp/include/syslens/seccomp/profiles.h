@@ -46,4 +46,16 @@ enum class SeccompFormat { docker, oci };
 // ENOSYS, everything else with EPERM.
 nlohmann::json seccomp_json(const WorkloadRecord& w, Arch arch, SeccompFormat format, bool include_runtime);
 
+// The same profile as the security-profiles-operator's SeccompProfile
+// resource (security-profiles-operator.x-k8s.io/v1beta1), as YAML. name:
+// metadata.name (empty: from the workload: its container, pod or unit,
+// made a DNS-1123 name); namespace: metadata.namespace (empty: the pod's, if
+// any).
+std::string seccomp_spo_yaml(const WorkloadRecord& w, Arch arch, bool include_runtime, const std::string& name,
+                             const std::string& name_space);
+
+// A DNS-1123 subdomain (what Kubernetes object names must be) made of s:
+// lower case, [a-z0-9.-], alphanumeric at both ends, at most 253 bytes.
+std::string dns1123_name(std::string_view s);
+
 }  // namespace syslens
