@@ -4,6 +4,8 @@
 //     top [--interval 2s] [--once]      workloads by call rate, refreshing
 //     profile REF                       per-syscall profile of a workload
 //     seccomp REF [--format docker|oci|spo] [--no-runtime-syscalls]
+//     seccomp check --profile FILE REF  what REF did that the profile would refuse
+//     seccomp diff A B                  two workloads, a workload and a profile, two profiles
 //     trace REF [--syscall NAME] [--failed] [--denied] [--slower-than 1ms] [--duration 60s]
 //     explain CGROUP                    why a cgroup carries its labels
 //
@@ -13,7 +15,11 @@
 // Boost.Program_options, the daemon's flag parser.
 //
 // Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage, 3 the
-// daemon is unreachable.
+// daemon is unreachable, 4 seccomp check: the profile would refuse something
+// the workload did.
+//
+// Profile files are read and evaluated here (the daemon's seccomp policy
+// library, pure): the API is GET-only, so a local file cannot be sent to it.
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -25,12 +31,14 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -38,6 +46,7 @@
 
 #include "syslens/config.h"
 #include "syslens/http_util.h"
+#include "syslens/seccomp/policy.h"
 
 namespace {
 
@@ -48,7 +57,15 @@ namespace po = boost::program_options;
 using nlohmann::json;
 using syslens::url_encode;
 
-constexpr int kExitApi = 1, kExitUsage = 2, kExitUnreachable = 3;
+constexpr int kExitApi = 1, kExitUsage = 2, kExitUnreachable = 3, kExitWouldRefuse = 4;
+
+// Profiles are read for this machine's architecture (their arch-specific
+// rules), taken to be the daemon's.
+#if defined(__x86_64__)
+constexpr bool kX86_64 = true;
+#else
+constexpr bool kX86_64 = false;
+#endif
 
 struct Fail {
   int code;
@@ -73,6 +90,8 @@ const char* kHelp =
     "  top [--interval 2s] [--once]          workloads by syscall rate, refreshing like top\n"
     "  profile REF                           per-syscall calls, failures, latency of a workload\n"
     "  seccomp REF [--format docker|oci|spo] [--no-runtime-syscalls]\n"
+    "  seccomp check --profile FILE REF     what REF did that the profile would refuse (exit 4 if any)\n"
+    "  seccomp diff A B                     workloads and/or profile files compared\n"
     "                                        a seccomp profile allowing what the workload used\n"
     "  trace REF [--syscall NAME] [--failed] [--denied] [--slower-than 1ms] [--duration 60s]\n"
     "                                        live syscalls of a workload\n"
@@ -356,7 +375,174 @@ int cmd_profile(const Options& o, const std::vector<std::string>& args) {
   return 0;
 }
 
+// A profile file (Docker/OCI JSON, or the security-profiles-operator's YAML).
+syslens::SeccompPolicy read_policy(const std::string& path) {
+  std::string text;
+  try {
+    text = syslens::read_small_file(path, "seccomp profile");
+  } catch (const std::exception& e) {
+    throw Fail{kExitUsage, e.what()};
+  }
+  try {
+    return syslens::parse_seccomp_policy(text, path, kX86_64);
+  } catch (const std::exception& e) {
+    throw Fail{kExitUsage, path + ": " + e.what()};
+  }
+}
+
+// What a workload used (not only refused by a filter), from its profile.
+std::vector<syslens::UsedSyscall> used_syscalls(const json& profile) {
+  std::vector<syslens::UsedSyscall> out;
+  for (const auto& s : profile["syscalls"]) {
+    std::uint64_t refused = 0;
+    const json denied = s.value("seccomp_denied", json::object());
+    for (auto it = denied.begin(); it != denied.end(); ++it) refused += it.value().get<std::uint64_t>();
+    const auto calls = s["calls"].get<std::uint64_t>();
+    if (calls > refused) out.push_back({s["syscall"].get<std::string>(), calls, s["last_seen"].get<std::string>()});
+  }
+  return out;
+}
+
+json workload_profile(const Options& o, const std::string& ref) {
+  return get_json(o, "/api/v1/workloads/" + url_encode(ref) + "/profile");
+}
+
+void print_check_rows(const json& rows) {
+  for (const auto& e : rows) {
+    std::printf("%-22s %12llu  %-26s %-16s %s\n", e["syscall"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(e["calls"].get<std::uint64_t>()),
+                e["last_seen"].get<std::string>().c_str(), e["action"].get<std::string>().c_str(),
+                e.value("errno", std::string("-")).c_str());
+  }
+}
+
+int cmd_seccomp_check(const Options& o, const std::vector<std::string>& args) {
+  po::options_description opts("Options");
+  opts.add_options()("profile", po::value<std::string>(), "the profile file (Docker/OCI JSON, or SPO YAML)");
+  po::variables_map vm;
+  if (!parse_command(args, "seccomp check --profile FILE REF",
+                     "What a workload did that a seccomp profile would refuse, before it is enforced. Exits 4 if "
+                     "anything would be.",
+                     opts, {"REF"}, vm)) {
+    return 0;
+  }
+  if (!vm.count("profile")) usage("seccomp check needs --profile FILE");
+  const auto policy = read_policy(vm["profile"].as<std::string>());
+  const json p = workload_profile(o, vm["REF"].as<std::string>());
+  json r = syslens::check_profile(policy, used_syscalls(p));
+  r["workload"] = p["workload"]["key"];
+  const bool refuses = !r["would_refuse"].empty();
+  if (o.json_out) {
+    std::cout << r.dump(2) << "\n";
+    return refuses ? kExitWouldRefuse : 0;
+  }
+  std::printf("%s against %s: %zu syscalls would be refused, %zu depend on their arguments, %llu allowed\n",
+              r["workload"].get<std::string>().c_str(), policy.name.c_str(), r["would_refuse"].size(),
+              r["depends_on_arguments"].size(), static_cast<unsigned long long>(r["allowed"].get<std::uint64_t>()));
+  if (refuses || !r["depends_on_arguments"].empty()) {
+    std::printf("\n%-22s %12s  %-26s %-16s %s\n", "SYSCALL", "CALLS", "LAST SEEN", "ACTION", "ERRNO");
+    print_check_rows(r["would_refuse"]);
+    if (!r["depends_on_arguments"].empty()) {
+      std::printf("depends on the arguments:\n");
+      print_check_rows(r["depends_on_arguments"]);
+    }
+  }
+  return refuses ? kExitWouldRefuse : 0;
+}
+
+// diff A B: each a profile file (if a file by that name exists) or a workload.
+int cmd_seccomp_diff(const Options& o, const std::vector<std::string>& args) {
+  po::variables_map vm;
+  if (!parse_command(args, "seccomp diff A B",
+                     "Compares two workloads (syscalls only one used), a workload and a profile file (what the "
+                     "profile would refuse, what it allows that the workload never used), or two profiles (what one "
+                     "allows and the other does not).",
+                     {"Options"}, {"A", "B"}, vm)) {
+    return 0;
+  }
+  struct Side {
+    std::string name;
+    std::optional<syslens::SeccompPolicy> policy;
+    std::vector<syslens::UsedSyscall> used;
+  };
+  auto side = [&](const std::string& arg) {
+    Side s;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(arg, ec)) {
+      s.policy = read_policy(arg);
+      s.name = arg;
+    } else {
+      const json p = workload_profile(o, arg);
+      s.name = p["workload"]["key"].get<std::string>();
+      s.used = used_syscalls(p);
+    }
+    return s;
+  };
+  const Side a = side(vm["A"].as<std::string>()), b = side(vm["B"].as<std::string>());
+  auto names_of = [](const Side& s) {
+    std::set<std::string> n;
+    if (s.policy) {
+      for (const auto& [name, d] : s.policy->rules()) {
+        if (d.allows() && !d.conditional) n.insert(name);
+      }
+    } else {
+      for (const auto& u : s.used) n.insert(u.name);
+    }
+    return n;
+  };
+  const auto na = names_of(a), nb = names_of(b);
+  auto only = [](const std::set<std::string>& x, const std::set<std::string>& y, auto keep) {
+    std::vector<std::string> out;
+    for (const auto& n : x) {
+      if (!y.count(n) && keep(n)) out.push_back(n);
+    }
+    return out;
+  };
+  json r = {{"a", a.name}, {"b", b.name}};
+  if (!a.policy && !b.policy) {  // two workloads
+    const auto any = [](const std::string&) { return true; };
+    r["only_a"] = only(na, nb, any);
+    r["only_b"] = only(nb, na, any);
+  } else if (a.policy && b.policy) {  // two profiles: by what each allows, the default included
+    std::set<std::string> all = na;
+    all.insert(nb.begin(), nb.end());
+    for (const auto& [n, d] : a.policy->rules()) all.insert(n);
+    for (const auto& [n, d] : b.policy->rules()) all.insert(n);
+    std::vector<std::string> ao, bo;
+    for (const auto& n : all) {
+      const bool x = a.policy->decide(n).allows(), y = b.policy->decide(n).allows();
+      if (x && !y) ao.push_back(n);
+      if (y && !x) bo.push_back(n);
+    }
+    r["allowed_only_by_a"] = ao;
+    r["allowed_only_by_b"] = bo;
+  } else {  // a workload and a profile
+    const Side& w = a.policy ? b : a;
+    const Side& p = a.policy ? a : b;
+    const auto check = syslens::check_profile(*p.policy, w.used);
+    r["would_refuse"] = check["would_refuse"];
+    r["depends_on_arguments"] = check["depends_on_arguments"];
+    const auto used = names_of(w);
+    r["allowed_unused"] = only(names_of(p), used, [](const std::string&) { return true; });
+    r["default_allows"] = p.policy->default_decision().allows();
+  }
+  if (o.json_out) {
+    std::cout << r.dump(2) << "\n";
+    return 0;
+  }
+  for (auto it = r.begin(); it != r.end(); ++it) {
+    if (!it.value().is_array()) continue;
+    std::cout << it.key() << " (" << it.value().size() << "):";
+    for (const auto& v : it.value())
+      std::cout << " " << (v.is_string() ? v.get<std::string>() : v["syscall"].get<std::string>());
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "check") return cmd_seccomp_check(o, {args.begin() + 1, args.end()});
+  if (!args.empty() && args[0] == "diff") return cmd_seccomp_diff(o, {args.begin() + 1, args.end()});
   po::options_description opts("Options");
   opts.add_options()("format", po::value<std::string>()->default_value("docker"),
                      "docker, oci, or spo (the security-profiles-operator's SeccompProfile, YAML)")(

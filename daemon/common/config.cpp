@@ -313,8 +313,7 @@ static YAML::Node load_yaml(std::string_view text, std::string_view origin) {
   }
 }
 
-// A config-sized file (at most 1 MiB); what says what it is for errors.
-static std::string read_small_file(const std::string& path, const char* what) {
+std::string read_small_file(const std::string& path, const char* what) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
     throw FatalError(kExitConfig, std::string("cannot read ") + what + " " + path + ": not a regular file");
@@ -390,6 +389,7 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
 
     auto sc = top.sub("seccomp");
     sc.str("reference_profile", cfg.seccomp_reference);
+    sc.str("profiles_dir", cfg.seccomp_profiles_dir);
     sc.done();
 
     auto m = top.sub("metrics");

@@ -78,6 +78,8 @@ struct Config {
   // Reference seccomp profile for drift ("" = none). The default is the
   // containers default profile when present.
   std::string seccomp_reference = "/usr/share/containers/seccomp.json";
+  // Profiles the check API may read (the kubelet's Localhost profiles).
+  std::string seccomp_profiles_dir = "/var/lib/kubelet/seccomp";
 };
 
 // Result of command-line parsing: either run with the config, or print text
@@ -124,6 +126,10 @@ WebConfig load_web_config(const std::string& path);
 
 // "host:port", ":port", "[v6]:port". Throws FatalError(kExitUsage).
 ListenAddress parse_listen_address(std::string_view s);
+
+// A config-sized file (a regular file of at most 1 MiB); `what` says what it
+// is in the one-line error (FatalError, kExitConfig).
+std::string read_small_file(const std::string& path, const char* what);
 
 // "250ms", "1s", "2m", "1h". Throws std::invalid_argument.
 std::chrono::milliseconds parse_duration(std::string_view s);

@@ -1545,6 +1545,127 @@ TEST(Cli, TraceDeniedStreamsTheCallsSeccompRefused) {
   EXPECT_NE(std::find(names.begin(), names.end(), "openat"), names.end());
 }
 
+// Check before enforce, with the CLI: a workload that made getppid, openat
+// and 7 mkdirs, and a profile that allows all but mkdir: `seccomp check`
+// lists mkdir with its count, exits 4; a profile that allows all exits 0; the
+// same rules as a SeccompProfile resource give the same answer. `seccomp
+// diff` compares the workload with the profile, with another workload, and
+// two profiles.
+TEST(Cli, SeccompCheckAndDiffBeforeEnforcing) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup cg("check"), other("check-other");
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            for (int i = 0; i < 5; ++i) ::syscall(SYS_getppid);
+                            ::syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-e2e", O_RDONLY);
+                            for (int i = 0; i < 7; ++i) ::syscall(SYS_mkdir, "/nonexistent-syslens-e2e/dir", 0755);
+                            return 0;
+                          }),
+            0);
+  ASSERT_EQ(run_in_cgroup(other,
+                          [] {
+                            ::syscall(SYS_getppid);
+                            ::syscall(SYS_getpid);
+                            return 0;
+                          }),
+            0);
+  const std::string cli = build_dir() + "/cli/syslens";
+  const std::string addr = "--address=127.0.0.1:" + std::to_string(d.port());
+  const std::string no_mkdir = write_temp(
+      "no-mkdir.json",
+      R"({"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["getppid","openat","exit_group"],"action":"SCMP_ACT_ALLOW"}]})");
+  const std::string all = write_temp("all.json", R"({"defaultAction":"SCMP_ACT_ALLOW"})");
+  const std::string spo = write_temp("no-mkdir.yaml", R"(apiVersion: security-profiles-operator.x-k8s.io/v1beta1
+kind: SeccompProfile
+metadata:
+  name: no-mkdir
+spec:
+  defaultAction: SCMP_ACT_ERRNO
+  disabled: false
+  syscalls:
+    - action: SCMP_ACT_ALLOW
+      names: [getppid, openat, exit_group]
+)");
+  for (const auto& file : {no_mkdir, spo}) {
+    auto r = run_process({cli, addr, "--output=json", "seccomp", "check", "--profile", file, cg.path()});
+    EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["would_refuse"].size(), 1U) << r.out;
+    EXPECT_EQ(j["would_refuse"][0]["syscall"], "mkdir");
+    EXPECT_EQ(j["would_refuse"][0]["calls"], 7);
+    EXPECT_EQ(j["would_refuse"][0]["errno"], "EPERM");
+    EXPECT_FALSE(j["would_refuse"][0]["last_seen"].get<std::string>().empty());
+    EXPECT_EQ(j["allowed"], 3);  // getppid, openat, exit_group
+    EXPECT_EQ(j["workload"], cg.path());
+  }
+  auto text = run_process({cli, addr, "seccomp", "check", "--profile", no_mkdir, cg.path()});
+  EXPECT_EQ(text.exit_code, 4);
+  EXPECT_NE(text.out.find("1 syscalls would be refused"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("mkdir"), std::string::npos) << text.out;
+  EXPECT_EQ(run_process({cli, addr, "seccomp", "check", "--profile", all, cg.path()}).exit_code, 0);
+  auto missing = run_process({cli, addr, "seccomp", "check", "--profile", "/nonexistent.json", cg.path()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
+
+  auto wp =
+      nlohmann::json::parse(run_process({cli, addr, "--output=json", "seccomp", "diff", cg.path(), no_mkdir}).out);
+  EXPECT_EQ(wp["would_refuse"][0]["syscall"], "mkdir");
+  EXPECT_EQ(wp["allowed_unused"], nlohmann::json::array());
+  EXPECT_EQ(wp["default_allows"], false);
+  auto ww =
+      nlohmann::json::parse(run_process({cli, addr, "--output=json", "seccomp", "diff", cg.path(), other.path()}).out);
+  EXPECT_EQ(ww["only_a"], nlohmann::json({"mkdir", "openat"})) << ww.dump();
+  EXPECT_EQ(ww["only_b"], nlohmann::json({"getpid"})) << ww.dump();
+  auto pp = nlohmann::json::parse(run_process({cli, addr, "--output=json", "seccomp", "diff", no_mkdir, all}).out);
+  EXPECT_EQ(pp["allowed_only_by_a"], nlohmann::json::array());
+  EXPECT_EQ(pp["allowed_only_by_b"].size(), 0U) << "all allows by default: only names either profile names count";
+}
+
+// Check before enforce, the API: a workload against a profile in the node's
+// profiles directory (seccomp.profiles_dir) and against the reference, which
+// is the built-in copy of containers-common's default where the host has no
+// file: sysfs, which that default refuses (EPERM), is what drift and check
+// report.
+TEST(Api, CheckAgainstNodeProfilesAndTheBuiltInReference) {
+  SYSLENS_REQUIRE_ROOT();
+  const fs::path dir = fs::temp_directory_path() / ("syslens-profiles-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "team");
+  std::ofstream(dir / "team/no-sysfs.json")
+      << R"({"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["sysfs"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]})";
+  Daemon d("seccomp:\n  reference_profile: /nonexistent/seccomp.json\n  profiles_dir: " + dir.string() + "\n");
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  EXPECT_NE(d.proc().err().find("drift against the built-in containers-common"), std::string::npos) << d.proc().err();
+  TestCgroup cg("drift");
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            ::syscall(SYS_getppid);
+                            ::syscall(SYS_sysfs, 3);
+                            return 0;
+                          }),
+            0);
+  const std::string base = "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/check?profile=";
+  auto node = nlohmann::json::parse(http_get(d.port(), base + "team%2Fno-sysfs.json")->body);
+  ASSERT_EQ(node["would_refuse"].size(), 1U) << node.dump();
+  EXPECT_EQ(node["would_refuse"][0]["syscall"], "sysfs");
+  EXPECT_EQ(node["would_refuse"][0]["calls"], 1);
+  auto ref = nlohmann::json::parse(http_get(d.port(), base + "reference")->body);
+  ASSERT_EQ(ref["would_refuse"].size(), 1U) << ref.dump();
+  EXPECT_EQ(ref["would_refuse"][0]["syscall"], "sysfs");
+  EXPECT_EQ(ref["would_refuse"][0]["errno"], "EPERM");  // its explicit rule for the obsolete ones
+  EXPECT_NE(ref["profile"].get<std::string>().find("(built in)"), std::string::npos);
+  for (const std::string bad : {"..%2Fetc%2Fpasswd", "%2Fetc%2Fshadow", ""}) {
+    auto r = http_get(d.port(), base + bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400U) << bad << ": " << r->body;
+  }
+  EXPECT_EQ(http_get(d.port(), base + "absent.json")->status, 404U);
+  const auto s = parse_exposition(d.scrape());
+  EXPECT_EQ(sum_samples(s, "syslens_workload_seccomp_denied_syscalls", {{"workload", cg.path()}}), 1);
+  fs::remove_all(dir);
+}
+
 // ---- The CLI ------------------------------------------------------------
 
 // The CLI against a daemon started with --web.config.file: TLS verified

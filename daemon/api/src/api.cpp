@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "syslens/config.h"
 #include "syslens/http_util.h"
 
 namespace syslens {
@@ -21,8 +22,8 @@ double unix_now() { return std::chrono::duration<double>(std::chrono::system_clo
 
 }  // namespace
 
-Api::Api(Collect& collect, Arch arch, std::optional<ReferenceProfile> reference)
-    : collect_(collect), arch_(arch), reference_(std::move(reference)) {}
+Api::Api(Collect& collect, Arch arch, std::optional<ReferenceProfile> reference, std::string profiles_dir)
+    : collect_(collect), arch_(arch), reference_(std::move(reference)), profiles_dir_(std::move(profiles_dir)) {}
 
 void Api::observe(std::chrono::milliseconds max_age) {
   const auto c = collect_.latest(max_age);
@@ -92,12 +93,13 @@ HttpResponse Api::handle(const std::string& target) {
     if (res.error) return *res.error;
     return rt.what == "trace" ? live_->start(*res.workload, target) : live_->processes(*res.workload, target);
   }
-  if (rt.what != "profile" && rt.what != "seccomp") {
-    return json_response(404,
-                         {{"error", "unknown resource '" + rt.what + "': want profile, seccomp, trace or processes"}});
+  if (rt.what != "profile" && rt.what != "seccomp" && rt.what != "check") {
+    return json_response(
+        404, {{"error", "unknown resource '" + rt.what + "': want profile, seccomp, check, trace or processes"}});
   }
   auto res = resolve(rt.ref);
   if (res.error) return *res.error;
+  if (rt.what == "check") return check(*res.workload, target);
   if (rt.what == "profile") return json_response(200, profile_json(*res.workload, reference_ ? &*reference_ : nullptr));
   const auto format = query_param(target, "format");
   const auto runtime = query_param(target, "runtime_syscalls");
@@ -117,6 +119,43 @@ HttpResponse Api::handle(const std::string& target) {
   return json_response(200,
                        seccomp_json(*res.workload, arch_, *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker,
                                     *runtime != "false"));
+}
+
+// Check before enforce: the workload's syscalls against the reference or a
+// profile file under profiles_dir (a plain name below it, at most 1 MiB).
+HttpResponse Api::check(const WorkloadRecord& w, const std::string& target) {
+  const auto name = query_param(target, "profile");
+  if (!name || name->empty()) {
+    return json_response(400, {{"error", "want ?profile=reference or ?profile=<file under seccomp.profiles_dir>"}});
+  }
+  std::optional<SeccompPolicy> policy;
+  if (*name == "reference") {
+    if (!reference_) return json_response(404, {{"error", "no reference profile is configured"}});
+    policy = reference_->policy;
+  } else {
+    const bool plain = name->front() != '/' && name->find("..") == std::string::npos &&
+                       name->find('\0') == std::string::npos && !profiles_dir_.empty();
+    if (!plain) return json_response(400, {{"error", "profile must be a path below seccomp.profiles_dir"}});
+    const std::string path = profiles_dir_ + "/" + *name;
+    std::string text;
+    try {
+      text = read_small_file(path, "seccomp profile");
+    } catch (const std::exception& e) {
+      return json_response(404, {{"error", e.what()}});
+    }
+    try {
+      policy = parse_seccomp_policy(text, *name, arch_ == Arch::x86_64);
+    } catch (const std::exception& e) {
+      return json_response(422, {{"error", path + ": " + e.what()}});
+    }
+  }
+  std::vector<UsedSyscall> used;
+  for (const auto& [sc, rec] : w.syscalls) {
+    if (rec.used()) used.push_back({sc, rec.totals.calls, iso8601(rec.last_seen)});
+  }
+  auto j = check_profile(*policy, used);
+  j["workload"] = w.key;
+  return json_response(200, j);
 }
 
 }  // namespace syslens

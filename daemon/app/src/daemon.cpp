@@ -29,6 +29,7 @@
 #include "syslens/export/process_metrics.h"
 #include "self_seccomp.h"
 #include "syslens/failpoint.h"
+#include "syslens/seccomp/builtin_reference.h"
 #include "syslens/kernel/overhead.h"
 #include "syslens/kernel/controls.h"
 #include "syslens/kernel/loader.h"
@@ -286,10 +287,13 @@ int serve(const Config& cfg) {
   collect_opts.removed_grace = cfg.removed_grace;
   collect_opts.reclaim_every = std::min<std::chrono::milliseconds>(cfg.removed_grace / 2, std::chrono::seconds(30));
   Collect collect(maps, cgroups, &workloads, collect_opts);
+  // The drift reference: the configured profile file; where the host has
+  // none, the copy of containers-common's default built in; "builtin": that
+  // copy always; "": none.
   std::optional<ReferenceProfile> reference;
   if (!cfg.seccomp_reference.empty()) {
     std::error_code ec;
-    if (std::filesystem::exists(cfg.seccomp_reference, ec)) {
+    if (cfg.seccomp_reference != "builtin" && std::filesystem::exists(cfg.seccomp_reference, ec)) {
       try {
         reference =
             parse_reference_profile(read_file(cfg.seccomp_reference.c_str()), cfg.seccomp_reference, host_arch());
@@ -297,10 +301,14 @@ int serve(const Config& cfg) {
         throw FatalError(kExitConfig, "seccomp.reference_profile " + cfg.seccomp_reference + ": " + e.what());
       }
     } else {
-      spdlog::info("seccomp reference profile {} not present: no seccomp drift metrics", cfg.seccomp_reference);
+      reference = parse_reference_profile(builtin_reference_profile(), kBuiltinReferenceName, host_arch());
+      if (cfg.seccomp_reference != "builtin") {
+        spdlog::info("seccomp reference profile {} not present: drift against the built-in {}", cfg.seccomp_reference,
+                     kBuiltinReferenceName);
+      }
     }
   }
-  Api api(collect, host_arch(), reference);
+  Api api(collect, host_arch(), reference, cfg.seccomp_profiles_dir);
   CollectorOptions copts;
   copts.latency = loader.mode() == Mode::full;
   copts.latency_buckets = cfg.latency_buckets_per_cgroup;

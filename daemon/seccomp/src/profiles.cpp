@@ -11,39 +11,9 @@ namespace syslens {
 using nlohmann::json;
 
 ReferenceProfile parse_reference_profile(std::string_view text, std::string name, Arch arch) {
-  json doc = json::parse(text.begin(), text.end(), nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) throw std::runtime_error("not a JSON seccomp profile");
   ReferenceProfile ref;
-  ref.name = std::move(name);
-  const std::set<std::string> arch_names = arch == Arch::x86_64
-                                               ? std::set<std::string>{"amd64", "x86_64", "SCMP_ARCH_X86_64"}
-                                               : std::set<std::string>{"arm64", "aarch64", "SCMP_ARCH_AARCH64"};
-  std::set<std::string> denied;
-  const auto rules = doc.value("syscalls", json::array());
-  if (!rules.is_array()) throw std::runtime_error("'syscalls' is not a list");
-  for (const auto& rule : rules) {
-    if (!rule.is_object()) continue;
-    const auto action = rule.value("action", std::string());
-    const auto includes = rule.value("includes", json::object());
-    if (includes.is_object()) {
-      if (includes.contains("arches") && includes["arches"].is_array()) {
-        bool ours = false;
-        for (const auto& a : includes["arches"])
-          ours = ours || (a.is_string() && arch_names.count(a.get<std::string>()));
-        if (!ours) continue;
-      }
-      // Rules that need a capability a container does not have by default.
-      if (includes.contains("caps") && includes["caps"].is_array() && !includes["caps"].empty()) continue;
-    }
-    const auto names = rule.value("names", json::array());
-    if (!names.is_array()) continue;
-    for (const auto& n : names) {
-      if (!n.is_string()) continue;
-      if (action == "SCMP_ACT_ALLOW") ref.allowed.insert(n.get<std::string>());
-      if (action == "SCMP_ACT_ERRNO" && !rule.contains("excludes")) denied.insert(n.get<std::string>());
-    }
-  }
-  for (const auto& d : denied) ref.allowed.erase(d);
+  ref.name = name;
+  ref.policy = parse_seccomp_policy(text, std::move(name), arch == Arch::x86_64);
   return ref;
 }
 
@@ -51,7 +21,7 @@ namespace {
 
 // Other ABIs ("compat:...") are not judged against the reference.
 bool denied(const ReferenceProfile& ref, const std::string& name) {
-  return name.find(':') == std::string::npos && !ref.allowed.count(name);
+  return name.find(':') == std::string::npos && !ref.allows(name);
 }
 
 }  // namespace

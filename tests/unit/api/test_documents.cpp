@@ -10,7 +10,9 @@ TEST(Profile, PerSyscallCountsErrnoLatencyAndDrift) {
   WorkloadStore st;
   st.update(fixture(), 1000);
   const auto* api = resolve_ref(st.workloads(), "api").workload;
-  ReferenceProfile ref{"test", {"read", "write"}};
+  const auto ref = parse_reference_profile(
+      R"({"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]})", "test",
+      Arch::x86_64);
   auto j = profile_json(*api, &ref);
   EXPECT_EQ(j["workload"]["labels"]["image"], "api:2");
   EXPECT_EQ(j["workload"]["distinct_syscalls"], 2);

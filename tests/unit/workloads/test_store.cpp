@@ -36,7 +36,9 @@ TEST(WorkloadSyscalls, WhatAScrapeNeedsAgreesWithTheStore) {
   st.update(a, 1000);
   ASSERT_EQ(ws.size(), 3U);  // (overflow), (unresolved) are not workloads
   ASSERT_EQ(st.workloads().size(), ws.size());
-  ReferenceProfile ref{"test", {"read", "write"}};
+  const auto ref = parse_reference_profile(
+      R"({"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]})", "test",
+      Arch::x86_64);
   for (std::size_t i = 0; i < ws.size(); ++i) {
     const auto& w = st.workloads()[i];
     SCOPED_TRACE(w.key);

@@ -22,7 +22,9 @@ class TraceHub;
 
 class Api {
  public:
-  Api(Collect& collect, Arch arch, std::optional<ReferenceProfile> reference);
+  // profiles_dir: where the check endpoint finds the profiles it is asked
+  // about ("": only the reference).
+  Api(Collect& collect, Arch arch, std::optional<ReferenceProfile> reference, std::string profiles_dir = {});
 
   // Answers /api/v1/workloads[/...]: the list, a workload's profile and
   // seccomp profile, and (with serve_live) its live trace and processes.
@@ -43,10 +45,12 @@ class Api {
     std::optional<HttpResponse> error;
   };
   Resolved resolve(const std::string& ref);
+  HttpResponse check(const WorkloadRecord& w, const std::string& target);
 
   Collect& collect_;
   Arch arch_;
   std::optional<ReferenceProfile> reference_;
+  std::string profiles_dir_;
   WorkloadStore store_;
   TraceHub* live_ = nullptr;
 };

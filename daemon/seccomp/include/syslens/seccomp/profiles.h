@@ -10,18 +10,20 @@
 #include <vector>
 
 #include "syslens/kernel/syscall_table.h"
+#include "syslens/seccomp/policy.h"
 #include "syslens/workloads/store.h"
 
 namespace syslens {
 
-// Syscalls a reference seccomp profile allows on an architecture (Docker /
-// containers-common JSON): names in SCMP_ACT_ALLOW rules whose conditions
-// do not exclude the arch and do not require a capability.
+// A profile to compare workloads with (a runtime's default): a syscall is
+// allowed if the profile allows it on this architecture without a
+// capability, with argument conditions taken as allowing (policy.h).
 struct ReferenceProfile {
   std::string name;
-  std::set<std::string> allowed;
+  SeccompPolicy policy;
+  bool allows(const std::string& syscall) const { return policy.decide(syscall).allows(); }
 };
-ReferenceProfile parse_reference_profile(std::string_view json_text, std::string name, Arch arch);
+ReferenceProfile parse_reference_profile(std::string_view text, std::string name, Arch arch);
 
 // Native-ABI syscall names seen that the reference would deny, sorted.
 std::vector<std::string> denied_by(const ReferenceProfile& ref, const WorkloadRecord& w);
