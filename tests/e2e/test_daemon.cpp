@@ -173,10 +173,32 @@ TEST(Daemon, CountsSurviveARestart) {
       return 0;
     });
   };
+  // 3 mkdirs a seccomp filter refuses: the denials are pinned too.
+  auto denials = [&](Daemon& d) {
+    return sum_samples(parse_exposition(d.scrape()), "syslens_seccomp_denied_total",
+                       {{"cgroup", cg.path()}, {"syscall", "mkdir"}});
+  };
+  auto refused_mkdirs = [&] {
+    return run_in_cgroup(cg, [] {
+      sock_filter code[] = {
+          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mkdir, 0, 1),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      };
+      sock_fprog prog{static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+      if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 1;
+      if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return 2;
+      for (int i = 0; i < 3; ++i) ::syscall(SYS_mkdir, "/nonexistent-syslens-e2e/dir", 0755);
+      return 0;
+    });
+  };
   {
     Daemon a(pinned);
     ASSERT_TRUE(a.ready()) << a.proc().err();
     ASSERT_EQ(getppids(), 0);
+    ASSERT_EQ(refused_mkdirs(), 0);
+    EXPECT_EQ(denials(a), 3);
     EXPECT_EQ(calls(a), kGetppid);
     EXPECT_EQ(a.proc().stop(SIGTERM), 0);
     EXPECT_NE(a.proc().err().find("starting from zero"), std::string::npos) << a.proc().err();
@@ -185,6 +207,7 @@ TEST(Daemon, CountsSurviveARestart) {
     Daemon b(pinned);
     ASSERT_TRUE(b.ready()) << b.proc().err();
     EXPECT_EQ(calls(b), kGetppid) << "the count did not survive the restart";
+    EXPECT_EQ(denials(b), 3) << "the denials did not survive the restart";
     ASSERT_EQ(getppids(), 0);
     EXPECT_EQ(calls(b), 2 * kGetppid);
     EXPECT_EQ(b.proc().stop(SIGTERM), 0);
@@ -1171,9 +1194,9 @@ std::set<std::string> pins_in(const std::string& dir) {
 // no kernel counter goes down, and the pins are the same maps, no more.
 TEST(Daemon, KilledDuringAReclaimOrAScrapeLosesAndDoublesNothing) {
   SYSLENS_REQUIRE_ROOT();
-  const std::set<std::string> expected_pins = {"syslens_stats",         "syslens_errors",      "syslens_overflow",
-                                               "syslens_counters",      "syslens_cpu_slots",   "syslens_retired",
-                                               "syslens_reclaim_state", "syslens_reclaim_ids", "syslens_reclaim_undo"};
+  const std::set<std::string> expected_pins = {
+      "syslens_stats",   "syslens_errors", "syslens_overflow",      "syslens_counters",    "syslens_cpu_slots",
+      "syslens_retired", "syslens_denied", "syslens_reclaim_state", "syslens_reclaim_ids", "syslens_reclaim_undo"};
   auto workload = [] {
     for (int k = 0; k < 10; ++k) ::syscall(SYS_getppid);
     ::syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-e2e", O_RDONLY);

@@ -188,16 +188,17 @@ std::string pin_directory(const std::string& path) {
 // them consistent: pinned, so a restart re-attaches to them. If any pinned
 // map no longer fits (another size or layout after an upgrade or a config
 // change), they all start from zero: a partial carry-over would make some
-// counts go down. The journal maps come last: pins from before they existed
-// miss them, and that is no misfit (no batch was in flight).
+// counts go down. The maps added since pins first existed come last: pins
+// from before them miss them, and that is no misfit (no denial was counted,
+// no batch was in flight).
 std::vector<::bpf_map*> Loader::pinned_maps(struct ::syslens_bpf* skel) const {
   auto& m = skel->maps;
-  return {m.syslens_stats,   m.syslens_errors,        m.syslens_overflow,    m.syslens_counters,    m.syslens_cpu_slots,
-          m.syslens_retired, m.syslens_reclaim_state, m.syslens_reclaim_ids, m.syslens_reclaim_undo};
+  return {m.syslens_stats,   m.syslens_errors, m.syslens_overflow,      m.syslens_counters,    m.syslens_cpu_slots,
+          m.syslens_retired, m.syslens_denied, m.syslens_reclaim_state, m.syslens_reclaim_ids, m.syslens_reclaim_undo};
 }
 
 namespace {
-constexpr int kJournalMaps = 3;  // the last of pinned_maps()
+constexpr int kAddedMaps = 4;  // the last of pinned_maps(): added since pins first existed
 }  // namespace
 
 int Loader::prepare_pins(struct ::syslens_bpf* skel) {
@@ -211,7 +212,7 @@ int Loader::prepare_pins(struct ::syslens_bpf* skel) {
     const int fd = bpf_obj_get(path_of(map).c_str());
     if (fd < 0) continue;
     ++found;
-    if (i + kJournalMaps < maps.size()) ++found_counts;
+    if (i + kAddedMaps < maps.size()) ++found_counts;
     struct bpf_map_info info {};
     __u32 len = sizeof(info);
     const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == bpf_map__type(map) &&
@@ -225,7 +226,7 @@ int Loader::prepare_pins(struct ::syslens_bpf* skel) {
                std::to_string(bpf_map__value_size(map)) + ")";
     }
   }
-  const int counts = static_cast<int>(maps.size()) - kJournalMaps;
+  const int counts = static_cast<int>(maps.size()) - kAddedMaps;
   if (!misfit.empty() || (found > 0 && found_counts < counts)) {
     spdlog::warn("pinned maps in {} do not fit this configuration or version{}: all counts start from zero", pin_dir_,
                  misfit.empty() ? " (some are missing)" : ": " + misfit);
