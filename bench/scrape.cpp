@@ -53,6 +53,8 @@ class Source final : public KernelMaps {
   }
   void set_reclaim_phase(std::uint32_t) override {}
   void end_batch() override {}
+  std::vector<std::pair<std::uint64_t, syslens_group>> read_groups() override { return {}; }
+  bool put_group(std::uint64_t, const syslens_group&) override { return true; }
 
  private:
   Snapshot snap_;

@@ -55,6 +55,15 @@ struct {
 	__type(value, struct syslens_stats_val);
 } syslens_retired SEC(".maps");
 
+/* What workload groups' past members used (see syslens.h); the daemon's alone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, SYSLENS_GROUPS_MAX);
+	__type(key, __u64);
+	__type(value, struct syslens_group);
+} syslens_groups SEC(".maps");
+
 /* The reclaim journal; the daemon's alone (see syslens.h). Allocated only
  * while a batch is being reclaimed. */
 struct {

@@ -74,6 +74,21 @@ struct syslens_retired_key {
 #define SYSLENS_RETIRED_DENIED 0x8000
 
 /*
+ * "syslens_groups": what the reclaimed cgroups of each workload group used,
+ * for profiles of a whole group (a Kubernetes owner's pods, an image's
+ * containers, a systemd unit's runs) over all the time syslens has watched.
+ * Key: FNV-1a 64 of name. A bit per syscall number and ABI: made and not
+ * only refused by seccomp. The daemon's alone; never expired.
+ */
+#define SYSLENS_GROUPS_MAX 4096
+#define SYSLENS_GROUP_NAME_BYTES 256
+#define SYSLENS_GROUP_NRS 1024 /* syscall numbers 0..1023 of each ABI */
+struct syslens_group {
+	char name[SYSLENS_GROUP_NAME_BYTES];   /* "<kind>\t<group>", NUL-terminated */
+	__u64 used[2][SYSLENS_GROUP_NRS / 64]; /* [abi][nr / 64] bit nr % 64 */
+};
+
+/*
  * The reclaim journal. Reclaiming a removed cgroup adds its counts to
  * syslens_retired, then deletes its entries: two steps that no single map
  * update makes atomic, so a syslensd killed between them would count the

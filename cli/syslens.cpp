@@ -3,7 +3,7 @@
 //   syslens [GLOBAL OPTIONS] COMMAND [ARGS]     (syslens COMMAND --help for each)
 //     top [--interval 2s] [--once]      workloads by call rate, refreshing
 //     profile REF                       per-syscall profile of a workload
-//     seccomp REF [--format docker|oci|spo] [--no-runtime-syscalls]
+//     seccomp REF [--format docker|oci|spo] [--group-by owner|image|unit] [--no-runtime-syscalls]
 //     seccomp check --profile FILE REF  what REF did that the profile would refuse
 //     seccomp diff A B                  two workloads, a workload and a profile, two profiles
 //     trace REF [--syscall NAME] [--failed] [--denied] [--slower-than 1ms] [--duration 60s]
@@ -89,7 +89,7 @@ const char* kHelp =
     "Commands (syslens COMMAND --help for each):\n"
     "  top [--interval 2s] [--once]          workloads by syscall rate, refreshing like top\n"
     "  profile REF                           per-syscall calls, failures, latency of a workload\n"
-    "  seccomp REF [--format docker|oci|spo] [--no-runtime-syscalls]\n"
+    "  seccomp REF [--format docker|oci|spo] [--group-by owner|image|unit] [--no-runtime-syscalls]\n"
     "  seccomp check --profile FILE REF     what REF did that the profile would refuse (exit 4 if any)\n"
     "  seccomp diff A B                     workloads and/or profile files compared\n"
     "                                        a seccomp profile allowing what the workload used\n"
@@ -546,6 +546,9 @@ int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
   po::options_description opts("Options");
   opts.add_options()("format", po::value<std::string>()->default_value("docker"),
                      "docker, oci, or spo (the security-profiles-operator's SeccompProfile, YAML)")(
+      "group-by", po::value<std::string>(),
+      "REF names a workload group: owner (<namespace>/<kind>/<name>: every pod of a Deployment, StatefulSet, "
+      "DaemonSet, Job or CronJob), image, or unit; its live workloads and its past ones")(
       "name", po::value<std::string>(), "spo: metadata.name (default: from the workload)")(
       "namespace", po::value<std::string>(), "spo: metadata.namespace (default: the pod's)")(
       "no-runtime-syscalls", "leave out what container runtimes need to start a container");
@@ -559,6 +562,12 @@ int cmd_seccomp(const Options& o, const std::vector<std::string>& args) {
   if (format != "docker" && format != "oci" && format != "spo") usage("--format must be docker, oci or spo");
   std::string target = "/api/v1/workloads/" + url_encode(ref) + "/seccomp?format=" + format +
                        "&runtime_syscalls=" + (runtime ? "true" : "false");
+  if (vm.count("group-by")) {
+    const auto by = vm["group-by"].as<std::string>();
+    if (by != "owner" && by != "image" && by != "unit") usage("--group-by must be owner, image or unit");
+    target = "/api/v1/profiles?group_by=" + by + "&group=" + url_encode(ref) + "&format=" + format +
+             "&runtime_syscalls=" + (runtime ? "true" : "false");
+  }
   if (vm.count("name")) target += "&name=" + url_encode(vm["name"].as<std::string>());
   if (vm.count("namespace")) target += "&namespace=" + url_encode(vm["namespace"].as<std::string>());
   // A profile is as its format says whatever --output says: it is meant for

@@ -7,8 +7,8 @@
  *
  * usage: marker N S [probe | enoent:M | mkdir:M | fork | thread]
  * With "probe" it then calls sysinfo (a syscall the plain run never makes)
- * and exits with its errno: 0 if allowed, 1 (EPERM) if a seccomp profile
- * denied it. With "enoent:M" it also makes M openat calls that fail with
+ * and, after its wait, exits with its errno: 0 if allowed, 1 (EPERM) if a
+ * seccomp profile denied it. With "enoent:M" it also makes M openat calls that fail with
  * ENOENT, for exact errno counts. With "mkdir:M", M mkdir calls (mkdirat
  * where there is no mkdir), under a directory that does not exist: ENOENT,
  * or the errno of a seccomp profile that refuses them. With "fork", one
@@ -69,14 +69,15 @@ int main(int argc, char** argv) {
     if (err) return err;
     pthread_join(t, NULL);
   }
+  int status = 0;
   if (argc > 3 && strcmp(argv[3], "probe") == 0) {
     struct sysinfo info;
 
-    return syscall(SYS_sysinfo, &info) == 0 ? 0 : errno;
+    status = syscall(SYS_sysinfo, &info) == 0 ? 0 : errno;
   }
   for (long i = 0; i < s * 10; i++) {
     struct timespec ts = {0, 100000000};
     nanosleep(&ts, NULL);
   }
-  return 0;
+  return status;
 }

@@ -452,20 +452,23 @@ TEST(Containers, DockerContainerGetsItsNameAndImage) {
   run_ok({"tar", "-C", (s.dir / "rootfs").string(), "-cf", (s.dir / "bb.tar").string(), "."});
   run_ok({"/usr/bin/docker", "-H", dsock, "import", (s.dir / "bb.tar").string(), "syslens-bb:e2e"});
 
-  Daemon d("runtimes:\n  docker_socket: " + (run / "docker.sock").string() + "\n  cri_sockets: []\n");
-  ASSERT_TRUE(d.ready()) << d.log();
+  TestPinDir pins;  // the image's profile survives a restart
+  const std::string yaml = "runtimes:\n  docker_socket: " + (run / "docker.sock").string() +
+                           "\n  cri_sockets: []\nbpf:\n  pin_path: " + pins.path() + "\ncgroup:\n  removed_grace: 1s\n";
+  auto d = std::make_unique<Daemon>(yaml);
+  ASSERT_TRUE(d->ready()) << d->log();
   auto r = run_process({"/usr/bin/docker", "-H", dsock, "run", "-d", "--name", "syslens-web", "--network", "none",
-                        "syslens-bb:e2e", "/marker", "555", "30"});
+                        "syslens-bb:e2e", "/marker", "555", "30", "probe"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string id = r.out.substr(0, 64);
 
-  auto [labels, n] = d.marker_series(id, 555);
+  auto [labels, n] = d->marker_series(id, 555);
   EXPECT_EQ(n, 555);
   EXPECT_EQ(labels["container"], "syslens-web");
   EXPECT_EQ(labels["image"], "syslens-bb:e2e");
   EXPECT_EQ(labels["cgroup"], "/docker/" + id);
   EXPECT_EQ(labels["pod"], "");
-  const json a = d.attribution("/docker/" + id);
+  const json a = d->attribution("/docker/" + id);
   EXPECT_EQ(a["container"]["metadata"]["source"], "docker:" + (run / "docker.sock").string()) << a.dump();
 
   // A container run with --security-opt seccomp=FILE whose profile refuses mkdir.
@@ -475,8 +478,42 @@ TEST(Containers, DockerContainerGetsItsNameAndImage) {
                              "syslens-bb:e2e", "/marker", "3", "30", "mkdir:7"});
   ASSERT_EQ(denied.exit_code, 0) << denied.err;
   const std::string denied_id = denied.out.substr(0, 64);
-  d.expect_seven_denied_mkdirs(denied_id);
-  run_process({"/usr/bin/docker", "-H", dsock, "rm", "-f", "syslens-web", "syslens-denied"});
+  d->expect_seven_denied_mkdirs(denied_id);
+
+  // The image's profile: every container of it, the removed one too, across
+  // a restart of syslensd. Only syslens-web called sysinfo (its probe).
+  run_ok({"/usr/bin/docker", "-H", dsock, "rm", "-f", "syslens-web"});
+  double groups = 0;
+  for (int i = 0; i < 200 && groups < 1; ++i) {  // reclaimed: 1 s of grace, then at most 0.5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (const auto& smp : d->scrape()) {
+      if (smp.name == "syslens_workload_groups") groups = smp.value;
+    }
+  }
+  EXPECT_EQ(groups, 1) << "the image's group was not remembered";
+  d.reset();
+  d = std::make_unique<Daemon>(yaml);
+  ASSERT_TRUE(d->ready()) << d->log();
+  const auto group = http_get(d->port(), "/api/v1/profiles?group_by=image&group=syslens-bb%3Ae2e");
+  ASSERT_TRUE(group && group->status == 200) << (group ? group->body : "no answer");
+  const json g = json::parse(group->body);
+  EXPECT_EQ(g["live_workloads"], json::array({"container/" + denied_id})) << g.dump();
+  std::map<std::string, json> by_name;
+  for (const auto& sc : g["syscalls"]) by_name[sc["syscall"].get<std::string>()] = sc;
+  EXPECT_EQ(by_name["sysinfo"]["past_members"], true) << g.dump();
+  EXPECT_EQ(by_name["mkdir"]["seccomp_denied"], json({{"EPERM", 7}})) << g.dump();
+  const auto docker = http_get(d->port(), "/api/v1/profiles?group_by=image&group=syslens-bb%3Ae2e&format=docker");
+  ASSERT_TRUE(docker && docker->status == 200);
+  const json allowed = json::parse(docker->body)["syscalls"][0]["names"];
+  EXPECT_NE(std::find(allowed.begin(), allowed.end(), "sysinfo"), allowed.end()) << allowed.dump();
+  EXPECT_NE(std::find(allowed.begin(), allowed.end(), "ioprio_get"), allowed.end()) << allowed.dump();
+  EXPECT_EQ(std::find(allowed.begin(), allowed.end(), "mkdir"), allowed.end())
+      << "refused each time: " << allowed.dump();
+  const auto cli = run_process({build_dir() + "/cli/syslens", "--address", "127.0.0.1:" + std::to_string(d->port()),
+                                "seccomp", "--group-by", "image", "syslens-bb:e2e", "--format", "oci"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_NE(cli.out.find("\"sysinfo\""), std::string::npos) << cli.out;
+  run_process({"/usr/bin/docker", "-H", dsock, "rm", "-f", "syslens-denied"});
   dockerd.stop(SIGTERM, 20000);
   containerd.stop(SIGTERM, 20000);
   remove_empty_cgroups("/docker");
@@ -559,6 +596,10 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
   (*pod.mutable_labels())["io.kubernetes.pod.name"] = "shop-web-0";
   (*pod.mutable_labels())["io.kubernetes.pod.namespace"] = "shop";
   (*pod.mutable_labels())["io.kubernetes.pod.uid"] = pod_uid;
+  // The labels a StatefulSet's controller gives its pods (the kubelet
+  // passes a pod's labels to its sandbox).
+  (*pod.mutable_labels())["controller-revision-hash"] = "shop-web-5d8f9c7b6";
+  (*pod.mutable_labels())["statefulset.kubernetes.io/pod-name"] = "shop-web-0";
   pod.mutable_linux()->set_cgroup_parent(parent);
   pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(runtime::v1::NODE);
   runtime::v1::RunPodSandboxRequest run_req;
@@ -615,6 +656,16 @@ TEST(Containers, CriPodAndContainerGetPodNamespaceAndContainer) {
   EXPECT_EQ(a["identity"]["pod_uid"], pod_uid) << a.dump();
   EXPECT_EQ(a["identity"]["qos"], "besteffort") << a.dump();
   EXPECT_EQ(a["container"]["metadata"]["source"], "cri:" + sock.string());
+  // The pod's owner, a group of its own: the app container, not the pause.
+  const auto owner = http_get(d.port(), "/api/v1/profiles?group_by=owner&group=shop%2Fstatefulset%2Fshop-web");
+  ASSERT_TRUE(owner && owner->status == 200) << (owner ? owner->body : "no answer");
+  const json o = json::parse(owner->body);
+  EXPECT_EQ(o["live_workloads"], json::array({"container/" + created.container_id()})) << o.dump();
+  double marker_calls = -1;
+  for (const auto& sc : o["syscalls"]) {
+    if (sc["syscall"] == "ioprio_get") marker_calls = sc["calls"];
+  }
+  EXPECT_EQ(marker_calls, 333) << o.dump();
 
   runtime::v1::StopPodSandboxRequest stop;
   stop.set_pod_sandbox_id(sandbox_id);

@@ -1194,9 +1194,10 @@ std::set<std::string> pins_in(const std::string& dir) {
 // no kernel counter goes down, and the pins are the same maps, no more.
 TEST(Daemon, KilledDuringAReclaimOrAScrapeLosesAndDoublesNothing) {
   SYSLENS_REQUIRE_ROOT();
-  const std::set<std::string> expected_pins = {
-      "syslens_stats",   "syslens_errors", "syslens_overflow",      "syslens_counters",    "syslens_cpu_slots",
-      "syslens_retired", "syslens_denied", "syslens_reclaim_state", "syslens_reclaim_ids", "syslens_reclaim_undo"};
+  const std::set<std::string> expected_pins = {"syslens_stats",        "syslens_errors",        "syslens_overflow",
+                                               "syslens_counters",     "syslens_cpu_slots",     "syslens_retired",
+                                               "syslens_denied",       "syslens_reclaim_state", "syslens_reclaim_ids",
+                                               "syslens_reclaim_undo", "syslens_groups"};
   auto workload = [] {
     for (int k = 0; k < 10; ++k) ::syscall(SYS_getppid);
     ::syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-e2e", O_RDONLY);

@@ -104,6 +104,14 @@ class FakeSource final : public KernelMaps {
     change();
     phase = p;
   }
+  std::map<std::uint64_t, syslens_group> groups;
+  std::size_t groups_capacity = SYSLENS_GROUPS_MAX;
+  std::vector<std::pair<std::uint64_t, syslens_group>> read_groups() override { return {groups.begin(), groups.end()}; }
+  bool put_group(std::uint64_t key, const syslens_group& g) override {
+    if (!groups.count(key) && groups.size() >= groups_capacity) return false;
+    groups[key] = g;
+    return true;
+  }
   void end_batch() override {
     set_reclaim_phase(SYSLENS_RECLAIM_IDLE);
     change();

@@ -33,11 +33,11 @@ inline AggregatedSnapshot unfinished_fixture(std::uint64_t web_reads = 10) {
   add(a, sshd, "accept4", calls(3));
   add(a, "(overflow)", "read", calls(99));
   a.add_error(a.intern(api), a.intern("openat"), a.intern("ENOENT"), 4);
-  WorkloadLabels w{A, "web", "shop-web-0", "shop", "nginx:1.25", ""};
+  WorkloadLabels w{A, "web", "shop-web-0", "shop", "nginx:1.25", "", "statefulset/shop-web"};
   a.workloads[web] = w;
   a.workloads[web + "/sub"] = w;
-  a.workloads[api] = {B, "api", "", "", "api:2", ""};
-  a.workloads[sshd] = {"", "", "", "", "", "sshd.service"};
+  a.workloads[api] = {B, "api", "", "", "api:2", "", ""};
+  a.workloads[sshd] = {"", "", "", "", "", "sshd.service", ""};
   return a;
 }
 

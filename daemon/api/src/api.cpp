@@ -158,4 +158,88 @@ HttpResponse Api::check(const WorkloadRecord& w, const std::string& target) {
   return json_response(200, j);
 }
 
+HttpResponse Api::groups(const std::string& target) {
+  const auto kind = query_param(target, "group_by");
+  const auto group = query_param(target, "group");
+  const auto format = query_param(target, "format");
+  const auto runtime = query_param(target, "runtime_syscalls");
+  const auto name = query_param(target, "name");
+  const auto name_space = query_param(target, "namespace");
+  if (!kind || !group || !format || !runtime || !name || !name_space ||
+      (*kind != "owner" && *kind != "image" && *kind != "unit") ||
+      (!format->empty() && *format != "json" && *format != "docker" && *format != "oci" && *format != "spo") ||
+      (!runtime->empty() && *runtime != "true" && *runtime != "false")) {
+    return json_response(400, {{"error",
+                                "want group_by=owner|image|unit, optionally group=<name> and "
+                                "format=json|docker|oci|spo, runtime_syscalls=true|false"}});
+  }
+  observe();
+  const auto c = collect_.latest(std::chrono::seconds(10));  // the one observe() just read
+  // Each group's live workloads, merged, and what its past members made.
+  std::map<std::string, WorkloadRecord> merged;
+  std::map<std::string, std::set<std::string>> members;
+  for (const auto& w : store_.workloads()) {
+    for (const auto& [k, g] : workload_groups(w.labels)) {
+      if (k != *kind) continue;
+      auto& m = merged[g];
+      m.key = g;
+      members[g].insert(w.key);
+      for (const auto& [sc, rec] : w.syscalls) {
+        auto [it, fresh] = m.syscalls.try_emplace(sc, rec);
+        if (fresh) continue;
+        auto& into = it->second;
+        into.totals.add(rec.totals);
+        for (const auto& [e, n] : rec.errors) into.errors[e] += n;
+        for (const auto& [e, n] : rec.denied) into.denied[e] += n;
+        into.first_seen = std::min(into.first_seen, rec.first_seen);
+        into.last_seen = std::max(into.last_seen, rec.last_seen);
+      }
+    }
+  }
+  if (c->past_groups) {
+    for (const auto& [key, syscalls] : *c->past_groups) {
+      if (key.first != *kind) continue;
+      auto& m = merged[key.second];
+      m.key = key.second;
+      for (const auto& [nr, abi] : syscalls) {
+        m.syscalls[syscall_label(arch_, nr, abi == SYSLENS_ABI_COMPAT)].past = true;
+      }
+    }
+  }
+  if (group->empty()) {
+    json list = json::array();
+    for (const auto& [g, m] : merged) {
+      std::size_t used = 0;
+      for (const auto& [sc, rec] : m.syscalls) used += rec.used();
+      list.push_back({{"group", g},
+                      {"live_workloads", members.count(g) ? members[g].size() : 0},
+                      {"distinct_syscalls", used},
+                      {"calls", m.calls()}});
+    }
+    return json_response(200, {{"group_by", *kind}, {"groups", list}});
+  }
+  auto it = merged.find(*group);
+  if (it == merged.end()) return json_response(404, {{"error", *kind + " '" + *group + "' is not known"}});
+  const WorkloadRecord& g = it->second;
+  const bool with_runtime = *runtime != "false";
+  if (*format == "spo") {
+    return {200, "application/yaml", seccomp_spo_yaml(g, arch_, with_runtime, *name, *name_space)};
+  }
+  if (*format == "docker" || *format == "oci") {
+    return json_response(
+        200, seccomp_json(g, arch_, *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker, with_runtime));
+  }
+  json syscalls = json::array();
+  for (const auto& [sc, rec] : g.syscalls) {
+    if (!rec.used() && rec.denied.empty()) continue;
+    syscalls.push_back(
+        {{"syscall", sc}, {"calls", rec.totals.calls}, {"seccomp_denied", rec.denied}, {"past_members", rec.past}});
+  }
+  json live = json::array();
+  if (members.count(*group)) {
+    for (const auto& k : members[*group]) live.push_back(k);
+  }
+  return json_response(200, {{"group_by", *kind}, {"group", *group}, {"live_workloads", live}, {"syscalls", syscalls}});
+}
+
 }  // namespace syslens

@@ -367,6 +367,7 @@ int serve(const Config& cfg) {
                return r;
              })
       .prefix("/api/v1/workloads", [&](const std::string& target) { return api.handle(target); })
+      .exact("/api/v1/profiles", [&](const std::string& target) { return api.groups(target); })
       .exact("/api/v1/attribution",
              [&](const std::string& target) { return attribution_response(target, cgroups, workloads, &metadata); })
       .exact("/",

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_set>
 
 #include "syslens/failpoint.h"
@@ -23,6 +24,7 @@ Collect::Collect(KernelMaps& maps, CgroupNamer& cgroups, WorkloadNamer* workload
   Snapshot snap = maps_.read();
   first_counters_ = snap.counters;
   recover(snap);
+  load_groups();
 }
 
 void Collect::load_retired() {
@@ -30,6 +32,92 @@ void Collect::load_retired() {
   index_.clear();
   unpersisted_.clear();
   for (std::size_t i = 0; i < retired_.size(); ++i) index_.emplace(retired_[i].key, i);
+}
+
+// What the groups' past members used, as the kernel map keeps it.
+void Collect::load_groups() {
+  groups_.clear();
+  groups_unpersisted_.clear();
+  for (auto& [key, g] : maps_.read_groups()) {
+    g.name[sizeof(g.name) - 1] = '\0';
+    groups_.emplace(key, g);
+  }
+  publish_groups();
+}
+
+void Collect::publish_groups() {
+  auto past = std::make_shared<PastGroups>();
+  for (const auto& [key, g] : groups_) {
+    const std::string_view name(g.name);
+    const auto tab = name.find('\t');
+    if (tab == std::string_view::npos) continue;
+    auto& syscalls = (*past)[{std::string(name.substr(0, tab)), std::string(name.substr(tab + 1))}];
+    for (std::uint16_t abi = 0; abi < 2; ++abi) {
+      for (std::uint32_t nr = 0; nr < SYSLENS_GROUP_NRS; ++nr) {
+        if (g.used[abi][nr / 64] & (std::uint64_t{1} << (nr % 64))) syscalls.insert({nr, abi});
+      }
+    }
+  }
+  past_groups_ = std::move(past);
+}
+
+void Collect::remember_groups(const Snapshot& snap, const std::vector<std::uint64_t>& due) {
+  if (!workloads_) return;
+  const std::unordered_set<std::uint64_t> ids(due.begin(), due.end());
+  // Per cgroup: calls less refusals per (nr, abi); used where some remain.
+  std::map<std::uint64_t, std::map<std::pair<std::uint32_t, std::uint16_t>, std::int64_t>> net;
+  for (const auto& r : snap.stats) {
+    if (ids.count(r.key.cgroup_id)) {
+      net[r.key.cgroup_id][{r.key.nr, static_cast<std::uint16_t>(r.key.abi)}] += static_cast<std::int64_t>(r.val.calls);
+    }
+  }
+  for (const auto& r : snap.denied) {
+    if (ids.count(r.key.cgroup_id)) net[r.key.cgroup_id][{r.key.nr, r.key.abi}] -= static_cast<std::int64_t>(r.count);
+  }
+  std::set<std::uint64_t> changed;
+  for (const auto& [id, calls] : net) {
+    const auto path = cgroups_.path_of(id);
+    if (!path) continue;
+    // As the last collection labelled it: the runtime may have forgotten a
+    // container that is gone.
+    const auto seen = groups_of_path_.find(*path);
+    const auto groups = seen != groups_of_path_.end() ? seen->second : workload_groups(workloads_->labels_for(*path));
+    for (const auto& [kind, name] : groups) {
+      std::string text = kind;
+      text.append("\t").append(name);
+      if (text.size() >= SYSLENS_GROUP_NAME_BYTES) {
+        ++stats_.group_names_too_long;  // longer than the map keeps
+        continue;
+      }
+      const auto key = retired_label_key(text);
+      auto [it, fresh] = groups_.try_emplace(key);
+      if (fresh) std::memcpy(it->second.name, text.data(), text.size());
+      for (const auto& [syscall, n] : calls) {
+        const auto [nr, abi] = syscall;
+        if (n <= 0 || nr >= SYSLENS_GROUP_NRS || abi > SYSLENS_ABI_COMPAT) continue;
+        auto& word = it->second.used[abi][nr / 64];
+        const auto bit = std::uint64_t{1} << (nr % 64);
+        if (word & bit) continue;
+        word |= bit;
+        changed.insert(key);
+      }
+      if (fresh) changed.insert(key);
+    }
+  }
+  // A group the map had no room for is tried again with every change.
+  changed.insert(groups_unpersisted_.begin(), groups_unpersisted_.end());
+  for (const auto key : changed) {
+    if (maps_.put_group(key, groups_.at(key))) {
+      groups_unpersisted_.erase(key);
+    } else if (groups_unpersisted_.insert(key).second && !warned_groups_) {
+      warned_groups_ = true;
+      spdlog::warn(
+          "the syslens_groups map is full ({} groups): what new workload groups' past members used is "
+          "kept in memory only and will not survive a restart",
+          SYSLENS_GROUPS_MAX);
+    }
+  }
+  if (!changed.empty()) publish_groups();
 }
 
 // A previous run killed in the middle of a batch: PREPARING or FOLDING, the
@@ -82,6 +170,8 @@ ReclaimStats Collect::reclaim_stats() const {
   s.in_grace = reclaimer_.in_grace();
   s.retired_rows = retired_.size();
   s.retired_unpersisted = unpersisted_.size();
+  s.groups = groups_.size();
+  s.groups_unpersisted = groups_unpersisted_.size();
   return s;
 }
 
@@ -111,7 +201,20 @@ std::shared_ptr<Collection> Collect::read(Clock::time_point now) {
   c->fill = std::move(snap.fill);
   c->fill.push_back({"syslens_retired", retired_.size() - unpersisted_.size(), maps_.retired_capacity()});
   c->tracked_cgroups = tracked.size();
+  c->fill.push_back({"syslens_groups", groups_.size() - groups_unpersisted_.size(), SYSLENS_GROUPS_MAX});
+  c->past_groups = past_groups_;
   c->agg = aggregate(snap, retired_, cgroups_, workloads_, opts_.arch, opts_.metadata_wait);
+  // A removed container's labels go when its runtime forgets it, before the
+  // reclaim: keep the groups a path was last seen in while it is exported.
+  decltype(groups_of_path_) groups_of_path;
+  for (const auto& [path, labels] : c->agg.workloads) {
+    if (auto g = workload_groups(labels); !g.empty()) {
+      groups_of_path.emplace(path, std::move(g));
+    } else if (auto old = groups_of_path_.find(path); old != groups_of_path_.end()) {
+      groups_of_path.emplace(path, std::move(old->second));
+    }
+  }
+  groups_of_path_ = std::move(groups_of_path);
   if (reclaiming) expire_tombstones(c->agg, now);
   return c;
 }
@@ -151,6 +254,7 @@ void Collect::fold(const syslens_retired_key& key, const syslens_stats_val& v) {
 }
 
 void Collect::reclaim(Snapshot& snap, const std::vector<std::uint64_t>& due) {
+  remember_groups(snap, due);
   Batch batch;
   for (std::size_t i = 0; i < due.size(); ++i) {
     const auto path = cgroups_.path_of(due[i]);

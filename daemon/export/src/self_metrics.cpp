@@ -102,6 +102,17 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                                 "Retired totals kept in memory only because the syslens_retired map is full: they "
                                 "do not survive a restart.")
                               .Add({});
+  groups_ = &gauge("syslens_workload_groups",
+                   "Workload groups (owner, image, unit) whose reclaimed members' syscalls are kept for group "
+                   "profiles.")
+                 .Add({});
+  groups_unpersisted_ = &gauge("syslens_workload_groups_unpersisted",
+                               "Workload groups kept in memory only because the syslens_groups map is full: what "
+                               "their past members used does not survive a restart.")
+                             .Add({});
+  group_names_too_long_ = &counter("syslens_workload_group_names_too_long_total",
+                                   "Workload groups not kept because their name is 255 bytes or longer.")
+                               .Add({});
   pinned_ = &gauge("syslens_bpf_maps_pinned",
                    "1 while every aggregation map is pinned on the bpffs (the counts survive a restart), 0 when "
                    "pins are gone (bpffs unmounted?) or pinning is off (bpf.pin_path \"\").")
@@ -160,6 +171,9 @@ void SelfMetrics::update(const SelfSample& s) {
   advance(*reclaim_deferred_, static_cast<double>(s.reclaim.batches_deferred));
   retired_rows_->Set(static_cast<double>(s.reclaim.retired_rows));
   retired_unpersisted_->Set(static_cast<double>(s.reclaim.retired_unpersisted));
+  groups_->Set(static_cast<double>(s.reclaim.groups));
+  groups_unpersisted_->Set(static_cast<double>(s.reclaim.groups_unpersisted));
+  advance(*group_names_too_long_, static_cast<double>(s.reclaim.group_names_too_long));
   pinned_->Set(s.maps_pinned.value_or(false) ? 1 : 0);
   advance(*pins_lost_, static_cast<double>(s.pins_lost));
 }

@@ -190,15 +190,16 @@ std::string pin_directory(const std::string& path) {
 // change), they all start from zero: a partial carry-over would make some
 // counts go down. The maps added since pins first existed come last: pins
 // from before them miss them, and that is no misfit (no denial was counted,
-// no batch was in flight).
+// no batch was in flight, no workload group named).
 std::vector<::bpf_map*> Loader::pinned_maps(struct ::syslens_bpf* skel) const {
   auto& m = skel->maps;
-  return {m.syslens_stats,   m.syslens_errors, m.syslens_overflow,      m.syslens_counters,    m.syslens_cpu_slots,
-          m.syslens_retired, m.syslens_denied, m.syslens_reclaim_state, m.syslens_reclaim_ids, m.syslens_reclaim_undo};
+  return {m.syslens_stats,       m.syslens_errors,       m.syslens_overflow, m.syslens_counters,
+          m.syslens_cpu_slots,   m.syslens_retired,      m.syslens_denied,   m.syslens_reclaim_state,
+          m.syslens_reclaim_ids, m.syslens_reclaim_undo, m.syslens_groups};
 }
 
 namespace {
-constexpr int kAddedMaps = 4;  // the last of pinned_maps(): added since pins first existed
+constexpr int kAddedMaps = 5;  // the last of pinned_maps(): added since pins first existed
 }  // namespace
 
 int Loader::prepare_pins(struct ::syslens_bpf* skel) {

@@ -187,6 +187,19 @@ void MapReader::end_batch() {
   clear_map<syslens_retired_key>(bpf_map__fd(skel_->maps.syslens_reclaim_undo));
 }
 
+std::vector<std::pair<std::uint64_t, syslens_group>> MapReader::read_groups() {
+  std::vector<std::pair<std::uint64_t, syslens_group>> out;
+  dump_map<__u64, syslens_group>(
+      bpf_map__fd(skel_->maps.syslens_groups), SYSLENS_GROUPS_MAX,
+      [&](const __u64& key, const syslens_group& g) { out.emplace_back(key, g); }, [&] { out.clear(); });
+  return out;
+}
+
+bool MapReader::put_group(std::uint64_t key, const syslens_group& g) {
+  const __u64 k = key;
+  return bpf_map_update_elem(bpf_map__fd(skel_->maps.syslens_groups), &k, &g, BPF_ANY) == 0;
+}
+
 std::uint64_t MapReader::merge_cpu_slots(std::vector<StatsRow>& stats) const {
   // A key lives in any CPU's slot and in the shared hash: sum them all.
   struct KeyHash {

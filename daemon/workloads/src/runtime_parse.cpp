@@ -13,6 +13,58 @@ void apply_kubernetes_labels(ContainerMeta& m, const std::vector<std::pair<std::
     if (k == "io.kubernetes.container.name") m.name = v;
     if (k == "io.kubernetes.docker.type" && v == "podsandbox") m.sandbox = true;
   }
+  // A container's own labels lack the pod's: keep what the sandbox said.
+  if (const auto owner = kubernetes_owner(m.pod, labels);
+      !owner.empty() && (m.owner.empty() || owner.rfind("pod/", 0))) {
+    m.owner = owner;
+  }
+}
+
+namespace {
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// name less its last "-suffix", or "" if it has none.
+std::string_view before_last_dash(std::string_view name) {
+  const auto dash = name.rfind('-');
+  return dash == std::string_view::npos || dash == 0 ? std::string_view() : name.substr(0, dash);
+}
+
+}  // namespace
+
+std::string kubernetes_owner(const std::string& pod, const std::vector<std::pair<std::string, std::string>>& labels) {
+  if (pod.empty()) return {};
+  auto label = [&](std::string_view key) -> std::string {
+    for (const auto& [k, v] : labels) {
+      if (k == key) return v;
+    }
+    return {};
+  };
+  if (auto job = label("job-name"); !job.empty() || !(job = label("batch.kubernetes.io/job-name")).empty()) {
+    // A CronJob names its jobs <cronjob>-<scheduled minute since the epoch>.
+    const auto base = before_last_dash(job);
+    const auto tail = job.substr(base.size() + (base.empty() ? 0 : 1));
+    if (!base.empty() && all_digits(tail) && tail.size() >= 8) return "cronjob/" + std::string(base);
+    return "job/" + job;
+  }
+  if (const auto hash = label("pod-template-hash"); !hash.empty()) {
+    const std::string marker = "-" + hash + "-";
+    if (const auto at = pod.rfind(marker); at != std::string::npos && at > 0) return "deployment/" + pod.substr(0, at);
+    if (const auto base = before_last_dash(pod); !base.empty()) return "replicaset/" + std::string(base);
+  }
+  if (!label("controller-revision-hash").empty()) {
+    const auto base = before_last_dash(pod);
+    if (!base.empty()) {
+      const bool ordinal = all_digits(std::string_view(pod).substr(base.size() + 1));
+      if (!label("statefulset.kubernetes.io/pod-name").empty() || ordinal) {
+        return "statefulset/" + std::string(base);
+      }
+      return "daemonset/" + std::string(base);
+    }
+  }
+  return "pod/" + pod;
 }
 
 std::vector<std::pair<std::string, ContainerMeta>> parse_docker_containers(std::string_view text) {

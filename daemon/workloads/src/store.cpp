@@ -22,7 +22,7 @@ std::uint64_t WorkloadRecord::calls() const {
 bool SyscallRecord::used() const {
   std::uint64_t refused = 0;
   for (const auto& [err, c] : denied) refused += c;
-  return totals.calls > refused;
+  return past || totals.calls > refused;
 }
 
 std::uint64_t WorkloadRecord::failures() const {

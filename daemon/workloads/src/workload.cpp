@@ -182,6 +182,7 @@ WorkloadLabels WorkloadResolver::labels_for(const std::string& path) {
     l.pod = m->pod;
     l.pod_namespace = m->pod_namespace;
     l.image = m->image;
+    l.owner = m->owner.empty() && !m->pod.empty() ? "pod/" + m->pod : m->owner;
   } else if (worth_waiting) {
     missed_ = true;
   }

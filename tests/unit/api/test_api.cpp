@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "kernel_fakes.h"
 #include "syslens/api/api.h"
@@ -100,4 +101,84 @@ TEST(Api, TracesNeedFullModeAndARingBufferAndAreOneAtATime) {
   EXPECT_EQ(live.traces, 0);
   f.get("/api/v1/workloads/" + kRef + "/processes?window=1ms", 400);
   f.get("/api/v1/workloads/" + kRef + "/processes?limit=x", 400);
+}
+
+namespace {
+
+class UnitNamer final : public WorkloadNamer {
+ public:
+  WorkloadLabels labels_for(const std::string& path) override {
+    WorkloadLabels l;
+    if (path.rfind("/system.slice/", 0) == 0) l.unit = path.substr(14);
+    return l;
+  }
+};
+
+}  // namespace
+
+// A unit's profile over its runs: the live one's syscalls with counts (its
+// path's series go on across runs), what seccomp refused, and what a
+// reclaimed run made; and a unit gone for longer than its series last.
+TEST(Api, GroupProfilesJoinLiveWorkloadsAndPastMembers) {
+  FakeSource src;
+  FakeNamer names;
+  UnitNamer units;
+  names.paths = {{7, "/system.slice/web.service"}, {8, "/system.slice/web.service"}, {9, "/system.slice/db.service"}};
+  names.removed = {8};
+  src.snap.stats = {row(7, 39, 5), row(8, 0, 4), row(8, 83, 2), row(9, 1, 1)};  // getpid | read, mkdir | write
+  ErrnoRow refused{};
+  refused.key = {8, 83, 0, 1};
+  refused.count = 2;
+  src.snap.denied = {refused};
+  auto o = ApiFixture::quiet();
+  o.removed_grace = std::chrono::milliseconds(20);
+  o.reclaim_every = std::chrono::milliseconds(0);
+  Collect collect{src, names, &units, o};
+  Api api{collect, Arch::x86_64, std::nullopt};
+  auto get = [&](const std::string& target, unsigned want) {
+    const auto r = api.groups(target);
+    EXPECT_EQ(r.status, want) << target << ": " << r.body;
+    return json::parse(r.body, nullptr, false);
+  };
+  get("/api/v1/profiles?group_by=unit", 200);  // 8 noticed gone
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const auto list = get("/api/v1/profiles?group_by=unit", 200);  // 8 reclaimed
+  ASSERT_EQ(list["groups"].size(), 2U) << list.dump();
+  EXPECT_EQ(list["groups"][1]["group"], "web.service");
+  EXPECT_EQ(list["groups"][1]["live_workloads"], 1);
+  EXPECT_EQ(list["groups"][1]["distinct_syscalls"], 2);
+  EXPECT_EQ(list["groups"][1]["calls"], 11);
+  const auto web = get("/api/v1/profiles?group_by=unit&group=web.service", 200);
+  ASSERT_EQ(web["syscalls"].size(), 3U) << web.dump();
+  EXPECT_EQ(web["syscalls"][0],
+            json({{"syscall", "getpid"}, {"calls", 5}, {"seccomp_denied", json::object()}, {"past_members", false}}));
+  EXPECT_EQ(web["syscalls"][1],
+            json({{"syscall", "mkdir"}, {"calls", 2}, {"seccomp_denied", {{"EPERM", 2}}}, {"past_members", false}}));
+  EXPECT_EQ(web["syscalls"][2],
+            json({{"syscall", "read"}, {"calls", 4}, {"seccomp_denied", json::object()}, {"past_members", true}}));
+  EXPECT_EQ(web["live_workloads"], json({"/system.slice/web.service"}));
+  const auto oci = get("/api/v1/profiles?group_by=unit&group=web.service&format=oci&runtime_syscalls=false", 200);
+  EXPECT_EQ(oci["syscalls"][0]["names"], json({"getpid", "read"}));
+  const auto spo = api.groups("/api/v1/profiles?group_by=unit&group=web.service&format=spo&runtime_syscalls=false");
+  EXPECT_EQ(spo.content_type, "application/yaml");
+  EXPECT_NE(spo.body.find("- read"), std::string::npos) << spo.body;
+  EXPECT_NE(get("/api/v1/profiles?group_by=unit&group=nope.service", 404)["error"].get<std::string>().find(
+                "unit 'nope.service' is not known"),
+            std::string::npos);
+  // db.service stops: reclaimed, then its series expire; its profile stays.
+  names.removed.insert(9);
+  get("/api/v1/profiles?group_by=unit", 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  get("/api/v1/profiles?group_by=unit", 200);  // reclaimed
+  get("/api/v1/profiles?group_by=unit", 200);  // absent: noted
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const auto db = get("/api/v1/profiles?group_by=unit&group=db.service", 200);  // expired
+  EXPECT_EQ(db["live_workloads"], json::array());
+  EXPECT_EQ(
+      db["syscalls"],
+      json::array({{{"syscall", "write"}, {"calls", 0}, {"seccomp_denied", json::object()}, {"past_members", true}}}));
+  EXPECT_EQ(collect.reclaim_stats().retired_expired, 1U);
+  get("/api/v1/profiles?group_by=pod", 400);
+  get("/api/v1/profiles", 400);
+  get("/api/v1/profiles?group_by=unit&group=web.service&format=yaml", 400);
 }

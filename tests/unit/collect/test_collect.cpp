@@ -331,3 +331,145 @@ TEST(Collect, ReadsAtMostOncePerMaxAge) {
   const auto c = collect.latest(Collect::Clock::duration::zero());
   EXPECT_NE(a.get(), c.get());
 }
+
+namespace {
+
+// Two replicas of one Deployment, an image shared with a third container
+// elsewhere, and a systemd unit.
+class GroupNamer final : public WorkloadNamer {
+ public:
+  bool forgotten = false;  // the runtime no longer lists the containers
+  WorkloadLabels labels_for(const std::string& path) override {
+    WorkloadLabels l;
+    if (forgotten) return l;
+    if (path == "/pod/a" || path == "/pod/b") {
+      l.pod_namespace = "shop";
+      l.owner = "deployment/web";
+      l.container = "web";
+      l.image = "nginx:1.25";
+    } else if (path == "/other") {
+      l.image = "nginx:1.25";
+    } else if (path == "/unit") {
+      l.unit = "cron.service";
+    } else if (path == "/long") {
+      l.image = "registry.example/" + std::string(240, 'x');  // 6 + 1 + 257 bytes
+    }
+    return l;
+  }
+};
+
+std::set<std::pair<std::uint32_t, std::uint16_t>> past(const Collection& c, const std::string& kind,
+                                                       const std::string& name) {
+  if (!c.past_groups) return {};
+  const auto it = c.past_groups->find({kind, name});
+  return it == c.past_groups->end() ? std::set<std::pair<std::uint32_t, std::uint16_t>>{} : it->second;
+}
+
+}  // namespace
+
+// What the reclaimed members of a workload group made stays with the group,
+// across a restart: a syscall each, not counts. A call seccomp refused every
+// time is no use of it; one refused only sometimes is.
+TEST(Collect, ReclaimedMembersSyscallsStayWithTheirGroups) {
+  FakeSource src;
+  FakeNamer names;
+  GroupNamer workloads;
+  names.paths = {{1, "/pod/a"}, {2, "/pod/b"}, {3, "/other"}, {4, "/unit"}};
+  names.removed = {1, 3, 4};
+  ErrnoRow refused{};
+  refused.key = {1, 83, 0, 1};  // mkdir, EPERM: each of its 3 calls
+  refused.count = 3;
+  ErrnoRow sometimes = refused;
+  sometimes.key.nr = 84;  // rmdir: 1 of 2
+  sometimes.count = 1;
+  auto compat = row(1, 20, 1);
+  compat.key.abi = SYSLENS_ABI_COMPAT;
+  src.snap.stats = {row(1, 0, 5), row(1, 83, 3), row(1, 84, 2), compat, row(2, 1, 1), row(3, 2, 1), row(4, 3, 1)};
+  src.snap.denied = {refused, sometimes};
+  Collect collect(src, names, &workloads, quick_reclaim());
+  EXPECT_TRUE(past(*collect.latest(Collect::Clock::duration::zero()), "owner", "shop/deployment/web").empty());
+  workloads.forgotten = true;  // gone from the runtime before the reclaim: grouped as last seen
+  collect.latest(Collect::Clock::duration::zero());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const auto c = collect.latest(Collect::Clock::duration::zero());  // 1, 3 and 4 reclaimed
+  workloads.forgotten = false;
+  using S = std::set<std::pair<std::uint32_t, std::uint16_t>>;
+  const S a = {{0, 0}, {84, 0}, {20, 1}};
+  EXPECT_EQ(past(*c, "owner", "shop/deployment/web"), a) << "2 is live: its calls are not past ones";
+  S image = a;
+  image.insert({2, 0});
+  EXPECT_EQ(past(*c, "image", "nginx:1.25"), image);
+  EXPECT_EQ(past(*c, "unit", "cron.service"), S({{3, 0}}));
+  EXPECT_EQ(c->past_groups->size(), 3U);
+  EXPECT_EQ(src.groups.size(), 3U);
+  EXPECT_TRUE(src.retired.count({retired_label_key("/pod/a"), 0, 0, 0})) << "the counts are retired as before";
+  bool filled = false;
+  for (const auto& f : c->fill) filled |= std::string(f.map) == "syslens_groups" && f.entries == 3;
+  EXPECT_TRUE(filled);
+  EXPECT_EQ(collect.reclaim_stats().groups, 3U);
+  // The replica goes too, and then syslensd restarts: both replicas' calls.
+  names.removed.insert(2);
+  collect.latest(Collect::Clock::duration::zero());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  collect.latest(Collect::Clock::duration::zero());
+  FakeNamer fresh;  // a new process knows no removed cgroup
+  Collect restarted(src, fresh, &workloads, quick_reclaim());
+  const auto r = restarted.latest(Collect::Clock::duration::zero());
+  S both = a;
+  both.insert({1, 0});
+  EXPECT_EQ(past(*r, "owner", "shop/deployment/web"), both);
+  EXPECT_EQ(past(*r, "unit", "cron.service"), S({{3, 0}}));
+  EXPECT_EQ(restarted.reclaim_stats().groups_unpersisted, 0U);
+}
+
+// The groups map full: new groups are kept in memory, said once and counted,
+// and persisted when room comes; names too long for the map are counted.
+TEST(Collect, AFullGroupsMapKeepsGroupsInMemoryAndSaysSo) {
+  test::LogCapture log;
+  FakeSource src;
+  src.groups_capacity = 1;
+  FakeNamer names;
+  GroupNamer workloads;
+  names.paths = {{1, "/pod/a"}, {4, "/unit"}, {6, "/long"}};
+  names.removed = {1, 4, 6};
+  src.snap.stats = {row(1, 0, 1), row(4, 3, 1), row(6, 0, 1)};
+  Collect collect(src, names, &workloads, quick_reclaim());
+  collect.latest(Collect::Clock::duration::zero());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const auto c = collect.latest(Collect::Clock::duration::zero());
+  EXPECT_EQ(c->past_groups->size(), 3U) << "owner, image and unit, whatever the map holds";
+  EXPECT_EQ(src.groups.size(), 1U);
+  const auto rs = collect.reclaim_stats();
+  EXPECT_EQ(rs.groups, 3U);
+  EXPECT_EQ(rs.groups_unpersisted, 2U);
+  EXPECT_EQ(rs.group_names_too_long, 1U);
+  EXPECT_EQ(log.lines_with("the syslens_groups map is full"), 1U);
+  // Room again: the next reclaim persists them.
+  src.groups_capacity = 10;
+  names.paths[5] = "/unit";
+  names.removed.insert(5);
+  src.snap.stats = {row(5, 3, 1)};
+  collect.latest(Collect::Clock::duration::zero());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  collect.latest(Collect::Clock::duration::zero());
+  EXPECT_EQ(src.groups.size(), 3U);
+  EXPECT_EQ(collect.reclaim_stats().groups_unpersisted, 0U);
+}
+
+// Which groups a workload is in: a pod's container in its owner's and its
+// image's (the sandbox in neither owner nor unit); a service in its unit's;
+// a container's own scope and a session scope are groups of one, no group.
+TEST(WorkloadGroups, OwnersImagesAndServices) {
+  using G = std::vector<std::pair<std::string, std::string>>;
+  WorkloadLabels web{"abc",           "web", "web-7d4b9c8f6-x2x7q", "shop", "nginx:1.25", "cri-containerd-abc.scope",
+                     "deployment/web"};
+  EXPECT_EQ(workload_groups(web), G({{"owner", "shop/deployment/web"}, {"image", "nginx:1.25"}}));
+  WorkloadLabels pause = web;
+  pause.container = "POD";
+  pause.image = "registry.k8s.io/pause:3.9";
+  EXPECT_EQ(workload_groups(pause), G({{"image", "registry.k8s.io/pause:3.9"}}));
+  EXPECT_EQ(workload_groups({"", "", "", "", "", "cron.service", ""}), G({{"unit", "cron.service"}}));
+  EXPECT_EQ(workload_groups({"", "", "", "", "", "session-4.scope", ""}), G());
+  EXPECT_EQ(workload_groups({"", "", "", "", "", "user.slice", ""}), G());
+  EXPECT_EQ(workload_groups({}), G());
+}

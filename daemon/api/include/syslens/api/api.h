@@ -29,6 +29,11 @@ class Api {
   // Answers /api/v1/workloads[/...]: the list, a workload's profile and
   // seccomp profile, and (with serve_live) its live trace and processes.
   HttpResponse handle(const std::string& target);
+  // Answers /api/v1/profiles?group_by=owner|image|unit[&group=G[&format=F]]:
+  // workload groups, and the profile of one group: its live workloads'
+  // syscalls and what its reclaimed members made, over the whole time syslens
+  // has watched (the group rows survive a restart).
+  HttpResponse groups(const std::string& target);
   // The live windows' hub; without one, trace and processes answer 503.
   void serve_live(TraceHub* hub) { live_ = hub; }
   // Refreshes the store from a collection at most max_age old (the periodic

@@ -9,8 +9,11 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -23,12 +26,20 @@
 
 namespace syslens {
 
+// The syscalls (number, ABI) the reclaimed cgroups of each workload group
+// made and were not only refused, by (kind, name) as workload_groups() names
+// them: kept in the syslens_groups map (bpf/syslens.h), so what a group's
+// past members did survives a restart like the counts.
+using GroupSyscalls = std::set<std::pair<std::uint32_t, std::uint16_t>>;
+using PastGroups = std::map<std::pair<std::string, std::string>, GroupSyscalls>;
+
 // One read of the maps, decoded: what every consumer shares.
 struct Collection {
   AggregatedSnapshot agg;  // retired totals included
   std::array<std::uint64_t, SYSLENS_CNT__MAX> counters{};
   std::vector<MapFill> fill;
   std::size_t tracked_cgroups = 0;  // distinct cgroups in the stats map
+  std::shared_ptr<const PastGroups> past_groups;
   std::chrono::steady_clock::time_point at;
 };
 
@@ -43,14 +54,17 @@ struct CollectOptions {
 };
 
 struct ReclaimStats {
-  std::uint64_t in_grace = 0;             // removed cgroups still exported
-  std::uint64_t cgroups_reclaimed = 0;    // removed cgroups whose entries were deleted
-  std::uint64_t entries_reclaimed = 0;    // kernel map entries deleted with them
-  std::uint64_t batches_recovered = 0;    // batches a killed syslensd left in flight, finished at start
-  std::uint64_t batches_deferred = 0;     // batches the journal could not hold, left for the next reclaim
-  std::uint64_t retired_rows = 0;         // retired totals kept
-  std::uint64_t retired_unpersisted = 0;  // of those, not in the kernel map (it was full)
-  std::uint64_t retired_expired = 0;      // rows of removed paths dropped after the grace period
+  std::uint64_t in_grace = 0;              // removed cgroups still exported
+  std::uint64_t cgroups_reclaimed = 0;     // removed cgroups whose entries were deleted
+  std::uint64_t entries_reclaimed = 0;     // kernel map entries deleted with them
+  std::uint64_t batches_recovered = 0;     // batches a killed syslensd left in flight, finished at start
+  std::uint64_t batches_deferred = 0;      // batches the journal could not hold, left for the next reclaim
+  std::uint64_t retired_rows = 0;          // retired totals kept
+  std::uint64_t retired_unpersisted = 0;   // of those, not in the kernel map (it was full)
+  std::uint64_t retired_expired = 0;       // rows of removed paths dropped after the grace period
+  std::uint64_t groups = 0;                // workload groups whose past members' syscalls are kept
+  std::uint64_t groups_unpersisted = 0;    // of those, not in the kernel map (it was full)
+  std::uint64_t group_names_too_long = 0;  // groups not kept: "<kind>\t<name>" is 256 bytes or more
 };
 
 class Collect {
@@ -77,6 +91,11 @@ class Collect {
   void recover(Snapshot& snap);
   void load_retired();
   void fold(const syslens_retired_key& key, const syslens_stats_val& v);
+  // Records what the cgroups about to be reclaimed used in their groups
+  // (idempotent: a row says a syscall was used, not how often).
+  void remember_groups(const Snapshot& snap, const std::vector<std::uint64_t>& due);
+  void load_groups();
+  void publish_groups();
   void expire_tombstones(const AggregatedSnapshot& agg, Clock::time_point now);
 
   struct KeyHash {
@@ -99,6 +118,12 @@ class Collect {
   std::unordered_set<syslens_retired_key, KeyHash, KeyEq> unpersisted_;         // not in the kernel map: it was full
   bool warned_full_ = false;
   bool warned_journal_ = false;
+  bool warned_groups_ = false;
+  std::map<std::uint64_t, syslens_group> groups_;  // as in the kernel map, and those it had no room for
+  std::set<std::uint64_t> groups_unpersisted_;
+  // The groups each exported path was last seen in.
+  std::unordered_map<std::string, std::vector<std::pair<std::string, std::string>>> groups_of_path_;
+  std::shared_ptr<const PastGroups> past_groups_;  // groups_ decoded, for collections; renewed on change
   // The kernel's failure counters at start, and which have grown since
   // (each logged once).
   std::array<std::uint64_t, SYSLENS_CNT__MAX> first_counters_{};

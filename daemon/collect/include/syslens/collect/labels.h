@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace syslens {
 
@@ -18,8 +20,22 @@ struct WorkloadLabels {
   std::string pod_namespace;  // label "namespace"
   std::string image;
   std::string unit;
+  std::string owner;  // the pod's owner ("deployment/web"); not a metric label
   bool operator==(const WorkloadLabels&) const = default;
 };
+
+// The workload groups a workload belongs to, for profiles of a whole group:
+// ("owner", "<namespace>/<owner>") for a Kubernetes pod's containers (not
+// its sandbox), ("image", image) for a container, ("unit", unit) for a
+// systemd service that is not a container (a container's unit is its own
+// scope, a group of one).
+inline std::vector<std::pair<std::string, std::string>> workload_groups(const WorkloadLabels& l) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!l.owner.empty() && l.container != "POD") out.emplace_back("owner", l.pod_namespace + "/" + l.owner);
+  if (!l.image.empty()) out.emplace_back("image", l.image);
+  if (l.container_id.empty() && l.unit.size() > 8 && l.unit.ends_with(".service")) out.emplace_back("unit", l.unit);
+  return out;
+}
 
 class WorkloadNamer {
  public:

@@ -25,6 +25,8 @@ class MapReader final : public KernelMaps {
                     const std::vector<std::pair<syslens_retired_key, syslens_reclaim_undo>>& undo) override;
   void set_reclaim_phase(std::uint32_t phase) override;
   void end_batch() override;
+  std::vector<std::pair<std::uint64_t, syslens_group>> read_groups() override;
+  bool put_group(std::uint64_t key, const syslens_group& g) override;
 
  private:
   // Adds every used slot to stats (summing keys found in several places);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -84,6 +85,10 @@ class KernelMaps : public SnapshotSource {
   virtual void set_reclaim_phase(std::uint32_t phase) = 0;
   // Phase IDLE, then the batch's records deleted.
   virtual void end_batch() = 0;
+  // What workload groups' past members used (syslens_groups).
+  virtual std::vector<std::pair<std::uint64_t, syslens_group>> read_groups() = 0;
+  // Adds or replaces a group; false when the map is full.
+  virtual bool put_group(std::uint64_t key, const syslens_group& g) = 0;
   // Deletes every stats and errno entry of these cgroups (found in snap).
   // Returns how many entries were deleted.
   virtual std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap) = 0;

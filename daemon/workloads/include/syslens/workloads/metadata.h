@@ -24,6 +24,10 @@ struct ContainerMeta {
   std::string pod;  // pod name
   std::string pod_namespace;
   std::string pod_uid;
+  // The pod's owner, from its name and the labels its controller sets
+  // ("deployment/web", "statefulset/db", "daemonset/agent", "job/migrate",
+  // "cronjob/backup"; "pod/<name>" for a pod of its own).
+  std::string owner;
   bool sandbox = false;  // the pod's sandbox (pause) container
   std::string source;    // which source said so
 };

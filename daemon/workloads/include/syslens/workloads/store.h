@@ -20,6 +20,9 @@ struct SyscallRecord {
   SeriesAgg totals;
   std::map<std::string, std::uint64_t> errors;  // errno name -> count
   std::map<std::string, std::uint64_t> denied;  // errno name -> calls refused by seccomp (in errors too)
+  // Made by a past member of a workload group (a reclaimed cgroup, counts
+  // gone): group profiles only.
+  bool past = false;
   // Made and not only refused by seccomp: what a profile must allow.
   bool used() const;
   double first_seen = 0;  // unix seconds
