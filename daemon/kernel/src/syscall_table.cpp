@@ -15,6 +15,8 @@ extern const SyscallEntry x32_table[];
 extern const std::size_t x32_table_size;
 extern const SyscallEntry arm64_table[];
 extern const std::size_t arm64_table_size;
+extern const SyscallEntry aarch32_table[];
+extern const std::size_t aarch32_table_size;
 }  // namespace generated
 
 namespace {
@@ -34,13 +36,19 @@ constexpr std::array<SyscallEntry, 19> kRecentSyscalls{{
 }};
 
 struct Index {
-  std::vector<const char*> by_nr;  // dense by number (x32: minus the x32 bit)
+  std::vector<const char*> by_nr;        // dense by number (x32: minus the x32 bit)
+  std::span<const SyscallEntry> sparse;  // numbers past the dense range (ARM's private 0xf0000+)
 };
+
+constexpr long kDenseMax = 4096;
 
 Index build_index(std::span<const SyscallEntry> table, long bias, bool with_recent) {
   Index idx;
+  idx.sparse = table;
   long max_nr = 0;
-  for (const auto& e : table) max_nr = std::max(max_nr, e.nr - bias);
+  for (const auto& e : table) {
+    if (e.nr - bias < kDenseMax) max_nr = std::max(max_nr, e.nr - bias);
+  }
   if (with_recent) max_nr = std::max<long>(max_nr, kRecentSyscalls.back().nr);
   idx.by_nr.assign(static_cast<std::size_t>(max_nr + 1), nullptr);
   if (with_recent) {
@@ -48,7 +56,7 @@ Index build_index(std::span<const SyscallEntry> table, long bias, bool with_rece
   }
   for (const auto& e : table) {
     long n = e.nr - bias;
-    if (n >= 0) idx.by_nr[static_cast<std::size_t>(n)] = e.name;
+    if (n >= 0 && n < kDenseMax) idx.by_nr[static_cast<std::size_t>(n)] = e.name;
   }
   return idx;
 }
@@ -58,6 +66,7 @@ const Index& index_for(Abi abi) {
   static const Index i386 = build_index(syscall_table(Abi::i386), 0, true);
   static const Index x32 = build_index(syscall_table(Abi::x32), kX32SyscallBit, true);
   static const Index arm64 = build_index(syscall_table(Abi::arm64), 0, true);
+  static const Index aarch32 = build_index(syscall_table(Abi::aarch32), 0, true);
   static const Index none;
   switch (abi) {
     case Abi::x86_64:
@@ -69,7 +78,7 @@ const Index& index_for(Abi abi) {
     case Abi::arm64:
       return arm64;
     case Abi::aarch32:
-      return none;
+      return aarch32;
   }
   return none;
 }
@@ -120,7 +129,7 @@ std::span<const SyscallEntry> syscall_table(Abi abi) {
     case Abi::arm64:
       return {arm64_table, arm64_table_size};
     case Abi::aarch32:
-      return {};
+      return {aarch32_table, aarch32_table_size};
   }
   return {};
 }
@@ -128,6 +137,12 @@ std::span<const SyscallEntry> syscall_table(Abi abi) {
 std::optional<std::string_view> syscall_name(Abi abi, long nr) {
   if (abi == Abi::x32) nr -= kX32SyscallBit;
   const auto& idx = index_for(abi);
+  if (nr >= kDenseMax) {
+    for (const auto& e : idx.sparse) {
+      if (e.nr == nr) return std::string_view{e.name};
+    }
+    return std::nullopt;
+  }
   if (nr < 0 || static_cast<std::size_t>(nr) >= idx.by_nr.size() || !idx.by_nr[static_cast<std::size_t>(nr)]) {
     return std::nullopt;
   }

@@ -54,7 +54,22 @@ TEST(SyscallLabel, NativeIsBareCompatIsPrefixed) {
   EXPECT_EQ(syscall_label(Arch::x86_64, 64, true), "i386:getppid");
   EXPECT_EQ(syscall_label(Arch::x86_64, 0x40000000U + 1, false), "x32:write");
   EXPECT_EQ(syscall_label(Arch::arm64, 173, false), "getppid");
-  EXPECT_EQ(syscall_label(Arch::arm64, 20, true), "aarch32:syscall_20");
+  EXPECT_EQ(syscall_label(Arch::arm64, 20, true), "aarch32:getpid");
+}
+
+// aarch32 names come from libseccomp's table (no uapi header for it on the
+// build host): the EABI numbers, ARM's private calls, and the recent ones.
+TEST(SyscallLabel, Aarch32CallsAreNamedAsLibseccompNamesThem) {
+  EXPECT_EQ(syscall_label(Arch::arm64, 4, true), "aarch32:write");
+  EXPECT_EQ(syscall_label(Arch::arm64, 39, true), "aarch32:mkdir");  // arm64 itself has only mkdirat
+  EXPECT_EQ(syscall_label(Arch::arm64, 64, true), "aarch32:getppid");
+  EXPECT_EQ(syscall_label(Arch::arm64, 248, true), "aarch32:exit_group");
+  EXPECT_EQ(syscall_label(Arch::arm64, 0xf0005, true), "aarch32:set_tls");
+  EXPECT_EQ(syscall_label(Arch::arm64, 0xf0002, true), "aarch32:cacheflush");
+  EXPECT_EQ(syscall_label(Arch::arm64, 462, true), "aarch32:mseal");
+  EXPECT_EQ(syscall_label(Arch::arm64, 999, true), "aarch32:syscall_999");
+  EXPECT_EQ(syscall_label(Arch::arm64, 0xf00ff, true), "aarch32:syscall_983295");
+  EXPECT_GT(syscall_table(Abi::aarch32).size(), 350U);
 }
 
 TEST(SyscallLabel, UnknownNumbersAreNamedByNumber) {

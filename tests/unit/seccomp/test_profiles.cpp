@@ -96,3 +96,26 @@ TEST(ReferenceProfile, AllowRulesByArchAndCapability) {
   EXPECT_THROW(parse_reference_profile("[1,2]", "x", Arch::x86_64), std::runtime_error);
   EXPECT_THROW(parse_reference_profile("{", "x", Arch::x86_64), std::runtime_error);
 }
+
+// arm64's 32-bit calls have names (libseccomp's aarch32 table), so they
+// enter profiles, under SCMP_ARCH_ARM; an unnamed one cannot.
+TEST(Seccomp, Aarch32CallsEnterArm64ProfilesUnderScmpArchArm) {
+  AggregatedSnapshot a;
+  const std::string cg = "/system.slice/legacy.service";
+  add(a, cg, "getppid", calls(2));
+  add(a, cg, syscall_label(Arch::arm64, 39, true), calls(5));       // aarch32:mkdir
+  add(a, cg, syscall_label(Arch::arm64, 0xf0005, true), calls(1));  // aarch32:set_tls
+  add(a, cg, syscall_label(Arch::arm64, 999, true), calls(1));      // aarch32:syscall_999
+  a.workloads[cg] = {"", "", "", "", "", "legacy.service", ""};
+  a.finish();
+  WorkloadStore st;
+  st.update(a, 1000);
+  const auto* w = resolve_ref(st.workloads(), "legacy.service").workload;
+  ASSERT_NE(w, nullptr);
+  const auto d = seccomp_json(*w, Arch::arm64, SeccompFormat::docker, false);
+  EXPECT_EQ(d["archMap"][0]["architecture"], "SCMP_ARCH_AARCH64");
+  EXPECT_EQ(d["archMap"][0]["subArchitectures"], nlohmann::json::array({"SCMP_ARCH_ARM"}));
+  EXPECT_EQ(d["syscalls"][0]["names"], nlohmann::json::array({"getppid", "mkdir", "set_tls"}));
+  const auto o = seccomp_json(*w, Arch::arm64, SeccompFormat::oci, false);
+  EXPECT_EQ(o["architectures"], nlohmann::json::array({"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"}));
+}
