@@ -185,14 +185,7 @@ HttpResponse Api::groups(const std::string& target) {
       m.key = g;
       members[g].insert(w.key);
       for (const auto& [sc, rec] : w.syscalls) {
-        auto [it, fresh] = m.syscalls.try_emplace(sc, rec);
-        if (fresh) continue;
-        auto& into = it->second;
-        into.totals.add(rec.totals);
-        for (const auto& [e, n] : rec.errors) into.errors[e] += n;
-        for (const auto& [e, n] : rec.denied) into.denied[e] += n;
-        into.first_seen = std::min(into.first_seen, rec.first_seen);
-        into.last_seen = std::max(into.last_seen, rec.last_seen);
+        if (auto [it, fresh] = m.syscalls.try_emplace(sc, rec); !fresh) it->second.merge(rec);
       }
     }
   }

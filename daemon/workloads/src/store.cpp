@@ -25,6 +25,15 @@ bool SyscallRecord::used() const {
   return past || totals.calls > refused;
 }
 
+void SyscallRecord::merge(const SyscallRecord& other) {
+  totals.add(other.totals);
+  for (const auto& [e, n] : other.errors) errors[e] += n;
+  for (const auto& [e, n] : other.denied) denied[e] += n;
+  past = past || other.past;
+  first_seen = std::min(first_seen, other.first_seen);
+  last_seen = std::max(last_seen, other.last_seen);
+}
+
 std::uint64_t WorkloadRecord::failures() const {
   std::uint64_t n = 0;
   for (const auto& [name, s] : syscalls) {

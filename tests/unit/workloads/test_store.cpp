@@ -87,3 +87,29 @@ TEST(ResolveRef, Errors) {
   EXPECT_EQ(resolve_ref(ws, std::string(600, 'a')).status, 400U);
   EXPECT_EQ(resolve_ref(ws, "a\nb").status, 400U);
 }
+
+// Two members of a group, one syscall: everything adds up, the seen times
+// span both, and made-by-a-past-member sticks.
+TEST(SyscallRecord, MergeAddsCountsAndSpansTimes) {
+  SyscallRecord a;
+  a.totals = calls(5);
+  a.errors = {{"ENOENT", 2}};
+  a.denied = {{"EPERM", 1}};
+  a.first_seen = 100;
+  a.last_seen = 200;
+  SyscallRecord b;
+  b.totals = calls(3);
+  b.errors = {{"ENOENT", 1}, {"EPERM", 1}};
+  b.denied = {{"EPERM", 1}};
+  b.past = true;
+  b.first_seen = 50;
+  b.last_seen = 150;
+  a.merge(b);
+  EXPECT_EQ(a.totals.calls, 8U);
+  EXPECT_EQ(a.totals.hist[10], 8U);
+  EXPECT_EQ(a.errors, (std::map<std::string, std::uint64_t>{{"ENOENT", 3}, {"EPERM", 1}}));
+  EXPECT_EQ(a.denied, (std::map<std::string, std::uint64_t>{{"EPERM", 2}}));
+  EXPECT_TRUE(a.past);
+  EXPECT_EQ(a.first_seen, 50);
+  EXPECT_EQ(a.last_seen, 200);
+}

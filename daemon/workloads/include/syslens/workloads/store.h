@@ -25,6 +25,8 @@ struct SyscallRecord {
   bool past = false;
   // Made and not only refused by seccomp: what a profile must allow.
   bool used() const;
+  // Adds another workload's record of the same syscall (a group's members).
+  void merge(const SyscallRecord& other);
   double first_seen = 0;  // unix seconds
   double last_seen = 0;
 };
