@@ -55,6 +55,7 @@ class Source final : public KernelMaps {
   void end_batch() override {}
   std::vector<std::pair<std::uint64_t, syslens_group>> read_groups() override { return {}; }
   bool put_group(std::uint64_t, const syslens_group&) override { return true; }
+  std::uint64_t groups_capacity() const override { return SYSLENS_GROUPS_MAX; }
 
  private:
   Snapshot snap_;

@@ -105,10 +105,11 @@ class FakeSource final : public KernelMaps {
     phase = p;
   }
   std::map<std::uint64_t, syslens_group> groups;
-  std::size_t groups_capacity = SYSLENS_GROUPS_MAX;
+  std::size_t groups_room = SYSLENS_GROUPS_MAX;
+  std::uint64_t groups_capacity() const override { return groups_room; }
   std::vector<std::pair<std::uint64_t, syslens_group>> read_groups() override { return {groups.begin(), groups.end()}; }
   bool put_group(std::uint64_t key, const syslens_group& g) override {
-    if (!groups.count(key) && groups.size() >= groups_capacity) return false;
+    if (!groups.count(key) && groups.size() >= groups_room) return false;
     groups[key] = g;
     return true;
   }

@@ -86,10 +86,14 @@ void Collect::remember_groups(const Snapshot& snap, const std::vector<std::uint6
       std::string text = kind;
       text.append("\t").append(name);
       if (text.size() >= SYSLENS_GROUP_NAME_BYTES) {
-        ++stats_.group_names_too_long;  // longer than the map keeps
+        ++stats_.groups_dropped_name_too_long;  // longer than the map keeps
         continue;
       }
       const auto key = retired_label_key(text);
+      if (groups_unpersisted_.size() >= maps_.groups_capacity() && !groups_.count(key)) {
+        ++stats_.groups_dropped_full;  // memory is bounded too: as many again as the map
+        continue;
+      }
       auto [it, fresh] = groups_.try_emplace(key);
       if (fresh) std::memcpy(it->second.name, text.data(), text.size());
       for (const auto& [syscall, n] : calls) {
@@ -114,7 +118,7 @@ void Collect::remember_groups(const Snapshot& snap, const std::vector<std::uint6
       spdlog::warn(
           "the syslens_groups map is full ({} groups): what new workload groups' past members used is "
           "kept in memory only and will not survive a restart",
-          SYSLENS_GROUPS_MAX);
+          maps_.groups_capacity());
     }
   }
   if (!changed.empty()) publish_groups();
@@ -201,7 +205,7 @@ std::shared_ptr<Collection> Collect::read(Clock::time_point now) {
   c->fill = std::move(snap.fill);
   c->fill.push_back({"syslens_retired", retired_.size() - unpersisted_.size(), maps_.retired_capacity()});
   c->tracked_cgroups = tracked.size();
-  c->fill.push_back({"syslens_groups", groups_.size() - groups_unpersisted_.size(), SYSLENS_GROUPS_MAX});
+  c->fill.push_back({"syslens_groups", groups_.size() - groups_unpersisted_.size(), maps_.groups_capacity()});
   c->past_groups = past_groups_;
   c->agg = aggregate(snap, retired_, cgroups_, workloads_, opts_.arch, opts_.metadata_wait);
   // A removed container's labels go when its runtime forgets it, before the

@@ -110,9 +110,10 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                                "Workload groups kept in memory only because the syslens_groups map is full: what "
                                "their past members used does not survive a restart.")
                              .Add({});
-  group_names_too_long_ = &counter("syslens_workload_group_names_too_long_total",
-                                   "Workload groups not kept because their name is 255 bytes or longer.")
-                               .Add({});
+  groups_dropped_ = &counter("syslens_workload_groups_dropped_total",
+                             "Members of workload groups whose syscalls were not kept for group profiles, by why: "
+                             "name_too_long (256 bytes or more), full (as many new groups as the map holds already "
+                             "kept in memory only).");
   pinned_ = &gauge("syslens_bpf_maps_pinned",
                    "1 while every aggregation map is pinned on the bpffs (the counts survive a restart), 0 when "
                    "pins are gone (bpffs unmounted?) or pinning is off (bpf.pin_path \"\").")
@@ -173,7 +174,9 @@ void SelfMetrics::update(const SelfSample& s) {
   retired_unpersisted_->Set(static_cast<double>(s.reclaim.retired_unpersisted));
   groups_->Set(static_cast<double>(s.reclaim.groups));
   groups_unpersisted_->Set(static_cast<double>(s.reclaim.groups_unpersisted));
-  advance(*group_names_too_long_, static_cast<double>(s.reclaim.group_names_too_long));
+  advance(groups_dropped_->Add({{"reason", "name_too_long"}}),
+          static_cast<double>(s.reclaim.groups_dropped_name_too_long));
+  advance(groups_dropped_->Add({{"reason", "full"}}), static_cast<double>(s.reclaim.groups_dropped_full));
   pinned_->Set(s.maps_pinned.value_or(false) ? 1 : 0);
   advance(*pins_lost_, static_cast<double>(s.pins_lost));
 }

@@ -351,6 +351,8 @@ class GroupNamer final : public WorkloadNamer {
       l.image = "nginx:1.25";
     } else if (path == "/unit") {
       l.unit = "cron.service";
+    } else if (path == "/unit2") {
+      l.unit = "anacron.service";
     } else if (path == "/long") {
       l.image = "registry.example/" + std::string(240, 'x');  // 6 + 1 + 257 bytes
     }
@@ -427,7 +429,7 @@ TEST(Collect, ReclaimedMembersSyscallsStayWithTheirGroups) {
 TEST(Collect, AFullGroupsMapKeepsGroupsInMemoryAndSaysSo) {
   test::LogCapture log;
   FakeSource src;
-  src.groups_capacity = 1;
+  src.groups_room = 1;
   FakeNamer names;
   GroupNamer workloads;
   names.paths = {{1, "/pod/a"}, {4, "/unit"}, {6, "/long"}};
@@ -442,10 +444,22 @@ TEST(Collect, AFullGroupsMapKeepsGroupsInMemoryAndSaysSo) {
   const auto rs = collect.reclaim_stats();
   EXPECT_EQ(rs.groups, 3U);
   EXPECT_EQ(rs.groups_unpersisted, 2U);
-  EXPECT_EQ(rs.group_names_too_long, 1U);
+  EXPECT_EQ(rs.groups_dropped_name_too_long, 1U);
   EXPECT_EQ(log.lines_with("the syslens_groups map is full"), 1U);
+  // Memory holds as many unpersisted groups as the map holds: with that many
+  // waiting, a new group is dropped and counted; a known one still learns.
+  names.paths[7] = "/other";  // image nginx:1.25: known
+  names.paths[8] = "/unit2";  // anacron.service: new
+  names.removed.insert({7, 8});
+  src.snap.stats = {row(7, 5, 1), row(8, 3, 1)};
+  collect.latest(Collect::Clock::duration::zero());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const auto full = collect.latest(Collect::Clock::duration::zero());
+  EXPECT_EQ(collect.reclaim_stats().groups_dropped_full, 1U);
+  EXPECT_TRUE(past(*full, "image", "nginx:1.25").count({5, 0}));
+  EXPECT_TRUE(past(*full, "unit", "anacron.service").empty());
   // Room again: the next reclaim persists them.
-  src.groups_capacity = 10;
+  src.groups_room = 10;
   names.paths[5] = "/unit";
   names.removed.insert(5);
   src.snap.stats = {row(5, 3, 1)};

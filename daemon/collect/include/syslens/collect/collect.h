@@ -54,17 +54,20 @@ struct CollectOptions {
 };
 
 struct ReclaimStats {
-  std::uint64_t in_grace = 0;              // removed cgroups still exported
-  std::uint64_t cgroups_reclaimed = 0;     // removed cgroups whose entries were deleted
-  std::uint64_t entries_reclaimed = 0;     // kernel map entries deleted with them
-  std::uint64_t batches_recovered = 0;     // batches a killed syslensd left in flight, finished at start
-  std::uint64_t batches_deferred = 0;      // batches the journal could not hold, left for the next reclaim
-  std::uint64_t retired_rows = 0;          // retired totals kept
-  std::uint64_t retired_unpersisted = 0;   // of those, not in the kernel map (it was full)
-  std::uint64_t retired_expired = 0;       // rows of removed paths dropped after the grace period
-  std::uint64_t groups = 0;                // workload groups whose past members' syscalls are kept
-  std::uint64_t groups_unpersisted = 0;    // of those, not in the kernel map (it was full)
-  std::uint64_t group_names_too_long = 0;  // groups not kept: "<kind>\t<name>" is 256 bytes or more
+  std::uint64_t in_grace = 0;             // removed cgroups still exported
+  std::uint64_t cgroups_reclaimed = 0;    // removed cgroups whose entries were deleted
+  std::uint64_t entries_reclaimed = 0;    // kernel map entries deleted with them
+  std::uint64_t batches_recovered = 0;    // batches a killed syslensd left in flight, finished at start
+  std::uint64_t batches_deferred = 0;     // batches the journal could not hold, left for the next reclaim
+  std::uint64_t retired_rows = 0;         // retired totals kept
+  std::uint64_t retired_unpersisted = 0;  // of those, not in the kernel map (it was full)
+  std::uint64_t retired_expired = 0;      // rows of removed paths dropped after the grace period
+  std::uint64_t groups = 0;               // workload groups whose past members' syscalls are kept
+  std::uint64_t groups_unpersisted = 0;   // of those, not in the kernel map (it was full)
+  // Members of groups not kept: "<kind>\t<name>" of 256 bytes or more; a new
+  // group while as many as the map holds are kept in memory already.
+  std::uint64_t groups_dropped_name_too_long = 0;
+  std::uint64_t groups_dropped_full = 0;
 };
 
 class Collect {

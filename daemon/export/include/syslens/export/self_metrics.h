@@ -75,10 +75,10 @@ class SelfMetrics {
   prometheus::Registry registry_;
   prometheus::Counter *http_rejected_, *http_evicted_, *seccomp_refusals_, *degradations_, *reclaimed_cgroups_,
       *reclaimed_entries_, *reclaim_recovered_, *reclaim_deferred_, *run_stats_seconds_, *cache_evictions_,
-      *cache_unresolved_, *pins_lost_, *group_names_too_long_;
+      *cache_unresolved_, *pins_lost_;
   prometheus::Counter* http_accept_errors_;
   prometheus::Gauge *http_open_, *http_limit_;
-  prometheus::Family<prometheus::Counter>* http_closed_;
+  prometheus::Family<prometheus::Counter>*http_closed_, *groups_dropped_;
   prometheus::Gauge *overhead_ = nullptr, *budget_, *degraded_, *cache_entries_, *cache_capacity_, *metadata_entries_,
                     *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_, *pinned_, *groups_,
                     *groups_unpersisted_;

@@ -27,6 +27,7 @@ class MapReader final : public KernelMaps {
   void end_batch() override;
   std::vector<std::pair<std::uint64_t, syslens_group>> read_groups() override;
   bool put_group(std::uint64_t key, const syslens_group& g) override;
+  std::uint64_t groups_capacity() const override { return SYSLENS_GROUPS_MAX; }
 
  private:
   // Adds every used slot to stats (summing keys found in several places);

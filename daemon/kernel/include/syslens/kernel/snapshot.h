@@ -89,6 +89,7 @@ class KernelMaps : public SnapshotSource {
   virtual std::vector<std::pair<std::uint64_t, syslens_group>> read_groups() = 0;
   // Adds or replaces a group; false when the map is full.
   virtual bool put_group(std::uint64_t key, const syslens_group& g) = 0;
+  virtual std::uint64_t groups_capacity() const = 0;
   // Deletes every stats and errno entry of these cgroups (found in snap).
   // Returns how many entries were deleted.
   virtual std::uint64_t forget_cgroups(const std::vector<std::uint64_t>& ids, const Snapshot& snap) = 0;
