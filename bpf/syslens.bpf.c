@@ -440,10 +440,23 @@ static __always_inline void current_key(struct syslens_stats_key *key, struct ta
 								      : SYSLENS_ABI_NATIVE;
 }
 
+/* One call entered (or refused before it could be) under key, on cpu. */
+static __always_inline void count_call(const struct syslens_stats_key *key, __u32 cpu)
+{
+	struct syslens_stats_val *v = cpu_slots ? cpu_slot(key, cpu) : 0;
+
+	if (v) {
+		v->calls += 1;
+		return;
+	}
+	v = stats_get_or_create(key);
+	if (v)
+		__sync_fetch_and_add(&v->calls, 1);
+}
+
 static __always_inline int handle_enter(long id, bool task_storage)
 {
 	struct syslens_stats_key key;
-	struct syslens_stats_val *v;
 	struct syslens_enter_rec *rec;
 	struct task_struct *task;
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -455,14 +468,7 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	task = current_task(task_storage);
 	current_key(&key, task, id, task_storage);
 
-	v = cpu_slots ? cpu_slot(&key, cpu) : 0;
-	if (v) {
-		v->calls += 1;
-	} else {
-		v = stats_get_or_create(&key);
-		if (v)
-			__sync_fetch_and_add(&v->calls, 1);
-	}
+	count_call(&key, cpu);
 	if (procs_active)
 		count_process(key.cgroup_id);
 
@@ -544,7 +550,6 @@ static __always_inline void count_denied(const struct pt_regs *regs, long ret, b
 {
 	struct task_struct *task = current_task(task_storage);
 	struct syslens_stats_key key;
-	struct syslens_stats_val *v;
 	struct syslens_enter_rec rec = {};
 	__u32 cpu = bpf_get_smp_processor_id();
 	long nr = SYSLENS_REGS_NR(regs);
@@ -554,14 +559,7 @@ static __always_inline void count_denied(const struct pt_regs *regs, long ret, b
 		return;
 	}
 	current_key(&key, task, nr, task_storage);
-	v = cpu_slots ? cpu_slot(&key, cpu) : 0;
-	if (v) {
-		v->calls += 1;
-	} else {
-		v = stats_get_or_create(&key);
-		if (v)
-			__sync_fetch_and_add(&v->calls, 1);
-	}
+	count_call(&key, cpu);
 	rec.cgroup_id = key.cgroup_id;
 	rec.nr = key.nr;
 	rec.abi = (__u16)key.abi;
