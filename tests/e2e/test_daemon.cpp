@@ -48,6 +48,22 @@ std::string write_temp(const std::string& name, const std::string& text) {
   return p.string();
 }
 
+// Puts the calling thread under a seccomp filter that refuses mkdir with
+// EPERM and allows the rest: raw BPF, as libseccomp would make calls of its
+// own. 0 when it is in place, else 1 (no_new_privs) or 2 (the filter).
+int refuse_mkdir_with_eperm() {
+  sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mkdir, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+  if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 1;
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return 2;
+  return 0;
+}
+
 // A running syslensd on a free loopback port, stopped with SIGTERM.
 class Daemon {
  public:
@@ -180,15 +196,7 @@ TEST(Daemon, CountsSurviveARestart) {
   };
   auto refused_mkdirs = [&] {
     return run_in_cgroup(cg, [] {
-      sock_filter code[] = {
-          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mkdir, 0, 1),
-          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      };
-      sock_fprog prog{static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
-      if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 1;
-      if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return 2;
+      if (const int failed = refuse_mkdir_with_eperm()) return failed;
       for (int i = 0; i < 3; ++i) ::syscall(SYS_mkdir, "/nonexistent-syslens-e2e/dir", 0755);
       return 0;
     });
@@ -1508,16 +1516,7 @@ TEST(Cli, TraceDeniedStreamsTheCallsSeccompRefused) {
       ::syscall(SYS_write, back[1], "r", 1);
       char c;
       ::syscall(SYS_read, go[0], &c, 1);
-      // The filter (libseccomp would make calls of its own): mkdir gets EPERM.
-      sock_filter code[] = {
-          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mkdir, 0, 1),
-          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      };
-      sock_fprog prog{static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
-      if (::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 1;
-      if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return 2;
+      if (const int failed = refuse_mkdir_with_eperm()) return failed;
       for (int i = 0; i < kMkdirs; ++i) ::syscall(SYS_mkdir, "/nonexistent-syslens-e2e/dir", 0755);
       for (int i = 0; i < 3; ++i) ::syscall(SYS_openat, AT_FDCWD, "/nonexistent-syslens-e2e", O_RDONLY);
       return 0;
