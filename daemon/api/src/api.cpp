@@ -101,6 +101,12 @@ HttpResponse Api::handle(const std::string& target) {
   if (res.error) return *res.error;
   if (rt.what == "check") return check(*res.workload, target);
   if (rt.what == "profile") return json_response(200, profile_json(*res.workload, reference_ ? &*reference_ : nullptr));
+  return seccomp_response(*res.workload, target);
+}
+
+// A seccomp profile of w as the query asks: format=docker (default), oci or
+// spo, runtime_syscalls, and spo's name and namespace.
+HttpResponse Api::seccomp_response(const WorkloadRecord& w, const std::string& target) {
   const auto format = query_param(target, "format");
   const auto runtime = query_param(target, "runtime_syscalls");
   const auto name = query_param(target, "name");
@@ -114,11 +120,10 @@ HttpResponse Api::handle(const std::string& target) {
     if (!name->empty() && dns1123_name(*name) != *name) {
       return json_response(400, {{"error", "name must be a DNS-1123 name (lower case, digits, '-', '.')"}});
     }
-    return {200, "application/yaml", seccomp_spo_yaml(*res.workload, arch_, *runtime != "false", *name, *name_space)};
+    return {200, "application/yaml", seccomp_spo_yaml(w, arch_, *runtime != "false", *name, *name_space)};
   }
-  return json_response(200,
-                       seccomp_json(*res.workload, arch_, *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker,
-                                    *runtime != "false"));
+  return json_response(
+      200, seccomp_json(w, arch_, *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker, *runtime != "false"));
 }
 
 // Check before enforce: the workload's syscalls against the reference or a
@@ -214,14 +219,7 @@ HttpResponse Api::groups(const std::string& target) {
   auto it = merged.find(*group);
   if (it == merged.end()) return json_response(404, {{"error", *kind + " '" + *group + "' is not known"}});
   const WorkloadRecord& g = it->second;
-  const bool with_runtime = *runtime != "false";
-  if (*format == "spo") {
-    return {200, "application/yaml", seccomp_spo_yaml(g, arch_, with_runtime, *name, *name_space)};
-  }
-  if (*format == "docker" || *format == "oci") {
-    return json_response(
-        200, seccomp_json(g, arch_, *format == "oci" ? SeccompFormat::oci : SeccompFormat::docker, with_runtime));
-  }
+  if (!format->empty() && *format != "json") return seccomp_response(g, target);
   json syscalls = json::array();
   for (const auto& [sc, rec] : g.syscalls) {
     if (!rec.used() && rec.denied.empty()) continue;

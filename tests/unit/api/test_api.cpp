@@ -181,4 +181,5 @@ TEST(Api, GroupProfilesJoinLiveWorkloadsAndPastMembers) {
   get("/api/v1/profiles?group_by=pod", 400);
   get("/api/v1/profiles", 400);
   get("/api/v1/profiles?group_by=unit&group=web.service&format=yaml", 400);
+  get("/api/v1/profiles?group_by=unit&group=web.service&format=spo&name=Web_Service", 400);  // not DNS-1123
 }

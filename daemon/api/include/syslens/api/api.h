@@ -51,6 +51,7 @@ class Api {
   };
   Resolved resolve(const std::string& ref);
   HttpResponse check(const WorkloadRecord& w, const std::string& target);
+  HttpResponse seccomp_response(const WorkloadRecord& w, const std::string& target);
 
   Collect& collect_;
   Arch arch_;
