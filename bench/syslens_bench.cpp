@@ -46,7 +46,8 @@ namespace {
 
 struct Options {
   int rounds = 7;
-  long iterations = 1'000'000;  // syscalls per thread per measurement
+  long iterations = 1'000'000;                                       // syscalls per thread per measurement
+  std::uint32_t sample_every = syslens::kDefaultLatencySampleEvery;  // the default row's sampler
   std::vector<int> threads = {1, static_cast<int>(std::thread::hardware_concurrency())};
   std::vector<std::string> workloads = {"getppid", "read", "pipe"};
   bool peers = true;
@@ -84,9 +85,10 @@ struct EmptyPrograms final : Attached {
 };
 
 struct Syslens final : Attached {
-  explicit Syslens(Mode m) {
+  explicit Syslens(Mode m, std::uint32_t sample_every = syslens::kDefaultLatencySampleEvery) {
     ProbeOptions o;
     o.mode = m;
+    o.latency_sample_every = sample_every;
     probes = std::make_unique<syslens::Loader>(o);
   }
   std::unique_ptr<syslens::Loader> probes;  // attached: that is all the bench needs
@@ -311,12 +313,19 @@ Options parse(int argc, char** argv) {
         std::exit(2);
       }
       o.workloads = {*v4};
+    } else if (auto v5 = val("--sample-every")) {
+      const long n = std::stol(*v5);
+      if (n < 1 || n > (1L << 20)) {
+        std::fprintf(stderr, "syslens-bench: --sample-every is 1 to 1048576\n");
+        std::exit(2);
+      }
+      o.sample_every = static_cast<std::uint32_t>(n);
     } else if (a == "--no-peers") {
       o.peers = false;
     } else {
       std::fprintf(stderr,
                    "usage: syslens-bench [--rounds=N] [--iterations=N] [--threads=N] [--workload=getppid|read|pipe] "
-                   "[--no-peers]\n");
+                   "[--sample-every=N] [--no-peers]\n");
       std::exit(2);
     }
   }
@@ -339,12 +348,17 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
 
   const std::string enter_exit = "floor: empty enter+exit", enter = "floor: empty enter";
+  const std::string default_mode = "syslens full, 1 in " + std::to_string(opt.sample_every) + " timed" +
+                                   (opt.sample_every == syslens::kDefaultLatencySampleEvery ? " (default)" : "");
   std::vector<BenchConfig> configs = {
       {"none", "", [] { return std::unique_ptr<Attached>(); }},
       {enter_exit, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(true)); }},
       {enter, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(false)); }},
       {"floor + clock reads", enter_exit, [] { return std::unique_ptr<Attached>(new EmptyPrograms(true, true)); }},
-      {"syslens full", enter_exit, [] { return std::unique_ptr<Attached>(new Syslens(Mode::full)); }},
+      {default_mode, enter_exit,
+       [n = opt.sample_every] { return std::unique_ptr<Attached>(new Syslens(Mode::full, n)); }},
+      {"syslens full, every call timed", "floor + clock reads",
+       [] { return std::unique_ptr<Attached>(new Syslens(Mode::full, 1)); }},
       {"syslens count-only", enter, [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
   };
   // Peers, keyed like syslens (cgroup and syscall) where the tool can.
@@ -385,8 +399,8 @@ int main(int argc, char** argv) {
   ::uname(&u);
   std::printf("syslens-bench: %d rounds x %ld syscalls per thread, interleaved; kernel %s\n", opt.rounds,
               opt.iterations, u.release);
-  std::printf("\n%-8s %-3s %-26s %10s %17s %10s %14s\n", "syscall", "thr", "configuration", "ns/call",
-              "spread (min-max)", "added ns", "x floor added");
+  std::printf("\n%-8s %-3s %-36s %10s %17s %10s %14s %10s %10s\n", "syscall", "thr", "configuration", "ns/call",
+              "spread (min-max)", "added ns", "x floor added", "best added", "x floor");
 
   for (const auto& w : opt.workloads) {
     for (int nt : opt.threads) {
@@ -404,16 +418,23 @@ int main(int argc, char** argv) {
           added[name].push_back(v - round["none"]);
         }
       }
+      auto best = [&](const std::string& name) {
+        return *std::min_element(ns[name].begin(), ns[name].end()) -
+               *std::min_element(ns["none"].begin(), ns["none"].end());
+      };
       for (const auto& c : configs) {
         const auto& v = ns[c.name];
         const double add = median(added[c.name]);
-        char ratio[32] = "";
-        if (!c.floor.empty()) std::snprintf(ratio, sizeof(ratio), "%.2fx", add / median(added[c.floor]));
+        char ratio[32] = "", best_ratio[32] = "";
+        if (!c.floor.empty()) {
+          std::snprintf(ratio, sizeof(ratio), "%.2fx", add / median(added[c.floor]));
+          std::snprintf(best_ratio, sizeof(best_ratio), "%.2fx", best(c.name) / best(c.floor));
+        }
         char spread[32];
         std::snprintf(spread, sizeof(spread), "%.0f-%.0f", *std::min_element(v.begin(), v.end()),
                       *std::max_element(v.begin(), v.end()));
-        std::printf("%-8s %-3d %-26s %10.1f %17s %10.1f %14s\n", w.c_str(), nt, c.name.c_str(), median(v), spread,
-                    c.name == "none" ? 0.0 : add, ratio);
+        std::printf("%-8s %-3d %-36s %10.1f %17s %10.1f %14s %10.1f %10s\n", w.c_str(), nt, c.name.c_str(), median(v),
+                    spread, c.name == "none" ? 0.0 : add, ratio, c.name == "none" ? 0.0 : best(c.name), best_ratio);
       }
       std::printf("\n");
       std::fflush(stdout);

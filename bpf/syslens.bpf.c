@@ -3,9 +3,10 @@
  * syslens: per-(cgroup, syscall) aggregation on the raw_syscalls tracepoints.
  *
  * sys_enter counts every call (what strace -c counts, including calls that
- * never return) and, in full mode, stores a per-thread enter record.
- * sys_exit turns the record into a latency observation and counts failures
- * by errno. Nothing is streamed: the daemon reads the maps when scraped.
+ * never return) and, in full mode, leaves a per-thread enter record, with the
+ * enter time only for the calls the sampler picks. sys_exit counts failures
+ * by errno for every call and turns a timed record into a latency
+ * observation. Nothing is streamed: the daemon reads the maps when scraped.
  *
  * Each program exists once per attach type (tp_btf, raw_tp) and per
  * per-thread store (task storage on 5.11+, a tid hash before); the daemon
@@ -131,12 +132,14 @@ struct {
  * without leaving the CPU (most of them) never touches task storage. When a
  * task is switched out with its record pending, the sched_switch program
  * moves the record into its task storage, where the exit then finds it.
+ * Also this CPU's sampler state (both thread stores).
  * Padded to a cache line: each CPU writes only its own.
  */
 struct syslens_cpu_rec {
 	__u64 task; /* the task_struct pointer, compared, never dereferenced */
 	struct syslens_enter_rec rec;
-	__u8 pad[24];
+	__u32 rng; /* xorshift32 state of the latency sampler; 0: not seeded */
+	__u8 pad[20];
 };
 
 struct {
@@ -160,12 +163,14 @@ struct {
 	__uint(max_entries, SYSLENS_NEW_KEY_RINGBUF_BYTES);
 } syslens_new_keys SEC(".maps");
 
-/* Latency tracking switched off at run time by the daemon's overhead budget
- * (full mode): enter only counts, the exit programs are detached. Each time
- * it is switched back on, latency_gen grows, so records from before are
- * not matched to calls made since. */
-volatile __u32 latency_off;
-volatile __u32 latency_gen;
+/*
+ * The latency sampler (full mode): a call is timed when this CPU's next
+ * pseudo-random 32-bit number is below sample_below. 2^32 or more: every
+ * call (bpf.latency_sample_every 1); 2^32 / N: one call in N on average; 0:
+ * none (the overhead budget's degraded state). Untimed calls pay no clock
+ * read; their exits still count failures and seccomp denials.
+ */
+volatile __u64 sample_below = 1ULL << 32;
 
 /* Live trace, off unless the daemon has a listener: one load per exit. */
 volatile __u32 trace_active;
@@ -285,7 +290,7 @@ stats_get_or_create(const struct syslens_stats_key *key)
  * cgroups, which no program writes any more.
  */
 static __always_inline struct syslens_stats_val *cpu_slot(const struct syslens_stats_key *key,
-							  __u32 cpu)
+							  __u32 cpu, __u32 *slot_idx)
 {
 	__u64 h = key->cgroup_id * 0x9E3779B97F4A7C15ULL ^
 		  ((__u64)key->nr | (__u64)key->abi << 32) * 0xFF51AFD7ED558CCDULL;
@@ -294,6 +299,7 @@ static __always_inline struct syslens_stats_val *cpu_slot(const struct syslens_s
 
 	if (!s)
 		return 0;
+	*slot_idx = idx;
 	if (s->key.cgroup_id == key->cgroup_id && s->key.nr == key->nr && s->key.abi == key->abi)
 		return &s->val;
 	if (s->key.cgroup_id) {
@@ -404,14 +410,41 @@ static __always_inline void count_process(__u64 cgroup_id)
 
 /* The enter record of a call about to run; ts_ns last (it marks it pending). */
 static __always_inline void start_rec(struct syslens_enter_rec *rec,
-				      const struct syslens_stats_key *key)
+				      const struct syslens_stats_key *key, bool timed, __u32 slot)
 {
 	rec->cgroup_id = key->cgroup_id;
 	rec->nr = key->nr;
 	rec->abi = (__u16)key->abi;
-	rec->gen = (__u16)latency_gen;
 	rec->flags = 0;
-	rec->ts_ns = bpf_ktime_get_ns();
+	rec->slot = slot;
+	rec->ts_ns = timed ? bpf_ktime_get_ns() : SYSLENS_TS_UNTIMED;
+}
+
+/*
+ * Whether the call entering now is timed. A per-CPU xorshift32 stream, not
+ * a counter: a counter would pick the same call of a loop that makes a
+ * multiple of N calls per turn every time. A traced workload's calls are all
+ * timed (the live trace shows each call's latency).
+ */
+static __always_inline bool sample_call(struct syslens_cpu_rec *cr, __u64 cgroup_id)
+{
+	__u64 below = sample_below;
+	__u32 x;
+
+	if (below > 0xFFFFFFFFULL)
+		return true;
+	if (trace_active && bpf_map_lookup_elem(&syslens_trace_cgroups, &cgroup_id))
+		return true;
+	if (!below || !cr)
+		return false;
+	x = cr->rng;
+	if (!x)
+		x = bpf_get_prandom_u32() | 1;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	cr->rng = x;
+	return x < below;
 }
 
 static __always_inline struct task_struct *current_task(bool task_storage)
@@ -440,26 +473,31 @@ static __always_inline void current_key(struct syslens_stats_key *key, struct ta
 								      : SYSLENS_ABI_NATIVE;
 }
 
-/* One call entered (or refused before it could be) under key, on cpu. */
-static __always_inline void count_call(const struct syslens_stats_key *key, __u32 cpu)
+/* One call entered (or refused before it could be) under key, on cpu.
+ * Returns 1 + the index of the CPU slot it was counted in, 0 for none. */
+static __always_inline __u32 count_call(const struct syslens_stats_key *key, __u32 cpu)
 {
-	struct syslens_stats_val *v = cpu_slots ? cpu_slot(key, cpu) : 0;
+	__u32 idx = 0;
+	struct syslens_stats_val *v = cpu_slots ? cpu_slot(key, cpu, &idx) : 0;
 
 	if (v) {
 		v->calls += 1;
-		return;
+		return idx + 1;
 	}
 	v = stats_get_or_create(key);
 	if (v)
 		__sync_fetch_and_add(&v->calls, 1);
+	return 0;
 }
 
 static __always_inline int handle_enter(long id, bool task_storage)
 {
 	struct syslens_stats_key key;
 	struct syslens_enter_rec *rec;
+	struct syslens_cpu_rec *cr;
 	struct task_struct *task;
-	__u32 cpu = bpf_get_smp_processor_id();
+	__u32 cpu = bpf_get_smp_processor_id(), slot;
+	bool timed;
 
 	if (id < 0) {
 		count_event(SYSLENS_CNT_IGNORED_NR);
@@ -468,22 +506,20 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	task = current_task(task_storage);
 	current_key(&key, task, id, task_storage);
 
-	count_call(&key, cpu);
+	slot = count_call(&key, cpu);
 	if (procs_active)
 		count_process(key.cgroup_id);
 
-	if (!track_latency || latency_off)
+	if (!track_latency)
 		return 0;
-	if (task_storage) {
-		struct syslens_cpu_rec *cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
-
-		if (cr) {
-			if (cr->rec.ts_ns && cr->task == (__u64)task)
-				count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
-			cr->task = (__u64)task;
-			start_rec(&cr->rec, &key);
-			return 0;
-		}
+	cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
+	timed = sample_call(cr, key.cgroup_id);
+	if (task_storage && cr) {
+		if (cr->rec.ts_ns && cr->task == (__u64)task)
+			count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
+		cr->task = (__u64)task;
+		start_rec(&cr->rec, &key, timed, slot);
+		return 0;
 	}
 	rec = rec_for_enter(task, task_storage);
 	if (!rec) {
@@ -492,7 +528,7 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	}
 	if (rec->ts_ns)
 		count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
-	start_rec(rec, &key);
+	start_rec(rec, &key, timed, 0);
 	return 0;
 }
 
@@ -518,7 +554,7 @@ static __always_inline void trace_event(const struct syslens_enter_rec *rec, lon
 		return;
 	}
 	pid_tgid = bpf_get_current_pid_tgid();
-	e->ts_ns = now;
+	e->ts_ns = now ? now : bpf_ktime_get_ns();
 	e->latency_ns = delta;
 	e->ret = ret;
 	e->pid = pid_tgid >> 32;
@@ -530,12 +566,17 @@ static __always_inline void trace_event(const struct syslens_enter_rec *rec, lon
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* This CPU's record if the current task owns it and has a call pending. */
+/*
+ * This CPU's record if it has a call pending: then it is the current task's.
+ * Any other task that entered a call here was switched out since, and the
+ * sched_switch program moved its pending record to its task storage, so the
+ * exit need not compare the task (a helper call on every exit).
+ */
 static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu)
 {
 	struct syslens_cpu_rec *cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 
-	if (cr && cr->rec.ts_ns && cr->task == (__u64)bpf_get_current_task_btf())
+	if (cr && cr->rec.ts_ns)
 		return &cr->rec;
 	return 0;
 }
@@ -579,20 +620,44 @@ static __always_inline bool current_filtered(bool task_storage)
 	return BPF_CORE_READ(task, seccomp.mode) == SYSLENS_SECCOMP_MODE_FILTER;
 }
 
+/* Adds a timed call's latency to its key: through the CPU slot its enter
+ * was counted in when the enter ran on this CPU, else as the enter found it. */
+static __always_inline void add_latency(const struct syslens_enter_rec *rec, __u64 delta, __u32 cpu)
+{
+	struct syslens_stats_key key = {
+		.cgroup_id = rec->cgroup_id,
+		.nr = rec->nr,
+		.abi = rec->abi,
+	};
+	struct syslens_stats_val *v = 0;
+	__u32 idx = rec->slot - 1, unused;
+
+	if (rec->slot) {
+		struct syslens_cpu_slot *s = bpf_map_lookup_elem(&syslens_cpu_slots, &idx);
+
+		/* The daemon may have freed it (a removed cgroup): check. */
+		if (s && s->key.cgroup_id == key.cgroup_id)
+			v = &s->val;
+	}
+	if (!v && cpu_slots)
+		v = cpu_slot(&key, cpu, &unused);
+	if (v) {
+		v->returns += 1;
+		v->sum_ns += delta;
+		v->hist[hist_slot(delta)] += 1;
+	} else if ((v = stats_get_or_create(&key))) {
+		__sync_fetch_and_add(&v->returns, 1);
+		__sync_fetch_and_add(&v->sum_ns, delta);
+		__sync_fetch_and_add(&v->hist[hist_slot(delta)], 1);
+	}
+}
+
 static __always_inline int handle_exit(const struct pt_regs *regs, long ret, bool task_storage)
 {
-	struct syslens_stats_key key;
-	struct syslens_stats_val *v;
 	struct syslens_enter_rec *rec = 0;
-	__u64 now, delta;
-	__u32 cpu;
+	__u64 ts, now = 0, delta = 0;
+	__u32 cpu = bpf_get_smp_processor_id();
 
-	/* The daemon detaches us when latency goes off; this covers a link
-	 * that another process's copy of its fd keeps alive. */
-	if (latency_off)
-		return 0;
-	now = bpf_ktime_get_ns();
-	cpu = bpf_get_smp_processor_id();
 	if (task_storage)
 		rec = cpu_rec_of_current(cpu);
 	if (!rec)
@@ -604,34 +669,20 @@ static __always_inline int handle_exit(const struct pt_regs *regs, long ret, boo
 		if (rec && (rec->flags & SYSLENS_REC_IN_FLIGHT)) {
 			rec->flags = 0;
 		} else if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO && current_filtered(task_storage)) {
-			count_denied(regs, ret, task_storage, now);
+			count_denied(regs, ret, task_storage, 0);
 			return 0;
 		}
 		count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
 		return 0;
 	}
-	if (rec->gen != (__u16)latency_gen) {
-		rec->ts_ns = 0;
-		count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
-		return 0;
-	}
-	delta = now - rec->ts_ns;
+	ts = rec->ts_ns;
 	rec->ts_ns = 0;
-	key.cgroup_id = rec->cgroup_id;
-	key.nr = rec->nr;
-	key.abi = rec->abi;
-
-	/* Not necessarily where the enter went: it may have run on another
-	 * CPU. The daemon sums a key over all places. */
-	v = cpu_slots ? cpu_slot(&key, cpu) : 0;
-	if (v) {
-		v->returns += 1;
-		v->sum_ns += delta;
-		v->hist[hist_slot(delta)] += 1;
-	} else if ((v = stats_get_or_create(&key))) {
-		__sync_fetch_and_add(&v->returns, 1);
-		__sync_fetch_and_add(&v->sum_ns, delta);
-		__sync_fetch_and_add(&v->hist[hist_slot(delta)], 1);
+	if (ts != SYSLENS_TS_UNTIMED) {
+		now = bpf_ktime_get_ns();
+		delta = now - ts;
+		/* Not necessarily where the enter went: it may have run on
+		 * another CPU. The daemon sums a key over all places. */
+		add_latency(rec, delta, cpu);
 	}
 	if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO)
 		count_errno(rec, ret);
@@ -653,13 +704,14 @@ static __always_inline int handle_switch(void)
 	struct syslens_cpu_rec *cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 	struct syslens_enter_rec *rec;
 
-	if (latency_off || !cr || !cr->rec.ts_ns || cr->task != (__u64)task)
+	if (!cr || !cr->rec.ts_ns || cr->task != (__u64)task)
 		return 0;
 	rec = bpf_task_storage_get(&syslens_task_rec, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (rec) {
 		if (rec->ts_ns)
 			count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
 		*rec = cr->rec;
+		rec->slot = 0; /* another CPU's slot, once the task runs elsewhere */
 	} else {
 		count_event(SYSLENS_CNT_ENTER_STORE_FAILED);
 	}

@@ -137,17 +137,27 @@ struct syslens_cpu_slot {
 	struct syslens_stats_val val;
 };
 
-/* Per-thread record written at sys_enter and consumed at sys_exit. */
+/*
+ * Per-thread record written at every sys_enter (full mode) and consumed at
+ * sys_exit: the mark that the call entered (what tells a seccomp denial
+ * apart), its key, and the enter time when the call is timed.
+ */
 struct syslens_enter_rec {
 	__u64 ts_ns;	 /* 0 = no syscall in flight */
 	__u64 cgroup_id; /* cgroup at enter: the call is attributed there */
 	__u32 nr;
 	__u16 abi;
-	__u16 gen;   /* latency_gen at enter: records older than the last
-			  * re-enabling of latency tracking are ignored */
+	__u16 pad;
 	__u32 flags; /* SYSLENS_REC_* */
-	__u32 pad;
+	__u32 slot;  /* 1 + the syslens_cpu_slots index the call was counted in,
+		      * 0: none; set only in a CPU's own record (syslens_cpu_recs) */
 };
+
+/*
+ * ts_ns of a call entered but not timed (the sampler passed it over, or
+ * latency is off): its exit counts a failure, not a latency.
+ */
+#define SYSLENS_TS_UNTIMED 1
 
 /*
  * The thread was asleep in a syscall when the exit program was attached

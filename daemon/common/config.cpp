@@ -351,6 +351,7 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
     bpf.u32("max_errno_entries", cfg.max_errno_entries, 64, 1U << 24);
     bpf.u32("max_threads", cfg.max_threads, 64, 1U << 24);
     bpf.u32("cpu_slots", cfg.cpu_slots, 0, 1U << 16);
+    bpf.u32("latency_sample_every", cfg.latency_sample_every, 1, 1U << 20);
     bpf.str("pin_path", cfg.pin_path);
     if (!cfg.pin_path.empty() && cfg.pin_path.front() != '/')
       bpf.fail("bpf.pin_path", "'" + cfg.pin_path + "' is not an absolute path");

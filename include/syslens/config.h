@@ -24,6 +24,9 @@ struct ListenAddress {
   std::uint16_t port = 0;
 };
 
+// bpf.latency_sample_every's default: chosen from `make bench` (bench/README.md).
+inline constexpr std::uint32_t kDefaultLatencySampleEvery = 64;
+
 struct Config {
   // Flags.
   std::string listen_address = ":9823";
@@ -49,6 +52,9 @@ struct Config {
   std::string pin_path = "/sys/fs/bpf/syslens";
   // Entries per CPU of the per-CPU slot table (a power of two; 0: none).
   std::uint32_t cpu_slots = 1024;
+  // Full mode: time one call in this many, on average, per CPU (1: every
+  // call). Counts and errors are exact either way.
+  std::uint32_t latency_sample_every = kDefaultLatencySampleEvery;
   RunStatsMode run_stats = RunStatsMode::sampled;
   // Overhead budget: ns inside syslens's programs per syscall, measured in
   // the run-stats windows; above it latency tracking goes off until

@@ -69,7 +69,7 @@ class Daemon {
  public:
   explicit Daemon(const std::string& config_yaml = "", std::vector<std::string> extra = {}) : port_(free_port()) {
     std::vector<std::string> argv = {daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port_)};
-    argv.push_back("--config.file=" + write_temp("daemon.yaml", unpinned(config_yaml)));
+    argv.push_back("--config.file=" + write_temp("daemon.yaml", test_daemon_config(config_yaml)));
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<Background>(argv);
     ready_ = wait_ready(port_);
@@ -348,7 +348,7 @@ TEST(Daemon, WebConfigTlsAndAuthWithARealClient) {
   // keeps old TLS out: syslensd is run without it.
   Background d({"env", "OPENSSL_CONF=/dev/null", daemon_path(),
                 "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                "--config.file=" + write_temp("daemon.yaml", unpinned("")), "--web.config.file=" + web});
+                "--config.file=" + write_temp("daemon.yaml", test_daemon_config("")), "--web.config.file=" + web});
   const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/metrics";
   auto curl = [&](std::vector<std::string> extra, const std::string& u) {
     std::vector<std::string> argv = {"curl", "-s",           "-o",       "/dev/null", "-D",         "-",
@@ -417,7 +417,7 @@ TEST(Daemon, WebConfigTlsAndAuthWithARealClient) {
 // only CAP_DAC_READ_SEARCH, under its own seccomp filter.
 TEST(Daemon, RunsAsANonRootUserWithCapabilities) {
   SYSLENS_REQUIRE_ROOT();
-  const std::string cfg = write_temp("nonroot.yaml", unpinned("bpf:\n  run_stats:\n    mode: \"off\"\n"));
+  const std::string cfg = write_temp("nonroot.yaml", test_daemon_config("bpf:\n  run_stats:\n    mode: \"off\"\n"));
   ::chmod(cfg.c_str(), 0644);
   const auto port = free_port();
   Background d({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
@@ -1314,7 +1314,7 @@ TEST(Daemon, HostWithoutCgroupV2FallsBackToV1) {
   const auto port = free_port();
   Background daemon({"unshare", "--mount", "--propagation", "private", "sh", "-c",
                      "umount -l " + cgroup2_mount() + " && exec " + daemon_path() + " --web.listen-address=127.0.0.1:" +
-                         std::to_string(port) + " --config.file=" + write_temp("v1.yaml", unpinned(""))});
+                         std::to_string(port) + " --config.file=" + write_temp("v1.yaml", test_daemon_config(""))});
   ASSERT_TRUE(wait_ready(port)) << daemon.err();
   EXPECT_NE(daemon.err().find("no cgroup v2 hierarchy mounted: keying by the cgroup v1 " + h.controller + " hierarchy"),
             std::string::npos)
@@ -1699,7 +1699,7 @@ TEST(Cli, ReachesADaemonWithTlsAndAuthentication) {
   WebFixture wf;
   const auto port = free_port();
   Background d({daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                "--config.file=" + write_temp("daemon.yaml", unpinned("")), "--web.config.file=" + wf.web});
+                "--config.file=" + write_temp("daemon.yaml", test_daemon_config("")), "--web.config.file=" + wf.web});
   TestCgroup cg("cli-tls");
   const std::string cli = build_dir() + "/cli/syslens";
   const std::string addr = "--address=https://127.0.0.1:" + std::to_string(port);
@@ -1947,7 +1947,7 @@ TEST(Systemd, ReadinessIsReportedOverNotifySocket) {
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   const auto port = free_port();
   Background d({"env", "NOTIFY_SOCKET=" + sock, daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                "--config.file=" + write_temp("notify.yaml", unpinned(""))});
+                "--config.file=" + write_temp("notify.yaml", test_daemon_config(""))});
   auto receive = [&](int timeout_ms) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, timeout_ms) != 1) return std::string();

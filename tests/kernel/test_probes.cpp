@@ -1,5 +1,6 @@
 // Real-kernel tests of the BPF programs: load the real object, run exact
 // workloads in fresh cgroups, read the maps and compare number for number.
+#include <cmath>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
@@ -77,6 +78,14 @@ CgroupView view(const Snapshot& s, std::uint64_t cgroup_id) {
 
 std::uint32_t nr(const char* name) { return static_cast<std::uint32_t>(*syscall_number(Abi::x86_64, name)); }
 
+// Errors less those of seccomp(2) itself: libseccomp probes the kernel's
+// features with calls that fail (EFAULT, EINVAL) when it loads a filter.
+std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> without_seccomp_calls(
+    std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> errors) {
+  std::erase_if(errors, [](const auto& e) { return std::get<0>(e.first) == nr("seccomp"); });
+  return errors;
+}
+
 struct Variant {
   AttachKind attach;
   ThreadStore store;
@@ -99,6 +108,7 @@ ProbeOptions options(Mode mode, const Variant& v) {
   o.attach = v.attach;
   o.thread_store = v.store;
   o.cpu_slots = v.cpu_slots;
+  o.latency_sample_every = 1;  // exact latency counts; the sampler has its own test
   return o;
 }
 
@@ -288,62 +298,104 @@ TEST_P(FullMode, ABlockedCallKeepsItsRecordWhileOthersRunOnItsCpu) {
   EXPECT_EQ(v.stats.at({nr("write"), 0}).returns, static_cast<std::uint64_t>(kRounds));
 }
 
-// The overhead budget's switch: with latency tracking off, calls are still
-// counted exactly and nothing returns; a record left from before (a call
-// blocked while tracking went off) is not matched to a call made after it
-// came back on.
-TEST_P(FullMode, LatencyOffCountsCallsAndOnAgainIgnoresOldRecords) {
+// The overhead budget's switch: with latency tracking off no call is timed,
+// and calls, failures by errno and seccomp denials are still exact.
+TEST_P(FullMode, LatencyOffTimesNothingAndKeepsCountsErrorsAndDenialsExact) {
   SYSLENS_REQUIRE_ROOT();
+  constexpr int kMkdirs = 7;
   KernelEdge probes(options(Mode::full, GetParam()));
   TestCgroup cg("latency-off");
-  int ready[2], data[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  ASSERT_EQ(::pipe(data), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // Not the parent's BPF fds: a child holding a link keeps it alive after
-    // the parent destroys it, and before Linux 6.10 a raw tracepoint refuses
-    // the same program twice (its probe data is the program, not the link),
-    // so re-attaching fails with EEXIST. syslensd forks nothing.
-    for (int fd = 3; fd < 1024; ++fd) {
-      if (fd != ready[1] && fd != data[0]) ::close(fd);
-    }
-    cg.add(::getpid());
-    char c = 'r';
-    if (::write(ready[1], &c, 1) != 1) ::_exit(1);
-    if (::read(data[0], &c, 1) != 1) ::_exit(1);  // blocks while tracking goes off
-    for (int i = 0; i < 10; ++i) ::syscall(SYS_getppid);
-    if (::read(data[0], &c, 1) != 1) ::_exit(1);  // entered while off, returns once on again
-    ::_exit(0);
-  }
-  char c;
-  ASSERT_EQ(::read(ready[0], &c, 1), 1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_TRUE(probes.controls.set_latency(false));
+  probes.controls.set_latency(false);
   EXPECT_FALSE(probes.controls.latency_on());
-  ASSERT_EQ(::write(data[1], "x", 1), 1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_TRUE(probes.controls.set_latency(true));
-  EXPECT_TRUE(probes.controls.latency_on());
-  ASSERT_EQ(::write(data[1], "y", 1), 1);
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  for (int f : {ready[0], ready[1], data[0], data[1]}) ::close(f);
+  auto workload = [] {
+    for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+    for (int i = 0; i < kOpenat; ++i) ::syscall(SYS_openat, AT_FDCWD, kMissing, O_RDONLY);
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mkdir), 0) != 0 || seccomp_load(ctx) != 0) {
+      return 3;
+    }
+    // Filtered from here: a failure that entered is not a denial.
+    for (int i = 0; i < kOpenat; ++i) ::syscall(SYS_openat, AT_FDCWD, kMissing, O_RDONLY);
+    for (int i = 0; i < kMkdirs; ++i) {
+      if (::syscall(SYS_mkdir, "/nonexistent-syslens-test/dir", 0755) != -1 || errno != EPERM) return 4;
+    }
+    return 0;
+  };
+  ASSERT_EQ(run_in_cgroup(cg, workload), 0);
+  auto v = view(probes.maps.read(), cg.id());
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, static_cast<std::uint64_t>(kGetppid));
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, 0U);
+  EXPECT_EQ(v.stats.at({nr("openat"), 0}).calls, 2U * kOpenat);
+  EXPECT_EQ(v.stats.at({nr("openat"), 0}).returns, 0U);
+  const std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> want_err = {
+      {{nr("openat"), 0, ENOENT}, 2 * kOpenat}, {{nr("mkdir"), 0, EPERM}, kMkdirs}};
+  EXPECT_EQ(without_seccomp_calls(v.errors), want_err);
+  const std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> want_denied = {
+      {{nr("mkdir"), 0, EPERM}, kMkdirs}};
+  EXPECT_EQ(v.denied, want_denied);
 
-  // On again: latency is tracked as before.
+  // On again: every call is timed (latency_sample_every 1).
+  probes.controls.set_latency(true);
+  EXPECT_TRUE(probes.controls.latency_on());
   ASSERT_EQ(run_in_cgroup(cg,
                           [] {
                             for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
                             return 0;
                           }),
             0);
-  const auto v = view(probes.maps.read(), cg.id());
-  EXPECT_EQ(v.stats.at({nr("read"), 0}).calls, 2U);
-  EXPECT_EQ(v.stats.at({nr("read"), 0}).returns, 0U) << "a stale record was matched";
-  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, 10U + kGetppid);
+  v = view(probes.maps.read(), cg.id());
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, 2U * kGetppid);
   EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, static_cast<std::uint64_t>(kGetppid));
+}
+
+// One call in N timed: the latency families count a sample, the counts and
+// failures stay exact, and a filtered thread's untimed failures are not
+// taken for seccomp denials (every call leaves an enter mark, timed or not).
+TEST_P(FullMode, SampledLatencyTimesAboutOneCallInNAndKeepsCountsErrorsAndDenialsExact) {
+  SYSLENS_REQUIRE_ROOT();
+  constexpr int kCalls = 64'000, kFailures = 6'400, kMkdirs = 7, kEvery = 16;
+  auto o = options(Mode::full, GetParam());
+  o.latency_sample_every = kEvery;
+  KernelEdge probes(o);
+  TestCgroup cg("sampled");
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+                            if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mkdir), 0) != 0 ||
+                                seccomp_load(ctx) != 0) {
+                              return 3;
+                            }
+                            for (int i = 0; i < kCalls; ++i) ::syscall(SYS_getppid);
+                            for (int i = 0; i < kFailures; ++i) ::syscall(SYS_openat, AT_FDCWD, kMissing, O_RDONLY);
+                            for (int i = 0; i < kMkdirs; ++i) ::syscall(SYS_mkdir, "/nonexistent-syslens-test/d", 0755);
+                            return 0;
+                          }),
+            0);
+  const auto v = view(probes.maps.read(), cg.id());
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, static_cast<std::uint64_t>(kCalls));
+  EXPECT_EQ(v.stats.at({nr("openat"), 0}).calls, static_cast<std::uint64_t>(kFailures));
+  const std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> want_err = {
+      {{nr("openat"), 0, ENOENT}, kFailures}, {{nr("mkdir"), 0, EPERM}, kMkdirs}};
+  EXPECT_EQ(without_seccomp_calls(v.errors), want_err);
+  const std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t> want_denied = {
+      {{nr("mkdir"), 0, EPERM}, kMkdirs}};
+  EXPECT_EQ(v.denied, want_denied);
+
+  // Timed getppids: binomial(64,000, 1/16), mean 4,000, sd 61; six sd either
+  // way fails a broken sampler (all timed: 64,000; none: 0; 1 in 8: 8,000)
+  // and a correct one about once in 500 million runs.
+  const auto& g = v.stats.at({nr("getppid"), 0});
+  const double mean = double{kCalls} / kEvery, sd = std::sqrt(mean * (1.0 - 1.0 / kEvery));
+  EXPECT_GT(static_cast<double>(g.returns), mean - 6 * sd);
+  EXPECT_LT(static_cast<double>(g.returns), mean + 6 * sd);
+  std::uint64_t in_hist = 0;
+  for (auto h : g.hist) in_hist += h;
+  EXPECT_EQ(in_hist, g.returns) << "each timed call is in the histogram once";
+  EXPECT_GT(g.sum_ns, 0U);
+  const auto& f = v.stats.at({nr("openat"), 0});
+  const double fmean = double{kFailures} / kEvery, fsd = std::sqrt(fmean * (1.0 - 1.0 / kEvery));
+  EXPECT_GT(static_cast<double>(f.returns), fmean - 6 * fsd);
+  EXPECT_LT(static_cast<double>(f.returns), fmean + 6 * fsd);
 }
 
 TEST_P(FullMode, Ia32CompatSyscallsAreNotTakenForTheir64BitNamesakes) {

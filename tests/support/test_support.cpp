@@ -427,13 +427,21 @@ std::string source_dir() {
   return d ? d : SYSLENS_SOURCE_DIR_DEFAULT;
 }
 
-std::string unpinned(const std::string& yaml) {
-  if (yaml.find("pin_path:") != std::string::npos) return yaml;
-  if (yaml.rfind("bpf:\n", 0) == 0) return "bpf:\n  pin_path: \"\"\n" + yaml.substr(5);
+namespace {
+// yaml with "  key: value" in its bpf section, unless it sets key already.
+std::string with_bpf_setting(const std::string& yaml, const std::string& key, const std::string& value) {
+  if (yaml.find(key + ":") != std::string::npos) return yaml;
+  const std::string line = "  " + key + ": " + value + "\n";
+  if (yaml.rfind("bpf:\n", 0) == 0) return "bpf:\n" + line + yaml.substr(5);
   if (auto at = yaml.find("\nbpf:\n"); at != std::string::npos) {
-    return yaml.substr(0, at + 6) + "  pin_path: \"\"\n" + yaml.substr(at + 6);
+    return yaml.substr(0, at + 6) + line + yaml.substr(at + 6);
   }
-  return yaml + (yaml.empty() || yaml.back() == '\n' ? "" : "\n") + "bpf:\n  pin_path: \"\"\n";
+  return yaml + (yaml.empty() || yaml.back() == '\n' ? "" : "\n") + "bpf:\n" + line;
+}
+}  // namespace
+
+std::string test_daemon_config(const std::string& yaml) {
+  return with_bpf_setting(with_bpf_setting(yaml, "pin_path", "\"\""), "latency_sample_every", "1");
 }
 
 TestPinDir::TestPinDir() {

@@ -154,9 +154,11 @@ class CounterWatch {
 double sum_samples(const std::vector<Sample>& s, const std::string& name,
                    const std::map<std::string, std::string>& match);
 
-// A daemon config with the maps not pinned (unless it sets bpf.pin_path
-// itself), so tests do not share counts through /sys/fs/bpf/syslens.
-std::string unpinned(const std::string& yaml);
+// A daemon config for tests: the maps not pinned, so tests do not share
+// counts through /sys/fs/bpf/syslens, and every call timed, so latency
+// counts are exact (unless yaml sets bpf.pin_path or bpf.latency_sample_every
+// itself).
+std::string test_daemon_config(const std::string& yaml);
 
 // A fresh pin directory path on the bpffs at /sys/fs/bpf (mounted there
 // first if nothing is, as systemd does on hosts), for one test; removed with

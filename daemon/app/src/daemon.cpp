@@ -263,7 +263,8 @@ int serve(const Config& cfg) {
                 std::chrono::duration_cast<std::chrono::seconds>(cfg.overhead_recheck).count());
             break;
           case OverheadGovernor::Action::restore:
-            if (controls.set_latency(true)) spdlog::info("latency tracking back on to measure the overhead again");
+            controls.set_latency(true);
+            spdlog::info("latency tracking back on to measure the overhead again");
             break;
           case OverheadGovernor::Action::none:
             break;
@@ -346,6 +347,7 @@ int serve(const Config& cfg) {
                smp.overhead_ns = governor.last_cost_ns();
                smp.budget_ns = governor.budget_ns();
                smp.latency_degraded = loader.mode() == Mode::full && !controls.latency_on();
+               smp.latency_sample_every = loader.mode() == Mode::full ? loader.latency_sample_every() : 0;
                smp.degradations = governor.degradations();
                smp.programs = controls.program_stats();
                smp.run_stats_seconds = sampler.enabled_seconds();

@@ -55,6 +55,10 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                  .Add({});
   degraded_ = &gauge("syslens_degraded", "1 while a feature is off to stay within the overhead budget.")
                    .Add({{"feature", "latency"}});
+  sample_every_ = &gauge("syslens_latency_sample_every",
+                         "Full mode: one call in this many, on average, is timed for the latency families "
+                         "(bpf.latency_sample_every); counts and errors are exact. 0: count mode.")
+                       .Add({});
   degradations_ =
       &counter("syslens_degradations_total", "Times a feature was turned off to stay within the overhead budget.")
            .Add({{"feature", "latency"}});
@@ -146,6 +150,7 @@ void SelfMetrics::update(const SelfSample& s) {
   }
   budget_->Set(s.budget_ns / 1e9);
   degraded_->Set(s.latency_degraded ? 1 : 0);
+  sample_every_->Set(s.latency_sample_every);
   advance(*degradations_, static_cast<double>(s.degradations));
   if (s.programs) {
     for (const auto& p : *s.programs) {

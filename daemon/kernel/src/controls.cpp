@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "bpf_internal.h"
+#include "syslens/kernel/overhead.h"
 
 namespace syslens {
 
@@ -98,22 +99,15 @@ void Controls::consume_trace(const std::function<void(const syslens_trace_event&
   on_trace_ = nullptr;
 }
 
-bool Controls::set_latency(bool on) {
-  if (mode_ != Mode::full || on == latency_on()) return true;
-  auto* bss = skel_->bss;
-  if (!on) {
-    bss->latency_off = 1;  // enter stops writing records first
-    loader_.detach_latency();
-    return true;
-  }
-  if (!loader_.reattach_latency()) return false;
-  // Records written before latency went off belong to calls long returned.
-  bss->latency_gen = bss->latency_gen + 1;
-  bss->latency_off = 0;
-  return true;
+void Controls::set_latency(bool on) {
+  if (mode_ != Mode::full) return;
+  const std::uint64_t below = on ? latency_sample_threshold(loader_.latency_sample_every()) : 0;
+  __atomic_store_n(&skel_->data->sample_below, below, __ATOMIC_RELAXED);
 }
 
-bool Controls::latency_on() const { return mode_ == Mode::full && skel_->bss->latency_off == 0; }
+bool Controls::latency_on() const {
+  return mode_ == Mode::full && __atomic_load_n(&skel_->data->sample_below, __ATOMIC_RELAXED) != 0;
+}
 
 std::vector<ProgramStats> Controls::program_stats() const {
   std::vector<ProgramStats> out;

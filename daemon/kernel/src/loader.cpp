@@ -19,6 +19,7 @@
 
 #include "bpf_internal.h"
 #include "syslens/errors.h"
+#include "syslens/kernel/overhead.h"
 
 namespace syslens {
 
@@ -73,6 +74,7 @@ ProbeOptions ProbeOptions::from(const Config& c) {
   o.max_errno_entries = c.max_errno_entries;
   o.max_threads = c.max_threads;
   o.cpu_slots = c.cpu_slots;
+  o.latency_sample_every = c.latency_sample_every;
   o.pin_path = c.pin_path;
   return o;
 }
@@ -341,8 +343,7 @@ Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {
 }
 
 Loader::~Loader() {
-  latency_links_.clear();  // detach before the programs and maps go
-  links_.clear();
+  links_.clear();  // detach before the programs and maps go
   new_keys_.reset();
   if (layout_.slots) ::munmap(layout_.slots, slots_bytes_);
   skel_.reset();
@@ -369,6 +370,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   const bool tp = attach == AttachKind::tp_btf;
   const bool task = store == ThreadStore::task_storage;
   skel->rodata->track_latency = full;
+  skel->data->sample_below = latency_sample_threshold(opts.latency_sample_every);
   skel->rodata->cgroup_v1_subsys = opts.cgroup_v1_subsys;
 
   struct bpf_program* prog = nullptr;
@@ -389,8 +391,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   if (!err) err = bpf_map__set_max_entries(m.syslens_errors, opts.max_errno_entries);
   if (!err) err = bpf_map__set_max_entries(m.syslens_tid_rec, (full && !task) ? opts.max_threads : 1);
   if (!err && !task) err = bpf_map__set_autocreate(m.syslens_task_rec, false);
-  if (!err)
-    err = bpf_map__set_max_entries(m.syslens_cpu_recs, (full && task) ? static_cast<std::uint32_t>(layout_.ncpus) : 1);
+  if (!err) err = bpf_map__set_max_entries(m.syslens_cpu_recs, full ? static_cast<std::uint32_t>(layout_.ncpus) : 1);
   // The slot table is capped at 32 MiB: fewer entries per CPU on big machines.
   std::uint32_t slots = opts.cpu_slots;
   while (slots > 16 &&
@@ -430,6 +431,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   layout_.max_stats = opts.max_stats_entries;
   layout_.max_errno = opts.max_errno_entries;
   layout_.max_threads = opts.max_threads;
+  sample_every_ = opts.latency_sample_every;
   return true;
 }
 
@@ -463,12 +465,11 @@ void Loader::attach_all() {
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       const int e = errno;
-      latency_links_.clear();
       links_.clear();
       throw FatalError(kExitKernel,
                        std::string("cannot attach BPF program ") + bpf_program__name(prog) + ": " + errstr(e));
     }
-    (is_latency_program(prog) ? latency_links_ : links_).emplace_back(link);
+    links_.emplace_back(link);
   }
   mark_in_flight();
 }
@@ -494,41 +495,10 @@ void Loader::mark_in_flight() {
   ::close(fd);
 }
 
-// The programs of latency tracking (exit and context switch): what goes off
-// and comes back with set_latency().
-std::array<struct bpf_program*, 6> Loader::latency_programs() const {
-  const auto& p = skel_->progs;
-  return {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_exit_task,
-          p.tpbtf_exit_tid,    p.rawtp_exit_task,   p.rawtp_exit_tid};
-}
-
-bool Loader::is_latency_program(const ::bpf_program* prog) const {
-  const auto all = latency_programs();
-  return std::find(all.begin(), all.end(), prog) != all.end();
-}
-
 bool Loader::has_thread_record(std::uint32_t tid) const {
   syslens_enter_rec rec{};
   return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.syslens_tid_rec), &tid, &rec) == 0;
 }
-void Loader::detach_latency() { latency_links_.clear(); }
-
-bool Loader::reattach_latency() {
-  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links;
-  for (auto* prog : latency_programs()) {
-    if (!bpf_program__autoload(prog)) continue;
-    bpf_link* link = bpf_program__attach(prog);
-    if (!link) {
-      spdlog::warn("cannot re-attach {}: {}; latency tracking stays off", bpf_program__name(prog), errstr(errno));
-      return false;
-    }
-    links.emplace_back(link);
-  }
-  latency_links_ = std::move(links);
-  mark_in_flight();
-  return true;
-}
-
 void Loader::SkelDeleter::operator()(struct ::syslens_bpf* s) const { syslens_bpf__destroy(s); }
 void Loader::RingDeleter::operator()(struct ring_buffer* r) const { ring_buffer__free(r); }
 void Loader::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }

@@ -4,6 +4,10 @@
 
 namespace syslens {
 
+std::uint64_t latency_sample_threshold(std::uint32_t every) {
+  return every == 0 ? 0 : (std::uint64_t{1} << 32) / every;
+}
+
 std::optional<double> cost_per_syscall_ns(const std::vector<ProgramStats>& before,
                                           const std::vector<ProgramStats>& after) {
   std::map<std::string, const ProgramStats*> b;

@@ -140,6 +140,9 @@ TEST(ConfigFile, MistakesNameTheKey) {
   expect_fatal([] { yaml("bpf:\n  cpu_slots: 131072\n"); }, kExitConfig, "bpf.cpu_slots: 131072 is outside 0..65536");
   EXPECT_EQ(yaml("bpf:\n  cpu_slots: 0\n").cpu_slots, 0U);
   EXPECT_EQ(yaml("bpf:\n  cpu_slots: 256\n").cpu_slots, 256U);
+  expect_fatal([] { yaml("bpf:\n  latency_sample_every: 0\n"); }, kExitConfig,
+               "bpf.latency_sample_every: 0 is outside 1..1048576");
+  EXPECT_EQ(yaml("bpf:\n  latency_sample_every: 1\n").latency_sample_every, 1U);
   expect_fatal([] { yaml("overhead:\n  budget_ns_per_syscall: 100\nbpf:\n  run_stats:\n    mode: off\n"); },
                kExitConfig, "overhead.budget_ns_per_syscall needs bpf.run_stats.mode sampled or on");
   expect_fatal([] { yaml("mode: count\noverhead:\n  budget_ns_per_syscall: 100\n"); }, kExitConfig,
@@ -210,6 +213,7 @@ TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
   EXPECT_EQ(c.max_errno_entries, d.max_errno_entries);
   EXPECT_EQ(c.max_threads, d.max_threads);
   EXPECT_EQ(c.cpu_slots, d.cpu_slots);
+  EXPECT_EQ(c.latency_sample_every, d.latency_sample_every);
   EXPECT_EQ(c.latency_buckets_per_cgroup, d.latency_buckets_per_cgroup);
   EXPECT_EQ(c.overhead_budget_ns, d.overhead_budget_ns);
   EXPECT_EQ(c.overhead_recheck, d.overhead_recheck);

@@ -47,3 +47,11 @@ TEST(Overhead, OverBudgetDegradesThenRechecksAfterTheInterval) {
   EXPECT_EQ(g.on_window(300, t + 13s), OverheadGovernor::Action::degrade);
   EXPECT_EQ(g.degradations(), 2U);
 }
+
+TEST(LatencySampler, ThresholdTimesOneCallInN) {
+  EXPECT_EQ(latency_sample_threshold(1), std::uint64_t{1} << 32);  // above every 32-bit number
+  EXPECT_EQ(latency_sample_threshold(2), std::uint64_t{1} << 31);
+  EXPECT_EQ(latency_sample_threshold(64), std::uint64_t{1} << 26);
+  EXPECT_EQ(latency_sample_threshold(3), 1431655765U);  // 2^32 / 3, rounded down
+  EXPECT_EQ(latency_sample_threshold(0), 0U);           // latency off: none
+}

@@ -48,6 +48,7 @@ struct SelfSample {
   std::optional<double> overhead_ns;  // last run-stats window's cost per syscall
   double budget_ns = 0;
   bool latency_degraded = false;
+  std::uint32_t latency_sample_every = 0;  // 0: count mode, no latency
   std::uint64_t degradations = 0;
   std::optional<std::vector<ProgramStats>> programs;  // none: run statistics off
   double run_stats_seconds = 0;
@@ -81,7 +82,7 @@ class SelfMetrics {
   prometheus::Family<prometheus::Counter>*http_closed_, *groups_dropped_;
   prometheus::Gauge *overhead_ = nullptr, *budget_, *degraded_, *cache_entries_, *cache_capacity_, *metadata_entries_,
                     *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_, *pinned_, *groups_,
-                    *groups_unpersisted_;
+                    *groups_unpersisted_, *sample_every_;
   prometheus::Family<prometheus::Gauge>* overhead_family_;
   prometheus::Family<prometheus::Counter>*program_runs_, *program_seconds_, *runtime_errors_;
   prometheus::Family<prometheus::Gauge>* runtime_up_;

@@ -26,10 +26,10 @@ class Controls final : public LiveWindows {
   void start_processes(const std::vector<std::uint64_t>& cgroup_ids) override;
   std::vector<ProcessCount> stop_processes() override;
 
-  // Full mode: switches latency tracking (enter records, the exit and
-  // context-switch programs) off and on at run time; calls are counted
-  // either way. False if re-attaching failed (latency then stays off).
-  bool set_latency(bool on);
+  // Full mode: switches latency tracking off (no call is timed) and back on
+  // (one in bpf.latency_sample_every) at run time; calls, failures and
+  // seccomp denials are counted exactly either way.
+  void set_latency(bool on);
   bool latency_on() const;
   // Each loaded program's kernel run-time statistics.
   std::vector<ProgramStats> program_stats() const;

@@ -31,8 +31,10 @@ struct ProbeOptions {
   std::uint32_t max_errno_entries = 16384;
   std::uint32_t max_threads = 65536;
   std::uint32_t cpu_slots = 1024;  // per CPU, power of two, 0: none; capped at 32 MiB total
-  std::string pin_path;            // bpffs directory for the aggregation maps; empty: none
-  int cgroup_v1_subsys = -1;       // >= 0: key by this v1 subsystem's cgroup
+  // Full mode: time one call in this many on average (1: every call).
+  std::uint32_t latency_sample_every = kDefaultLatencySampleEvery;
+  std::string pin_path;       // bpffs directory for the aggregation maps; empty: none
+  int cgroup_v1_subsys = -1;  // >= 0: key by this v1 subsystem's cgroup
 
   static ProbeOptions from(const Config& c);
 };
@@ -97,10 +99,8 @@ class Loader final {
   // Whether the tid hash (thread_store tid_hash) holds a record for tid.
   bool has_thread_record(std::uint32_t tid) const;
 
-  // The latency programs (exit and context switch): detached and attached
-  // again by Controls::set_latency. False if one would not attach.
-  void detach_latency();
-  bool reattach_latency();
+  // Full mode: one call in how many is timed while latency is on.
+  std::uint32_t latency_sample_every() const { return sample_every_; }
 
   // For the kernel edge's other types (MapReader, Controls).
   struct ::syslens_bpf& skeleton() const {
@@ -125,15 +125,13 @@ class Loader final {
   void open_new_keys();
   int prepare_pins(struct ::syslens_bpf* skel);
   std::vector<::bpf_map*> pinned_maps(struct ::syslens_bpf* skel) const;
-  std::array<::bpf_program*, 6> latency_programs() const;
-  bool is_latency_program(const ::bpf_program* prog) const;
 
   std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel_;
   std::unique_ptr<struct ring_buffer, RingDeleter> new_keys_;
   std::function<void(std::uint64_t)> on_new_key_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
-  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> latency_links_;  // exit and context switch
-  std::string pin_dir_;                                                // empty: maps not pinned
+  std::string pin_dir_;  // empty: maps not pinned
+  std::uint32_t sample_every_ = 1;
   int reused_pins_ = 0;
   bool pins_ok_ = true;
   std::uint64_t pins_lost_ = 0;

@@ -1,5 +1,6 @@
-// The live cost of syslens per syscall, and the overhead budget that turns
-// latency tracking off when that cost is too high.
+// The live cost of syslens per syscall, the latency sampler that keeps it
+// low, and the overhead budget that turns latency tracking off when that
+// cost is too high.
 //
 // The cost comes from the kernel's BPF run-time statistics, enabled only in
 // short sampled windows (leaving them on costs tens of ns per program run):
@@ -18,6 +19,11 @@
 #include "syslens/kernel/program_stats.h"
 
 namespace syslens {
+
+// The BPF sampler's threshold for one call in `every` timed: a call is timed
+// when its CPU's next uniform 32-bit number is below it (2^32 for 1: every
+// call; 0 for 0: none).
+std::uint64_t latency_sample_threshold(std::uint32_t every);
 
 // Nanoseconds per syscall between two readings of the programs' statistics;
 // nothing if no syscall was counted in between.
