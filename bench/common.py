@@ -11,10 +11,18 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def fetch(url, timeout=10, gzip=False):
+PROTOBUF = ("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+            "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+
+
+def fetch(url, timeout=10, gzip=False, protobuf=False):
     """Body as sent and wall time (s) of one GET; gzip: ask for it, as
-    Prometheus does (the body is then the compressed bytes)."""
-    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"} if gzip else {})
+    Prometheus does (the body is then the compressed bytes); protobuf: ask
+    for the protobuf exposition, as Prometheus with native histograms does."""
+    headers = {"Accept-Encoding": "gzip"} if gzip else {}
+    if protobuf:
+        headers["Accept"] = PROTOBUF
+    req = urllib.request.Request(url, headers=headers)
     t0 = time.perf_counter()
     with urllib.request.urlopen(req, timeout=timeout) as r:
         body = r.read()

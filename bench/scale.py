@@ -93,6 +93,12 @@ def main():
                 gz, dt = fetch(d.url, gzip=True)
                 gz_sizes.append(len(gz))
                 gz_times.append(dt)
+            pb_sizes, pb_times, pbgz_sizes = [], [], []
+            for _ in range(10):
+                pb, dt = fetch(d.url, protobuf=True)
+                pb_sizes.append(len(pb))
+                pb_times.append(dt)
+                pbgz_sizes.append(len(fetch(d.url, gzip=True, protobuf=True)[0]))
             cpu, _ = cpu_while_scraped(d, seconds)
             rows += [
                 (f"cgroups tracked (of {ncg} live)", f"{tracked:.0f}", ""),
@@ -103,6 +109,10 @@ def main():
                  f"{1000 * median(gz_times):.1f} ms", ""),
                 ("/metrics with Accept-Encoding: gzip, bytes sent",
                  f"{median(gz_sizes) / 2**20:.2f} MiB ({100 * median(gz_sizes) / median(sizes):.1f} %)", ""),
+                ("/metrics as protobuf (native histograms), response time, median of 10",
+                 f"{1000 * median(pb_times):.1f} ms", ""),
+                ("/metrics as protobuf, size; with gzip",
+                 f"{median(pb_sizes) / 2**20:.1f} MiB; {median(pbgz_sizes) / 2**20:.2f} MiB", ""),
                 ("daemon RSS at start", f"{rss_start / 2**20:.1f} MiB", ""),
                 (f"daemon RSS with {ncg} cgroups", f"{proc_rss_bytes(d.pid) / 2**20:.1f} MiB", "<= 64 MiB"),
                 (f"daemon CPU, scraped every 5 s, {seconds} s", f"{cpu:.2f} % of a core", ""),

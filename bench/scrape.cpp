@@ -3,12 +3,15 @@
 // synthetic snapshot shaped like the scale bench's (N cgroups x 40 syscalls,
 // 5 of them failing), without BPF: what /metrics costs the daemon itself,
 // repeatable and cheap to profile (perf record -- syslens-bench-scrape).
-// Prints the median and spread over R scrapes.
+// Prints the median and spread over R scrapes; then, per exposition format
+// (text with sum and count, text with buckets per cgroup, protobuf with
+// native histograms), the time to write it and its size.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,9 +35,12 @@ class Source final : public KernelMaps {
         StatsRow r{};
         r.key.cgroup_id = kFirstId + c;
         r.key.nr = 90 + nr;
-        r.val.calls = r.val.returns = 1 + nr;
-        r.val.sum_ns = 700 * r.val.calls;
-        r.val.hist[9] = r.val.calls;
+        // Latencies spread over four log2 slots, (256 ns, 4 us], as real
+        // calls are: what a native histogram's size depends on.
+        r.val.calls = r.val.returns = 100 + nr;
+        r.val.sum_ns = 1500 * r.val.calls;
+        for (unsigned slot = 9; slot < 13; ++slot) r.val.hist[slot] = r.val.calls / 4;
+        r.val.hist[9] += r.val.calls % 4;
         snap_.stats.push_back(r);
         if (nr % 8 == 0) snap_.errors.push_back({{kFirstId + c, 90 + nr, 0, 22}, 1});
       }
@@ -145,5 +151,42 @@ int main(int argc, char** argv) {
   std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms  %.2f MiB (%.1f%% of the text)\n", "gzip level 6", g6[0], g6[1], g6[2],
               static_cast<double>(gzip6_bytes) / (1 << 20),
               100.0 * static_cast<double>(gzip6_bytes) / static_cast<double>(bytes));
+
+  // The three ways the latency per (cgroup, syscall) can leave: the default
+  // text (sum and count), text with buckets (metrics.latency: histogram),
+  // and the protobuf exposition with native histograms (Prometheus with
+  // native histograms on).
+  CollectorOptions with_buckets;
+  with_buckets.latency_buckets = true;
+  const SyscallCollector bucketed(with_buckets);
+  struct Format {
+    const char* name;
+    std::function<std::string(const Collection&, const std::vector<prometheus::MetricFamily>&)> render;
+    std::vector<double> ms;
+    std::size_t bytes = 0, gzip_bytes = 0;
+  };
+  std::vector<Format> formats = {
+      {"text, sum and count (default)", [&](const auto& c, const auto& e) { return collector.Render(c, e); }, {}},
+      {"text, buckets per cgroup", [&](const auto& c, const auto& e) { return bucketed.Render(c, e); }, {}},
+      {"protobuf, native histograms", [&](const auto& c, const auto& e) { return collector.RenderProtobuf(c, e); }, {}},
+  };
+  const auto c = collect.latest(Clock::duration::zero());
+  auto extra = self.collect();
+  for (auto& f : api.workload_families(c->agg)) extra.push_back(std::move(f));
+  for (unsigned r = 0; r < rounds; ++r) {
+    for (auto& f : formats) {
+      const auto t0 = Clock::now();
+      const auto body = f.render(*c, extra);
+      f.ms.push_back(ms(Clock::now() - t0));
+      f.bytes = body.size();
+      f.gzip_bytes = gzip_compress(body, 1).size();
+    }
+  }
+  std::printf("\n%-40s %10s %18s %10s %10s\n", "format (write only)", "median", "min..max", "MiB", "gzip MiB");
+  for (const auto& f : formats) {
+    const auto t = stats(f.ms);
+    std::printf("%-40s %7.1f ms %8.1f..%-6.1f ms %10.2f %10.2f\n", f.name, t[0], t[1], t[2],
+                static_cast<double>(f.bytes) / (1 << 20), static_cast<double>(f.gzip_bytes) / (1 << 20));
+  }
   return 0;
 }

@@ -2107,6 +2107,65 @@ TEST(Package, DebInstallsWithAptRunsAndPurges) {
 
 // ---- A real Prometheus ------------------------------------------------------
 
+// Prometheus with native histograms on asks for the protobuf exposition
+// and gets each (cgroup, syscall)'s latency as a native histogram of the
+// kernel's log2 slots: for 3 ms sleeps the median lands in their slot,
+// (2^21, 2^22] ns, per cgroup. The classic families arrive as in text.
+TEST(Prometheus, NativeHistogramsPerCgroupFromTheProtobufExposition) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d;
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  const fs::path dir = fs::temp_directory_path() / ("syslens-native-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "prometheus.yml") << "global:\n  scrape_interval: 1s\n"
+                                        << "scrape_configs:\n  - job_name: syslens\n    static_configs:\n"
+                                        << "      - targets: ['127.0.0.1:" << d.port() << "']\n";
+  const auto port = free_port();
+  Background prom(
+      {"prometheus", "--enable-feature=native-histograms", "--config.file=" + (dir / "prometheus.yml").string(),
+       "--storage.tsdb.path=" + (dir / "data").string(), "--web.listen-address=127.0.0.1:" + std::to_string(port)});
+  auto query = [&](const std::string& expr) {
+    auto r = http_get(port, "/api/v1/query?query=" + syslens::url_encode(expr));
+    return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
+  };
+  constexpr int kNaps = 9;
+  TestCgroup cg("native");
+  ASSERT_EQ(run_in_cgroup(cg,
+                          [] {
+                            for (int i = 0; i < kNaps; ++i) {
+                              timespec ts{0, 3'000'000};
+                              ::syscall(SYS_nanosleep, &ts, nullptr);
+                            }
+                            return 0;
+                          }),
+            0);
+  const std::string sel = "{cgroup=\"" + cg.path() + "\", syscall=\"nanosleep\"}";
+  nlohmann::json count;
+  for (int i = 0; i < 300; ++i) {  // the first scrape comes some seconds after start
+    count = query("histogram_count(syslens_syscall_duration_nanoseconds" + sel + ")");
+    if (count.is_object() && !count["data"]["result"].empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(count["data"]["result"].empty()) << count.dump() << prom.err().substr(0, 2000);
+  EXPECT_EQ(count["data"]["result"][0]["value"][1], std::to_string(kNaps));
+  const auto q = query("histogram_quantile(0.5, sum by (cgroup) (syslens_syscall_duration_nanoseconds" + sel + "))");
+  ASSERT_FALSE(q["data"]["result"].empty()) << q.dump();
+  const double median = std::stod(q["data"]["result"][0]["value"][1].get<std::string>());
+  EXPECT_GT(median, 2097152.0) << "2^21 ns";
+  EXPECT_LE(median, 4194304.0) << "2^22 ns";
+  // No classic series of a native-only family; the classic families as ever.
+  EXPECT_TRUE(query("syslens_syscall_duration_nanoseconds_count" + sel)["data"]["result"].empty());
+  const auto classic = query("syslens_syscall_duration_seconds_count" + sel);
+  ASSERT_FALSE(classic["data"]["result"].empty()) << classic.dump();
+  EXPECT_EQ(classic["data"]["result"][0]["value"][1], std::to_string(kNaps));
+  const auto calls = query("syslens_syscalls_total" + sel);
+  ASSERT_FALSE(calls["data"]["result"].empty()) << calls.dump();
+  EXPECT_EQ(calls["data"]["result"][0]["value"][1], std::to_string(kNaps));
+  EXPECT_EQ(d.proc().stop(SIGTERM), 0);
+  fs::remove_all(dir);
+}
+
 // A real Prometheus scrapes syslensd and evaluates the shipped rules: every
 // rule expression must parse and run, every recording rule must produce
 // series, and the recorded series must be queryable.

@@ -27,6 +27,7 @@
 #include "syslens/http/server.h"
 #include "syslens/runtimes/clients.h"
 #include "syslens/export/process_metrics.h"
+#include "syslens/export/protobuf_exposition.h"
 #include "self_seccomp.h"
 #include "syslens/failpoint.h"
 #include "syslens/seccomp/builtin_reference.h"
@@ -224,9 +225,9 @@ int serve(const Config& cfg) {
 
   boost::asio::io_context io(1);
   // The listener first: a taken port fails before any BPF is loaded.
-  std::function<HttpResponse(const std::string&)> handler;
+  std::function<HttpResponse(const HttpRequest&)> handler;
   HttpServer server(
-      io, listen, [&handler](const std::string& t) { return handler(t); },
+      io, listen, [&handler](const HttpRequest& r) { return handler(r); },
       HttpLimits{.max_connections = cfg.max_connections}, web);
   if (web.tls || web.auth()) {
     spdlog::info("web config {}: {}{}", cfg.web_config_file, web.tls ? "TLS" : "no TLS",
@@ -320,17 +321,19 @@ int serve(const Config& cfg) {
   // Every handler, timer and ring-buffer callback runs on this one
   // io_context thread, so the shared resolvers and store need no locks.
   api.serve_live(&traces);
-  const auto ok = [](const std::string&) { return HttpResponse{200, "text/plain; charset=utf-8", "OK\n"}; };
+  const auto ok = [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "OK\n"}; };
   Routes routes;
   routes
       .exact(cfg.telemetry_path,
-             [&](const std::string&) {
+             [&](const HttpRequest& req) {
                const auto started = std::chrono::steady_clock::now();
                // A scrape wants current numbers: it always reads the maps
                // (the timers' consumers then share its read).
                const auto c = collect.latest(std::chrono::milliseconds(0));
                failpoint("scrape");
-               std::string text = collector.Render(*c);
+               // Prometheus asks for protobuf when it ingests native histograms.
+               const bool protobuf = accepts_protobuf(req.accept);
+               std::string body = protobuf ? collector.RenderProtobuf(*c) : collector.Render(*c);
                // Then the daemon's own families, from one sample of every
                // component's numbers, and the per-workload ones.
                SelfSample smp;
@@ -363,22 +366,26 @@ int serve(const Config& cfg) {
                auto families = self_metrics.collect();
                for (auto& f : api.workload_families(c->agg)) families.push_back(std::move(f));
                for (auto& f : collect_process_metrics()) families.push_back(std::move(f));
-               append_families(text, families);
-               HttpResponse r{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
+               if (protobuf) {
+                 append_families_protobuf(body, families);
+               } else {
+                 append_families(body, families);
+               }
+               HttpResponse r{200, std::string(protobuf ? kProtobufContentType : kTextContentType), std::move(body)};
                release_heap();
                return r;
              })
-      .prefix("/api/v1/workloads", [&](const std::string& target) { return api.handle(target); })
-      .exact("/api/v1/profiles", [&](const std::string& target) { return api.groups(target); })
+      .prefix("/api/v1/workloads", [&](const HttpRequest& req) { return api.handle(req.target); })
+      .exact("/api/v1/profiles", [&](const HttpRequest& req) { return api.groups(req.target); })
       .exact("/api/v1/attribution",
-             [&](const std::string& target) { return attribution_response(target, cgroups, workloads, &metadata); })
+             [&](const HttpRequest& req) { return attribution_response(req.target, cgroups, workloads, &metadata); })
       .exact("/",
-             [&](const std::string&) {
+             [&](const HttpRequest&) {
                return HttpResponse{200, "text/html; charset=utf-8", landing_page(cfg)};
              })
       .exact("/-/healthy", ok)
       .exact("/-/ready", ok);
-  handler = [&routes](const std::string& target) { return routes(target); };
+  handler = [&routes](const HttpRequest& r) { return routes(r); };
 
   // New (cgroup, syscall) keys arrive on a ring buffer: name each new cgroup
   // and ask for its container's metadata now, while it exists, so that even

@@ -1,5 +1,6 @@
 #include "syslens/export/collector.h"
 
+#include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
 #include <bit>
@@ -10,7 +11,9 @@
 
 #include "syslens/kernel/errno_name.h"
 #include "syslens/export/exposition.h"
+#include "syslens/export/protobuf_exposition.h"
 #include "syslens/version.h"
+#include "prometheus_metrics.pb.h"
 
 namespace syslens {
 
@@ -53,6 +56,54 @@ void add_gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double 
   f.metric.push_back(std::move(m));
 }
 
+constexpr const char* kCallsHelp =
+    "Syscalls entered, per cgroup and syscall (what strace -c counts, including calls that never return).";
+constexpr const char* kErrorsHelp = "Syscalls that returned an error, per cgroup, syscall and errno.";
+constexpr const char* kDeniedHelp =
+    "Syscalls a seccomp filter refused with an errno, per cgroup, syscall and errno (also counted in "
+    "syslens_syscalls_total and syslens_syscall_errors_total, as strace counts them).";
+constexpr const char* kDurationHelpBuckets = "Time from syscall entry to return, per cgroup and syscall.";
+constexpr const char* kDurationHelp =
+    "Time from syscall entry to return, per cgroup and syscall (sum and count: buckets are in "
+    "syslens_host_syscall_duration_seconds, or per cgroup with metrics.latency: histogram).";
+constexpr const char* kHostDurationHelp = "Time from syscall entry to return, per syscall, host-wide.";
+constexpr const char* kNativeDurationHelp =
+    "Time from syscall entry to return in nanoseconds, per cgroup and syscall: a native histogram whose schema 0 "
+    "buckets are the kernel's log2 slots (protobuf exposition only).";
+
+// The BPF programs' own families: failures, events, map fill, cgroups.
+std::vector<MetricFamily> bpf_families(const Collection& c) {
+  std::vector<MetricFamily> out;
+  auto failures =
+      family("syslens_bpf_failures_total", "Failures inside the BPF programs that lost or degraded data, by reason.",
+             MetricType::Counter);
+  auto events =
+      family("syslens_bpf_events_total",
+             "Expected, informational events inside the BPF programs (see docs/metrics.md).", MetricType::Counter);
+  for (unsigned i = 0; i < SYSLENS_CNT__MAX; ++i) {
+    const auto& ci = counter_info(i);
+    add_counter(ci.failure ? failures : events, {{ci.failure ? "reason" : "event", ci.name}},
+                static_cast<double>(c.counters[i]));
+  }
+  out.push_back(std::move(failures));
+  out.push_back(std::move(events));
+
+  auto entries = family("syslens_bpf_map_entries", "Entries in each bounded BPF map.", MetricType::Gauge);
+  auto capacity = family("syslens_bpf_map_capacity", "Maximum entries of each bounded BPF map.", MetricType::Gauge);
+  for (const auto& f : c.fill) {
+    add_gauge(entries, {{"map", f.map}}, static_cast<double>(f.entries));
+    add_gauge(capacity, {{"map", f.map}}, static_cast<double>(f.capacity));
+  }
+  out.push_back(std::move(entries));
+  out.push_back(std::move(capacity));
+
+  auto tracked =
+      family("syslens_tracked_cgroups", "Distinct cgroups with syscalls in the kernel's stats map.", MetricType::Gauge);
+  add_gauge(tracked, {}, static_cast<double>(c.tracked_cgroups));
+  out.push_back(std::move(tracked));
+  return out;
+}
+
 }  // namespace
 
 std::string SyscallCollector::Render(const Collection& c, const std::vector<MetricFamily>& extra) const {
@@ -83,9 +134,7 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
     return l;
   };
   std::string own;
-  w.family("syslens_syscalls_total",
-           "Syscalls entered, per cgroup and syscall (what strace -c counts, including calls that never return).",
-           "counter");
+  w.family("syslens_syscalls_total", kCallsHelp, "counter");
   for (const auto& s : per_series) {
     own.clear();
     append_label(own, "syscall", agg.label(s.syscall));
@@ -93,8 +142,7 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
   }
 
   if (opts_.latency) {
-    w.family("syslens_syscall_errors_total", "Syscalls that returned an error, per cgroup, syscall and errno.",
-             "counter");
+    w.family("syslens_syscall_errors_total", kErrorsHelp, "counter");
     for (const auto& e : per_errno) {
       own.clear();
       append_label(own, "syscall", agg.label(e.syscall));
@@ -102,10 +150,7 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
       w.sample("syslens_syscall_errors_total", prefix_of(e.cgroup), own, e.count);
     }
 
-    w.family("syslens_seccomp_denied_total",
-             "Syscalls a seccomp filter refused with an errno, per cgroup, syscall and errno (also counted in "
-             "syslens_syscalls_total and syslens_syscall_errors_total, as strace counts them).",
-             "counter");
+    w.family("syslens_seccomp_denied_total", kDeniedHelp, "counter");
     for (const auto& e : agg.denied) {
       own.clear();
       append_label(own, "syscall", agg.label(e.syscall));
@@ -128,11 +173,7 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
       w.sample(sum, labels, "", static_cast<double>(sa.sum_ns) / 1e9);
       w.sample(count, labels, "", sa.returns);
     };
-    w.family("syslens_syscall_duration_seconds",
-             opts_.latency_buckets ? "Time from syscall entry to return, per cgroup and syscall."
-                                   : "Time from syscall entry to return, per cgroup and syscall (sum and count: "
-                                     "buckets are in syslens_host_syscall_duration_seconds, or per cgroup with "
-                                     "metrics.latency: histogram).",
+    w.family("syslens_syscall_duration_seconds", opts_.latency_buckets ? kDurationHelpBuckets : kDurationHelp,
              opts_.latency_buckets ? "histogram" : "summary");
     std::string labels;
     for (const auto& s : per_series) {
@@ -142,8 +183,7 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
     }
     // Every live key plus what reclaimed cgroups contributed (label order is
     // name order).
-    w.family("syslens_host_syscall_duration_seconds", "Time from syscall entry to return, per syscall, host-wide.",
-             "histogram");
+    w.family("syslens_host_syscall_duration_seconds", kHostDurationHelp, "histogram");
     for (const auto& h : agg.host) {
       labels.clear();
       append_label(labels, "syscall", agg.label(h.syscall));
@@ -152,40 +192,134 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
   }
 
   const auto t_text = std::chrono::steady_clock::now();
-  std::vector<MetricFamily> out_families;
-  auto failures =
-      family("syslens_bpf_failures_total", "Failures inside the BPF programs that lost or degraded data, by reason.",
-             MetricType::Counter);
-  auto events =
-      family("syslens_bpf_events_total",
-             "Expected, informational events inside the BPF programs (see docs/metrics.md).", MetricType::Counter);
-  for (unsigned i = 0; i < SYSLENS_CNT__MAX; ++i) {
-    const auto& ci = counter_info(i);
-    add_counter(ci.failure ? failures : events, {{ci.failure ? "reason" : "event", ci.name}},
-                static_cast<double>(c.counters[i]));
-  }
-  out_families.push_back(std::move(failures));
-  out_families.push_back(std::move(events));
-
-  auto entries = family("syslens_bpf_map_entries", "Entries in each bounded BPF map.", MetricType::Gauge);
-  auto capacity = family("syslens_bpf_map_capacity", "Maximum entries of each bounded BPF map.", MetricType::Gauge);
-  for (const auto& f : c.fill) {
-    add_gauge(entries, {{"map", f.map}}, static_cast<double>(f.entries));
-    add_gauge(capacity, {{"map", f.map}}, static_cast<double>(f.capacity));
-  }
-  out_families.push_back(std::move(entries));
-  out_families.push_back(std::move(capacity));
-
-  auto tracked =
-      family("syslens_tracked_cgroups", "Distinct cgroups with syscalls in the kernel's stats map.", MetricType::Gauge);
-  add_gauge(tracked, {}, static_cast<double>(c.tracked_cgroups));
-  out_families.push_back(std::move(tracked));
-
+  std::vector<MetricFamily> out_families = bpf_families(c);
   out_families.insert(out_families.end(), extra.begin(), extra.end());
   append_families(out, out_families);
   auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
   spdlog::debug("scrape: {} series, {} bytes; syscall families {:.1f} ms, the rest {:.1f} ms", per_series.size(),
                 out.size(), ms(t_agg, t_text), ms(t_text, std::chrono::steady_clock::now()));
+  return out;
+}
+
+std::string SyscallCollector::RenderProtobuf(const Collection& c, const std::vector<MetricFamily>& extra) const {
+  namespace pb = io::prometheus::client;
+  const AggregatedSnapshot& agg = c.agg;
+  std::string out;
+  out.reserve(agg.series.size() * (opts_.latency ? 900 : 200) + 65536);
+  // Each cgroup's label pairs, built once.
+  std::vector<std::vector<std::pair<const char*, const std::string*>>> cgroup_labels(agg.label_count());
+  std::vector<bool> built(agg.label_count());
+  auto labels_of = [&](LabelIndex cgroup) -> const auto& {
+    auto& l = cgroup_labels[cgroup];
+    if (built[cgroup]) return l;
+    built[cgroup] = true;
+    const std::string& path = agg.label(cgroup);
+    const auto& wl = agg.labels_of(path);
+    l.emplace_back("cgroup", &path);
+    for (const auto& [name, value] :
+         {std::pair{"container_id", &wl.container_id}, std::pair{"container", &wl.container}, std::pair{"pod", &wl.pod},
+          std::pair{"namespace", &wl.pod_namespace}, std::pair{"image", &wl.image}, std::pair{"unit", &wl.unit}}) {
+      if (!value->empty()) l.emplace_back(name, value);  // empty and absent are the same series
+    }
+    return l;
+  };
+  // One family at a time, in an arena: its messages are serialized, then
+  // freed at once when the next family starts (tens of thousands of small
+  // allocations otherwise).
+  google::protobuf::Arena arena;
+  pb::MetricFamily* f = nullptr;
+  auto start = [&](const char* name, const char* help, pb::MetricType type) {
+    f = nullptr;
+    arena.Reset();
+    f = google::protobuf::Arena::CreateMessage<pb::MetricFamily>(&arena);
+    f->set_name(name);
+    f->set_help(help);
+    f->set_type(type);
+  };
+  auto metric = [&](LabelIndex cgroup, std::initializer_list<std::pair<const char*, LabelIndex>> own) {
+    pb::Metric* m = f->add_metric();
+    for (const auto& [name, value] : labels_of(cgroup)) {
+      auto* p = m->add_label();
+      p->set_name(name);
+      p->set_value(*value);
+    }
+    for (const auto& [name, index] : own) {
+      auto* p = m->add_label();
+      p->set_name(name);
+      p->set_value(agg.label(index));
+    }
+    return m;
+  };
+  start("syslens_syscalls_total", kCallsHelp, pb::COUNTER);
+  for (const auto& sr : agg.series) {
+    metric(sr.cgroup, {{"syscall", sr.syscall}})->mutable_counter()->set_value(static_cast<double>(sr.agg.calls));
+  }
+  append_delimited(out, *f);
+
+  if (opts_.latency) {
+    start("syslens_syscall_errors_total", kErrorsHelp, pb::COUNTER);
+    for (const auto& e : agg.errors) {
+      metric(e.cgroup, {{"syscall", e.syscall}, {"errno", e.err}})
+          ->mutable_counter()
+          ->set_value(static_cast<double>(e.count));
+    }
+    append_delimited(out, *f);
+    start("syslens_seccomp_denied_total", kDeniedHelp, pb::COUNTER);
+    for (const auto& e : agg.denied) {
+      metric(e.cgroup, {{"syscall", e.syscall}, {"errno", e.err}})
+          ->mutable_counter()
+          ->set_value(static_cast<double>(e.count));
+    }
+    append_delimited(out, *f);
+
+    // The classic families as in the text format, so that the same queries
+    // and dashboards work whichever format Prometheus asked for.
+    auto classic = [&](pb::Histogram* h, const SeriesAgg& sa) {
+      h->set_sample_count(sa.returns);
+      h->set_sample_sum(static_cast<double>(sa.sum_ns) / 1e9);
+      const auto cum = cumulative_counts(opts_.buckets, sa.hist);
+      for (std::size_t i = 0; i < cum.size(); ++i) {
+        auto* b = h->add_bucket();
+        b->set_cumulative_count(cum[i]);
+        b->set_upper_bound(opts_.buckets.upper_seconds[i]);
+      }
+    };
+    start("syslens_syscall_duration_seconds", opts_.latency_buckets ? kDurationHelpBuckets : kDurationHelp,
+          opts_.latency_buckets ? pb::HISTOGRAM : pb::SUMMARY);
+    for (const auto& sr : agg.series) {
+      pb::Metric* m = metric(sr.cgroup, {{"syscall", sr.syscall}});
+      if (opts_.latency_buckets) {
+        classic(m->mutable_histogram(), sr.agg);
+      } else {
+        m->mutable_summary()->set_sample_count(sr.agg.returns);
+        m->mutable_summary()->set_sample_sum(static_cast<double>(sr.agg.sum_ns) / 1e9);
+      }
+    }
+    append_delimited(out, *f);
+
+    start("syslens_host_syscall_duration_seconds", kHostDurationHelp, pb::HISTOGRAM);
+    for (const auto& h : agg.host) {
+      pb::Metric* m = f->add_metric();
+      auto* p = m->add_label();
+      p->set_name("syscall");
+      p->set_value(agg.label(h.syscall));
+      classic(m->mutable_histogram(), h.agg);
+    }
+    append_delimited(out, *f);
+
+    // Native: one series per (cgroup, syscall) with a timed call, every slot.
+    start("syslens_syscall_duration_nanoseconds", kNativeDurationHelp, pb::HISTOGRAM);
+    for (const auto& sr : agg.series) {
+      if (sr.agg.returns == 0) continue;
+      set_native_histogram(*metric(sr.cgroup, {{"syscall", sr.syscall}})->mutable_histogram(), sr.agg.hist,
+                           sr.agg.returns, static_cast<double>(sr.agg.sum_ns));
+    }
+    append_delimited(out, *f);
+  }
+
+  std::vector<MetricFamily> rest = bpf_families(c);
+  rest.insert(rest.end(), extra.begin(), extra.end());
+  append_families_protobuf(out, rest);
   return out;
 }
 

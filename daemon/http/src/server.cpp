@@ -242,7 +242,8 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
     }
     HttpResponse r;
     try {
-      r = handler_(std::string(req.target()));
+      r = handler_(HttpRequest(std::string(req.target()),
+                               std::string(req[http::field::accept].data(), req[http::field::accept].size())));
     } catch (const std::exception& e) {
       spdlog::error("handling {}: {}", std::string(req.target()), e.what());
       r = {500, "text/plain; charset=utf-8", "internal error\n"};

@@ -6,7 +6,7 @@ using namespace syslens;
 
 namespace {
 Routes::Handler answer(std::string what) {
-  return [what](const std::string& target) { return HttpResponse{200, "text/plain", what + " " + target}; };
+  return [what](const HttpRequest& r) { return HttpResponse{200, "text/plain", what + " " + r.target}; };
 }
 }  // namespace
 

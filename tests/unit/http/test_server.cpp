@@ -61,7 +61,7 @@ TEST(HttpServer, AtTheLimitTheOldestIdleConnectionMakesRoom) {
   boost::asio::io_context io(1);
   auto server = std::make_unique<HttpServer>(
       io, ListenAddress{"127.0.0.1", 0},
-      [](const std::string&) {
+      [](const HttpRequest&) {
         return HttpResponse{200, "text/plain", "ok\n"};
       },
       HttpLimits{8192, 3, std::chrono::seconds(30), std::chrono::seconds(30)});

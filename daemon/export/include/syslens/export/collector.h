@@ -39,7 +39,12 @@ class SyscallCollector final {
  public:
   explicit SyscallCollector(CollectorOptions opts) : opts_(std::move(opts)) {}
 
+  // The text exposition (0.0.4), then extra's families.
   std::string Render(const Collection& c, const std::vector<prometheus::MetricFamily>& extra = {}) const;
+  // The same families in the protobuf exposition (delimited MetricFamily
+  // messages), plus syslens_syscall_duration_nanoseconds: each (cgroup,
+  // syscall)'s latency as a native histogram.
+  std::string RenderProtobuf(const Collection& c, const std::vector<prometheus::MetricFamily>& extra = {}) const;
 
  private:
   CollectorOptions opts_;

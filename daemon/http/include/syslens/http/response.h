@@ -1,10 +1,13 @@
-// What a handler answers: status, type and body, or a stream. Stands alone
-// (no server, no sockets) so that handlers are unit-tested by calling them.
+// What a handler is asked and what it answers: the request's target and the
+// headers it may negotiate on; status, type and body, or a stream. Stands
+// alone (no server, no sockets) so that handlers are unit-tested by calling
+// them.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace syslens {
 
@@ -17,6 +20,13 @@ class HttpStream {
   virtual void next(std::function<void(std::string data, bool done)> deliver) = 0;
   // The client went away (or the server stops): release what it holds.
   virtual void cancel() = 0;
+};
+
+struct HttpRequest {
+  HttpRequest(std::string t = "/", std::string a = {}) : target(std::move(t)), accept(std::move(a)) {}
+  HttpRequest(const char* t) : target(t) {}  // a target alone, as tests write it
+  std::string target;                        // path and query
+  std::string accept;                        // the Accept header; empty if none
 };
 
 struct HttpResponse {

@@ -14,19 +14,19 @@ namespace syslens {
 
 class Routes {
  public:
-  using Handler = std::function<HttpResponse(const std::string& target)>;
+  using Handler = std::function<HttpResponse(const HttpRequest& request)>;
 
   Routes& exact(std::string path, Handler h) { return add(std::move(path), false, std::move(h)); }
   // path itself and everything below it ("/api/v1/workloads", ".../x").
   Routes& prefix(std::string path, Handler h) { return add(std::move(path), true, std::move(h)); }
 
-  HttpResponse operator()(const std::string& target) const {
-    const std::string path = target.substr(0, target.find('?'));
+  HttpResponse operator()(const HttpRequest& request) const {
+    const std::string path = request.target.substr(0, request.target.find('?'));
     for (const auto& r : routes_) {
       const bool hit = r.prefix ? path.compare(0, r.path.size(), r.path) == 0 &&
                                       (path.size() == r.path.size() || path[r.path.size()] == '/')
                                 : path == r.path;
-      if (hit) return r.handle(target);
+      if (hit) return r.handle(request);
     }
     return {404, "text/plain; charset=utf-8", "not found\n"};
   }

@@ -52,8 +52,8 @@ const char* to_string(HttpClose c);
 
 class HttpServer {
  public:
-  // target: the request target (path and query). Called on the io thread.
-  using Handler = std::function<HttpResponse(const std::string& target)>;
+  // Called on the io thread.
+  using Handler = std::function<HttpResponse(const HttpRequest& request)>;
 
   // Binds and listens at once, so a taken port fails startup before any BPF
   // is loaded. Throws FatalError(kExitListen).
