@@ -74,7 +74,8 @@ def main():
         # The shipped default (one call in 64 timed), every call timed, counting only.
         modes = {
             "syslens full": "mode: full\n",
-            "syslens full, all timed": "mode: full\nbpf:\n  latency_sample_every: 1\n",
+            # Syslensd merges a bpf: section given first into its own.
+            "syslens full, all timed": "bpf:\n  latency_sample_every: 1\nmode: full\n",
             "syslens count-only": "mode: count\n",
         }
         configs = ["none"] + list(modes)
