@@ -586,8 +586,7 @@ static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu)
  * filter (seccomp runs before sys_enter, the errno is the filter's). Counted
  * as a call and a failure, as strace counts it, and as a denial.
  */
-static __always_inline void count_denied(const struct pt_regs *regs, long ret, bool task_storage,
-					 __u64 now)
+static __always_inline void count_denied(const struct pt_regs *regs, long ret, bool task_storage)
 {
 	struct task_struct *task = current_task(task_storage);
 	struct syslens_stats_key key;
@@ -607,7 +606,7 @@ static __always_inline void count_denied(const struct pt_regs *regs, long ret, b
 	count_errno(&rec, ret);
 	count_by_errno(&syslens_denied, &rec, ret, SYSLENS_CNT_DENIED_MAP_FULL);
 	if (trace_active)
-		trace_event(&rec, ret, now, 0, true);
+		trace_event(&rec, ret, 0, 0, true);
 }
 
 /* Whether the current thread has a seccomp filter. */
@@ -669,7 +668,7 @@ static __always_inline int handle_exit(const struct pt_regs *regs, long ret, boo
 		if (rec && (rec->flags & SYSLENS_REC_IN_FLIGHT)) {
 			rec->flags = 0;
 		} else if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO && current_filtered(task_storage)) {
-			count_denied(regs, ret, task_storage, 0);
+			count_denied(regs, ret, task_storage);
 			return 0;
 		}
 		count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);

@@ -2,8 +2,12 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <optional>
 #include <stdexcept>
+#include <vector>
 
 namespace syslens {
 
@@ -114,32 +118,71 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-}  // namespace
-
-bool accepts_gzip(std::string_view header) {
-  std::optional<bool> gzip, any;
+// Calls fn(value, parameters) for each element of a comma-separated header
+// list ("gzip;q=0.5, *"): the value trimmed, each parameter as a trimmed
+// "name=value" string.
+template <class Fn>
+void for_each_element(std::string_view header, Fn fn) {
+  std::vector<std::string_view> params;
   while (!header.empty()) {
     const auto comma = header.find(',');
     std::string_view item = header.substr(0, comma);
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     const auto semi = item.find(';');
-    const std::string_view coding = trim(item.substr(0, semi));
+    params.clear();
+    for (auto rest = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1); !rest.empty();) {
+      const auto next = rest.find(';');
+      params.push_back(trim(rest.substr(0, next)));
+      rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+    }
+    fn(trim(item.substr(0, semi)), params);
+  }
+}
+
+// The value of parameter `name` ("q" in "q=0.5"), case-insensitive; none if absent.
+std::optional<std::string_view> param(const std::vector<std::string_view>& params, std::string_view name) {
+  for (auto p : params) {
+    const auto eq = p.find('=');
+    if (eq != std::string_view::npos && iequals(trim(p.substr(0, eq)), name)) return trim(p.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool accepts_gzip(std::string_view header) {
+  std::optional<bool> gzip, any;
+  for_each_element(header, [&](std::string_view coding, const std::vector<std::string_view>& params) {
     bool ok = true;
-    for (auto params = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1); !params.empty();) {
-      const auto next = params.find(';');
-      const std::string_view p = trim(params.substr(0, next));
-      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
-      if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-        // q=0, 0., 0.0, 0.00, 0.000 refuse; anything else up to 1 accepts.
-        const std::string_view q = p.substr(2);
-        ok = !(!q.empty() && q[0] == '0' && q.find_first_not_of("0.", 0) == std::string_view::npos);
-      }
+    if (const auto q = param(params, "q")) {
+      // q=0, 0., 0.0, 0.00, 0.000 refuse; anything else up to 1 accepts.
+      ok = !(!q->empty() && (*q)[0] == '0' && q->find_first_not_of("0.", 0) == std::string_view::npos);
     }
     if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) gzip = ok;
     if (coding == "*") any = ok;
-  }
+  });
   if (gzip) return *gzip;
   return any.value_or(false);
+}
+
+bool accepts_protobuf_metrics(std::string_view accept) {
+  double q_proto = 0, q_text = -1;
+  for_each_element(accept, [&](std::string_view type, const std::vector<std::string_view>& params) {
+    double q = 1;
+    if (const auto v = param(params, "q")) {
+      const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), q);
+      if (ec != std::errc() || end != v->data() + v->size() || q < 0 || q > 1) return;  // malformed: not listed
+    }
+    const auto proto = param(params, "proto");
+    const auto encoding = param(params, "encoding");
+    if (iequals(type, "application/vnd.google.protobuf") && proto == "io.prometheus.client.MetricFamily" &&
+        (!encoding || iequals(*encoding, "delimited"))) {
+      q_proto = std::max(q_proto, q);
+    } else if (iequals(type, "text/plain")) {
+      q_text = std::max(q_text, q);
+    }
+  });
+  return q_proto > 0 && q_proto >= q_text;
 }
 
 std::string gzip_compress(std::string_view data, int level) {

@@ -32,6 +32,12 @@ ApiRoute parse_api_route(std::string_view path);
 // q-value above 0 (RFC 9110 12.5.3), an explicit "gzip;q=0" refusing it.
 bool accepts_gzip(std::string_view accept_encoding);
 
+// Whether an Accept header prefers the Prometheus protobuf exposition
+// (application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+// encoding=delimited) to text: listed with a quality above 0 and not below
+// text/plain's (or text not listed). Empty or malformed: text.
+bool accepts_protobuf_metrics(std::string_view accept);
+
 // data as one gzip member (RFC 1952), at zlib's level 1..9.
 std::string gzip_compress(std::string_view data, int level);
 

@@ -154,6 +154,16 @@ inline StatsRow row(std::uint64_t cg, std::uint32_t nr, std::uint64_t calls, std
   return r;
 }
 
+// n failures with ENOENT of syscall nr in cgroup cg.
+inline ErrnoRow enoent(std::uint64_t cg, std::uint32_t nr, std::uint64_t n) {
+  ErrnoRow e{};
+  e.key.cgroup_id = cg;
+  e.key.nr = nr;
+  e.key.err = 2;
+  e.count = n;
+  return e;
+}
+
 // One sample of the text exposition format.
 struct Sample {
   std::map<std::string, std::string> labels;

@@ -332,7 +332,7 @@ int serve(const Config& cfg) {
                const auto c = collect.latest(std::chrono::milliseconds(0));
                failpoint("scrape");
                // Prometheus asks for protobuf when it ingests native histograms.
-               const bool protobuf = accepts_protobuf(req.accept);
+               const bool protobuf = accepts_protobuf_metrics(req.accept);
                std::string body = protobuf ? collector.RenderProtobuf(*c) : collector.Render(*c);
                // Then the daemon's own families, from one sample of every
                // component's numbers, and the per-workload ones.

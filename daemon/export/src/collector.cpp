@@ -257,20 +257,17 @@ std::string SyscallCollector::RenderProtobuf(const Collection& c, const std::vec
   append_delimited(out, *f);
 
   if (opts_.latency) {
-    start("syslens_syscall_errors_total", kErrorsHelp, pb::COUNTER);
-    for (const auto& e : agg.errors) {
-      metric(e.cgroup, {{"syscall", e.syscall}, {"errno", e.err}})
-          ->mutable_counter()
-          ->set_value(static_cast<double>(e.count));
+    // Failures, and seccomp denials, by errno.
+    for (const auto& [name, help, rows] : {std::tuple{"syslens_syscall_errors_total", kErrorsHelp, &agg.errors},
+                                           std::tuple{"syslens_seccomp_denied_total", kDeniedHelp, &agg.denied}}) {
+      start(name, help, pb::COUNTER);
+      for (const auto& e : *rows) {
+        metric(e.cgroup, {{"syscall", e.syscall}, {"errno", e.err}})
+            ->mutable_counter()
+            ->set_value(static_cast<double>(e.count));
+      }
+      append_delimited(out, *f);
     }
-    append_delimited(out, *f);
-    start("syslens_seccomp_denied_total", kDeniedHelp, pb::COUNTER);
-    for (const auto& e : agg.denied) {
-      metric(e.cgroup, {{"syscall", e.syscall}, {"errno", e.err}})
-          ->mutable_counter()
-          ->set_value(static_cast<double>(e.count));
-    }
-    append_delimited(out, *f);
 
     // The classic families as in the text format, so that the same queries
     // and dashboards work whichever format Prometheus asked for.

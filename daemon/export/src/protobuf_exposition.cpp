@@ -2,75 +2,11 @@
 
 #include <google/protobuf/io/coded_stream.h>
 
-#include <algorithm>
-#include <cctype>
-#include <charconv>
-
 #include "prometheus_metrics.pb.h"
 
 namespace syslens {
 
 namespace pb = io::prometheus::client;
-
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// q of a media range: 1 unless given; -1 if malformed.
-double quality(std::string_view v) {
-  double q = -1;
-  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), q);
-  if (ec != std::errc() || end != v.data() + v.size() || q < 0 || q > 1) return -1;
-  return q;
-}
-
-}  // namespace
-
-bool accepts_protobuf(std::string_view accept) {
-  double q_proto = 0, q_text = -1;
-  while (!accept.empty()) {
-    const auto comma = accept.find(',');
-    std::string_view range = accept.substr(0, comma);
-    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
-    const auto semi = range.find(';');
-    const std::string_view type = trim(range.substr(0, semi));
-    range = semi == std::string_view::npos ? std::string_view() : range.substr(semi + 1);
-    double q = 1;
-    bool metric_family = false, delimited = true;
-    while (!range.empty()) {
-      const auto next = range.find(';');
-      const std::string_view param = trim(range.substr(0, next));
-      range = next == std::string_view::npos ? std::string_view() : range.substr(next + 1);
-      const auto eq = param.find('=');
-      if (eq == std::string_view::npos) continue;
-      const std::string_view key = trim(param.substr(0, eq)), value = trim(param.substr(eq + 1));
-      if (iequals(key, "q")) {
-        q = quality(value);
-      } else if (iequals(key, "proto")) {
-        metric_family = value == "io.prometheus.client.MetricFamily";
-      } else if (iequals(key, "encoding")) {
-        delimited = iequals(value, "delimited");
-      }
-    }
-    if (q < 0) continue;  // malformed: as if not listed
-    if (iequals(type, "application/vnd.google.protobuf") && metric_family && delimited) {
-      q_proto = std::max(q_proto, q);
-    } else if (iequals(type, "text/plain")) {
-      q_text = std::max(q_text, q);
-    }
-  }
-  return q_proto > 0 && q_proto >= q_text;
-}
 
 void append_delimited(std::string& out, const pb::MetricFamily& f) {
   const std::size_t size = f.ByteSizeLong();
@@ -83,11 +19,31 @@ void append_delimited(std::string& out, const pb::MetricFamily& f) {
   f.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(out.data() + at));
 }
 
+namespace {
+
+pb::MetricType metric_type(prometheus::MetricType t) {
+  switch (t) {
+    case prometheus::MetricType::Counter:
+      return pb::COUNTER;
+    case prometheus::MetricType::Gauge:
+      return pb::GAUGE;
+    case prometheus::MetricType::Summary:
+      return pb::SUMMARY;
+    case prometheus::MetricType::Histogram:
+      return pb::HISTOGRAM;
+    default:  // untyped, info: a plain value
+      return pb::UNTYPED;
+  }
+}
+
+}  // namespace
+
 void append_families_protobuf(std::string& out, const std::vector<prometheus::MetricFamily>& families) {
   for (const auto& f : families) {
     pb::MetricFamily m;
     m.set_name(f.name);
     m.set_help(f.help);
+    m.set_type(metric_type(f.type));
     for (const auto& cm : f.metric) {
       pb::Metric* x = m.add_metric();
       for (const auto& l : cm.label) {
@@ -129,23 +85,6 @@ void append_families_protobuf(std::string& out, const std::vector<prometheus::Me
           x->mutable_untyped()->set_value(cm.untyped.value);
           break;
       }
-    }
-    switch (f.type) {
-      case prometheus::MetricType::Counter:
-        m.set_type(pb::COUNTER);
-        break;
-      case prometheus::MetricType::Gauge:
-        m.set_type(pb::GAUGE);
-        break;
-      case prometheus::MetricType::Summary:
-        m.set_type(pb::SUMMARY);
-        break;
-      case prometheus::MetricType::Histogram:
-        m.set_type(pb::HISTOGRAM);
-        break;
-      default:
-        m.set_type(pb::UNTYPED);
-        break;
     }
     append_delimited(out, m);
   }

@@ -28,15 +28,6 @@ double host_count(const std::string& text, const std::string& syscall = "getppid
   return -1;
 }
 
-ErrnoRow enoent(std::uint64_t cg, std::uint32_t nr, std::uint64_t n) {
-  ErrnoRow e{};
-  e.key.cgroup_id = cg;
-  e.key.nr = nr;
-  e.key.err = 2;
-  e.count = n;
-  return e;
-}
-
 CollectOptions quick_reclaim() {
   CollectOptions o;
   o.metadata_wait = std::chrono::milliseconds(0);

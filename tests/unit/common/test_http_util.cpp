@@ -77,3 +77,30 @@ TEST(Gzip, RoundTripsThroughZlib) {
   EXPECT_EQ(back, text);
   EXPECT_EQ(gzip_compress("", 1).size(), 20U);  // header and trailer only
 }
+
+// What Prometheus sends with native histograms on, and without; what curl
+// and browsers send.
+TEST(AcceptHeader, ProtobufMetricsOnlyWhenPreferredToText) {
+  EXPECT_TRUE(accepts_protobuf_metrics(
+      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
+      "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"));
+  EXPECT_TRUE(
+      accepts_protobuf_metrics("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+                               "encoding=delimited"));
+  EXPECT_FALSE(
+      accepts_protobuf_metrics("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                               "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
+  EXPECT_FALSE(accepts_protobuf_metrics("*/*"));
+  EXPECT_FALSE(accepts_protobuf_metrics(""));
+  EXPECT_FALSE(accepts_protobuf_metrics("text/html,application/xhtml+xml"));
+  // Listed but not wanted, or not preferred, or not the delimited MetricFamily stream.
+  EXPECT_FALSE(accepts_protobuf_metrics(
+      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0"));
+  EXPECT_FALSE(accepts_protobuf_metrics(
+      "text/plain;q=0.9,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;q=0.5"));
+  EXPECT_FALSE(accepts_protobuf_metrics("application/vnd.google.protobuf;proto=other.Message;encoding=delimited"));
+  EXPECT_FALSE(accepts_protobuf_metrics(
+      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"));
+  EXPECT_FALSE(
+      accepts_protobuf_metrics("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;q=lots"));
+}

@@ -49,12 +49,7 @@ TEST(Collector, ExportsCountsErrorsAndHistogramsPerCgroupAndSyscall) {
   FakeNamer names;
   names.paths = {{1, "/"}, {42, "/system.slice/a.service"}};
   src.snap.stats = {row(1, 110, 5), row(42, 257, 7)};
-  ErrnoRow e{};
-  e.key.cgroup_id = 42;
-  e.key.nr = 257;
-  e.key.err = 2;
-  e.count = 3;
-  src.snap.errors = {e};
+  src.snap.errors = {enoent(42, 257, 3)};
   CollectorOptions o;
   o.latency_buckets = true;
   Scraper c(src, names, nullptr, o);

@@ -60,32 +60,6 @@ std::vector<std::string> text_families(const std::string& text) {
 
 }  // namespace
 
-// What Prometheus sends with native histograms on, and without; what curl
-// and browsers send.
-TEST(ProtobufExposition, NegotiatedFromTheAcceptHeader) {
-  EXPECT_TRUE(accepts_protobuf(
-      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
-      "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"));
-  EXPECT_TRUE(
-      accepts_protobuf("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
-                       "encoding=delimited"));
-  EXPECT_FALSE(
-      accepts_protobuf("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-                       "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
-  EXPECT_FALSE(accepts_protobuf("*/*"));
-  EXPECT_FALSE(accepts_protobuf(""));
-  EXPECT_FALSE(accepts_protobuf("text/html,application/xhtml+xml"));
-  // Listed but not wanted, or not preferred, or not the delimited MetricFamily stream.
-  EXPECT_FALSE(accepts_protobuf(
-      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0"));
-  EXPECT_FALSE(accepts_protobuf(
-      "text/plain;q=0.9,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;q=0.5"));
-  EXPECT_FALSE(accepts_protobuf("application/vnd.google.protobuf;proto=other.Message;encoding=delimited"));
-  EXPECT_FALSE(
-      accepts_protobuf("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"));
-  EXPECT_FALSE(accepts_protobuf("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;q=lots"));
-}
-
 // The kernel's slots are schema 0's buckets: slot 0 the zero bucket, a run
 // of slots one span, a gap of empty slots the next span's offset.
 TEST(ProtobufExposition, NativeHistogramIsTheKernelsSlotsExactly) {
@@ -134,13 +108,8 @@ TEST(ProtobufExposition, CarriesWhatTheTextDoesPlusNativeHistograms) {
   src.snap.stats[2].val.returns = 0;  // exit_group: never returns
   src.snap.stats[2].val.sum_ns = 0;
   src.snap.stats[2].val.hist[10] = 0;
-  ErrnoRow e{};
-  e.key.cgroup_id = 42;
-  e.key.nr = 257;
-  e.key.err = 2;
-  e.count = 3;
-  src.snap.errors = {e};
-  src.snap.denied = {e};
+  src.snap.errors = {enoent(42, 257, 3)};
+  src.snap.denied = {enoent(42, 257, 3)};
   prometheus::MetricFamily self;
   self.name = "syslens_test_gauge";
   self.help = "A gauge.";

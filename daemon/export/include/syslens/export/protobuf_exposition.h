@@ -29,11 +29,6 @@ inline constexpr std::string_view kTextContentType = "text/plain; version=0.0.4;
 inline constexpr std::string_view kProtobufContentType =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
-// Whether the client would rather have the delimited protobuf format than
-// text: it lists it with a quality above 0 and not below text's (or text is
-// not listed at all). An empty or malformed header: text.
-bool accepts_protobuf(std::string_view accept);
-
 // Appends f, preceded by its size as a varint.
 void append_delimited(std::string& out, const io::prometheus::client::MetricFamily& f);
 
