@@ -1,6 +1,7 @@
-// What an HTTP client controls: the request target. Query parameters,
-// percent-decoding, the API route and workload references must take any
-// bytes: a value, a 400/404/409 answer, never a crash.
+// What an HTTP client controls: the request target and its headers. Query
+// parameters, percent-decoding, the API route, workload references and the
+// negotiated headers (Accept-Encoding, Accept) must take any bytes: a value,
+// a 400/404/409 answer, never a crash.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const auto ws = workloads();
   const std::string_view target(reinterpret_cast<const char*>(data), size);
   for (const char* name : {"format", "syscall", "duration", "runtime_syscalls"}) syslens::query_param(target, name);
+  (void)syslens::accepts_gzip(target);
+  (void)syslens::accepts_protobuf_metrics(target);
   if (auto d = syslens::url_decode(target)) {
     if (d->size() > target.size()) __builtin_trap();
     if (syslens::url_decode(syslens::url_encode(*d), false) != *d) __builtin_trap();  // round trip
