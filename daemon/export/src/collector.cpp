@@ -3,6 +3,7 @@
 #include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <bit>
 #include <map>
 #include <tuple>
@@ -71,6 +72,20 @@ constexpr const char* kNativeDurationHelp =
     "Time from syscall entry to return in nanoseconds, per cgroup and syscall: a native histogram whose schema 0 "
     "buckets are the kernel's log2 slots (protobuf exposition only).";
 
+// The labels every syscall series of a cgroup carries, in exposition order,
+// for both writers; each leaves out the empty ones (to Prometheus an empty
+// label and an absent one are the same series).
+std::array<std::pair<const char*, const std::string*>, 7> series_labels(const std::string& path,
+                                                                        const WorkloadLabels& wl) {
+  return {{{"cgroup", &path},
+           {"container_id", &wl.container_id},
+           {"container", &wl.container},
+           {"pod", &wl.pod},
+           {"namespace", &wl.pod_namespace},
+           {"image", &wl.image},
+           {"unit", &wl.unit}}};
+}
+
 // The BPF programs' own families: failures, events, map fill, cgroups.
 std::vector<MetricFamily> bpf_families(const Collection& c) {
   std::vector<MetricFamily> out;
@@ -123,14 +138,7 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
     std::string& l = prefixes[cgroup];
     if (!l.empty()) return l;
     const std::string& path = agg.label(cgroup);
-    const auto& wl = agg.labels_of(path);
-    append_label(l, "cgroup", path);
-    append_label(l, "container_id", wl.container_id);
-    append_label(l, "container", wl.container);
-    append_label(l, "pod", wl.pod);
-    append_label(l, "namespace", wl.pod_namespace);
-    append_label(l, "image", wl.image);
-    append_label(l, "unit", wl.unit);
+    for (const auto& [name, value] : series_labels(path, agg.labels_of(path))) append_label(l, name, *value);
     return l;
   };
   std::string own;
@@ -206,20 +214,15 @@ std::string SyscallCollector::RenderProtobuf(const Collection& c, const std::vec
   const AggregatedSnapshot& agg = c.agg;
   std::string out;
   out.reserve(agg.series.size() * (opts_.latency ? 900 : 200) + 65536);
-  // Each cgroup's label pairs, built once.
+  // Each cgroup's label pairs, built once (never empty once built: the
+  // cgroup label is always there).
   std::vector<std::vector<std::pair<const char*, const std::string*>>> cgroup_labels(agg.label_count());
-  std::vector<bool> built(agg.label_count());
   auto labels_of = [&](LabelIndex cgroup) -> const auto& {
     auto& l = cgroup_labels[cgroup];
-    if (built[cgroup]) return l;
-    built[cgroup] = true;
+    if (!l.empty()) return l;
     const std::string& path = agg.label(cgroup);
-    const auto& wl = agg.labels_of(path);
-    l.emplace_back("cgroup", &path);
-    for (const auto& [name, value] :
-         {std::pair{"container_id", &wl.container_id}, std::pair{"container", &wl.container}, std::pair{"pod", &wl.pod},
-          std::pair{"namespace", &wl.pod_namespace}, std::pair{"image", &wl.image}, std::pair{"unit", &wl.unit}}) {
-      if (!value->empty()) l.emplace_back(name, value);  // empty and absent are the same series
+    for (const auto& [name, value] : series_labels(path, agg.labels_of(path))) {
+      if (!value->empty()) l.emplace_back(name, value);
     }
     return l;
   };
@@ -229,7 +232,6 @@ std::string SyscallCollector::RenderProtobuf(const Collection& c, const std::vec
   google::protobuf::Arena arena;
   pb::MetricFamily* f = nullptr;
   auto start = [&](const char* name, const char* help, pb::MetricType type) {
-    f = nullptr;
     arena.Reset();
     f = google::protobuf::Arena::CreateMessage<pb::MetricFamily>(&arena);
     f->set_name(name);
