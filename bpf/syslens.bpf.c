@@ -385,7 +385,7 @@ static __always_inline struct syslens_enter_rec *rec_for_exit(bool task_storage)
 
 static __always_inline void count_process(__u64 cgroup_id)
 {
-	struct syslens_proc_count *c, fresh = {.calls = 1};
+	struct syslens_proc_count *c, fresh = {.calls = 1, .cgroup_id = cgroup_id};
 	__u32 tgid;
 	long err;
 
@@ -556,6 +556,7 @@ static __always_inline void trace_event(const struct syslens_enter_rec *rec, lon
 	pid_tgid = bpf_get_current_pid_tgid();
 	e->ts_ns = now ? now : bpf_ktime_get_ns();
 	e->latency_ns = delta;
+	e->cgroup_id = rec->cgroup_id;
 	e->ret = ret;
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;

@@ -208,8 +208,9 @@ enum syslens_counter {
 struct syslens_trace_event {
 	__u64 ts_ns; /* bpf_ktime_get_ns() at exit */
 	__u64 latency_ns;
-	__s64 ret; /* return value; -errno on failure */
-	__u32 pid; /* tgid */
+	__u64 cgroup_id; /* whose call: the daemon hands it to each trace of it */
+	__s64 ret;	 /* return value; -errno on failure */
+	__u32 pid;	 /* tgid */
 	__u32 tid;
 	__u32 nr;
 	__u16 abi;
@@ -242,6 +243,7 @@ struct syslens_trace_filter {
 /* Calls per process of a workload, counted while a processes window is open. */
 struct syslens_proc_count {
 	__u64 calls;
+	__u64 cgroup_id; /* where the process made its first counted call */
 	char comm[16];
 };
 #define SYSLENS_PROC_MAX 4096

@@ -73,7 +73,7 @@ Api::Resolved Api::resolve(const std::string& ref) {
   return r;
 }
 
-HttpResponse Api::handle(const std::string& target) {
+HttpResponse Api::handle(const std::string& target, const Caller& caller) {
   const std::string path = target.substr(0, target.find('?'));
   const ApiRoute rt = parse_api_route(path);
   if (rt.malformed) {
@@ -91,7 +91,8 @@ HttpResponse Api::handle(const std::string& target) {
     if (!live_) return json_response(503, {{"error", "live traces and processes windows are not available"}});
     auto res = resolve(rt.ref);
     if (res.error) return *res.error;
-    return rt.what == "trace" ? live_->start(*res.workload, target) : live_->processes(*res.workload, target);
+    return rt.what == "trace" ? live_->start(*res.workload, target, caller)
+                              : live_->processes(*res.workload, target, caller);
   }
   if (rt.what != "profile" && rt.what != "seccomp" && rt.what != "check") {
     return json_response(

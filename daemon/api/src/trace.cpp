@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <ctime>
 #include <deque>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "syslens/api/api.h"
@@ -40,16 +44,61 @@ std::string iso8601_ms(double t) {
 
 }  // namespace
 
+Admission admit(const std::vector<std::string>& held, const Caller& caller, std::size_t cap) {
+  if (std::find(held.begin(), held.end(), caller.identity) != held.end()) return {Admission::Verdict::own};
+  if (held.size() < cap) return {Admission::Verdict::open};
+  if (caller.authorized()) {
+    const auto anon = std::find(held.begin(), held.end(), std::string());
+    if (anon != held.end()) return {Admission::Verdict::preempt, static_cast<std::size_t>(anon - held.begin())};
+  }
+  return {Admission::Verdict::cap};
+}
+
+syslens_trace_filter loosest(const std::vector<syslens_trace_filter>& filters) {
+  if (filters.empty()) return {};
+  syslens_trace_filter out = filters.front();
+  for (const auto& f : filters) {
+    if (f.nr_plus_one != out.nr_plus_one) out.nr_plus_one = 0;
+    out.failed_only = out.failed_only && f.failed_only;
+    out.denied_only = out.denied_only && f.denied_only;
+    out.min_latency_ns = std::min(out.min_latency_ns, f.min_latency_ns);
+  }
+  return out;
+}
+
+bool passes(const syslens_trace_filter& f, const syslens_trace_event& e) {
+  const long ret = static_cast<long>(e.ret);
+  if (f.nr_plus_one && f.nr_plus_one != e.nr + 1) return false;
+  if (f.failed_only && !(ret < 0 && ret >= -4095)) return false;
+  if (f.denied_only && !(e.flags & SYSLENS_TRACE_DENIED)) return false;
+  return e.latency_ns >= f.min_latency_ns;
+}
+
+const char* to_string(LiveKind k) { return k == LiveKind::trace ? "trace" : "processes"; }
+
 class TraceHub::Session final : public HttpStream, public std::enable_shared_from_this<Session> {
  public:
-  Session(TraceHub& hub, std::chrono::milliseconds duration)
-      : hub_(hub), timer_(hub.io_), duration_(duration), offset_(mono_to_unix_offset()) {}
+  Session(TraceHub& hub, std::chrono::milliseconds duration, const Caller& caller, std::string workload,
+          std::vector<std::uint64_t> cgroup_ids, const syslens_trace_filter& f)
+      : identity(caller.identity),
+        who(caller.who()),
+        key(std::move(workload)),
+        ids(std::move(cgroup_ids)),
+        filter(f),
+        hub_(hub),
+        timer_(hub.io_),
+        duration_(duration),
+        offset_(mono_to_unix_offset()) {}
 
   void begin(const json& header) {
     lost_base_ = hub_.probes_.counter(SYSLENS_CNT_TRACE_EVENT_LOST);
     push(header.dump());
     deadline_ = std::chrono::steady_clock::now() + duration_;
     tick();
+  }
+
+  bool wants(const syslens_trace_event& e) const {
+    return !done_ && std::find(ids.begin(), ids.end(), e.cgroup_id) != ids.end() && passes(filter, e);
   }
 
   void event(const syslens_trace_event& e) {
@@ -84,18 +133,26 @@ class TraceHub::Session final : public HttpStream, public std::enable_shared_fro
     pending_ = std::move(deliver);
   }
 
-  void cancel() override { end(false); }
+  void cancel() override { end("the client went away", false); }
 
-  void end(bool say_why) {
+  // Ends the trace; `say` puts the reason on the stream as {"end": why}.
+  void end(const std::string& why, bool say) {
     if (done_) return;
     report_lost();
-    if (say_why) push(json{{"end", "duration reached"}}.dump());
+    if (say) push(json{{"end", why}}.dump());
     done_ = true;
     timer_.cancel();
-    hub_.probes_.stop_trace();
-    if (hub_.current_.get() == this) hub_.current_.reset();
+    auto& open = hub_.traces_;
+    auto self = shared_from_this();
+    open.erase(std::remove(open.begin(), open.end(), self), open.end());
+    hub_.retrace();
+    hub_.closed(LiveKind::trace, key, who, why);
     flush();
   }
+
+  const std::string identity, who, key;
+  const std::vector<std::uint64_t> ids;
+  const syslens_trace_filter filter;
 
  private:
   void push(std::string line) {
@@ -114,6 +171,8 @@ class TraceHub::Session final : public HttpStream, public std::enable_shared_fro
     next(std::move(p));
   }
 
+  // Events the shared kernel feed lost while this trace ran (they may have
+  // been another trace's), and lines this client did not read in time.
   void report_lost() {
     const auto lost = hub_.probes_.counter(SYSLENS_CNT_TRACE_EVENT_LOST) - lost_base_ + dropped_;
     if (lost > reported_lost_) {
@@ -127,7 +186,7 @@ class TraceHub::Session final : public HttpStream, public std::enable_shared_fro
     timer_.expires_after(std::chrono::seconds(1));
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec || self->done_) return;
-      if (std::chrono::steady_clock::now() >= self->deadline_) return self->end(true);
+      if (std::chrono::steady_clock::now() >= self->deadline_) return self->end("duration reached", true);
       self->report_lost();
       self->flush();
       self->tick();
@@ -147,15 +206,25 @@ class TraceHub::Session final : public HttpStream, public std::enable_shared_fro
 
 class TraceHub::ProcessWindow final : public HttpStream, public std::enable_shared_from_this<ProcessWindow> {
  public:
-  ProcessWindow(TraceHub& hub, std::string key, std::chrono::milliseconds window, std::size_t limit)
-      : hub_(hub), key_(std::move(key)), window_(window), limit_(limit), timer_(hub.io_) {}
+  ProcessWindow(TraceHub& hub, const Caller& caller, std::string workload, std::vector<std::uint64_t> cgroup_ids,
+                std::chrono::milliseconds window, std::size_t limit)
+      : identity(caller.identity),
+        who(caller.who()),
+        key(std::move(workload)),
+        ids(std::move(cgroup_ids)),
+        hub_(hub),
+        window_(window),
+        limit_(limit),
+        timer_(hub.io_) {}
 
-  void begin(const std::vector<std::uint64_t>& ids) {
+  // After the kernel counts this window's cgroups: what was counted before
+  // is the base.
+  void begin() {
     full_base_ = hub_.probes_.counter(SYSLENS_CNT_PROC_MAP_FULL);
-    hub_.probes_.start_processes(ids);
+    for (const auto& c : hub_.probes_.read_processes()) base_[c.pid] = c.calls;
     timer_.expires_after(window_);
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) self->finish();
+      if (!ec) self->finish("");
     });
   }
 
@@ -172,15 +241,24 @@ class TraceHub::ProcessWindow final : public HttpStream, public std::enable_shar
   void cancel() override {
     if (done_) return;
     timer_.cancel();
-    hub_.probes_.stop_processes();
     done_ = true;
-    if (hub_.window_.get() == this) hub_.window_.reset();
+    leave("the client went away");
   }
 
- private:
-  void finish() {
-    auto counts = hub_.probes_.stop_processes();
+  // Answers with what was counted so far; a non-empty `early` says why the
+  // window closed before its time.
+  void finish(const std::string& early) {
+    if (done_) return;
+    timer_.cancel();
+    const auto now = hub_.probes_.read_processes();
     const auto missed = hub_.probes_.counter(SYSLENS_CNT_PROC_MAP_FULL) - full_base_;
+    std::vector<LiveWindows::ProcessCount> counts;
+    for (const auto& c : now) {
+      if (std::find(ids.begin(), ids.end(), c.cgroup_id) == ids.end()) continue;
+      const auto b = base_.find(c.pid);
+      const std::uint64_t calls = c.calls - (b == base_.end() ? 0 : b->second);
+      if (calls) counts.push_back({c.pid, c.cgroup_id, calls, c.comm});
+    }
     std::sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) { return a.calls > b.calls; });
     json procs = json::array();
     std::uint64_t total = 0;
@@ -188,13 +266,13 @@ class TraceHub::ProcessWindow final : public HttpStream, public std::enable_shar
     for (std::size_t i = 0; i < counts.size() && i < limit_; ++i) {
       procs.push_back({{"pid", counts[i].pid}, {"comm", counts[i].comm}, {"calls", counts[i].calls}});
     }
-    result_ = json{{"workload", key_},   {"window_seconds", static_cast<double>(window_.count()) / 1000},
-                   {"calls", total},     {"processes_seen", counts.size()},
-                   {"processes", procs}, {"calls_not_attributed", missed}}
-                  .dump(2) +
-              "\n";
+    json out = {{"workload", key},    {"window_seconds", static_cast<double>(window_.count()) / 1000},
+                {"calls", total},     {"processes_seen", counts.size()},
+                {"processes", procs}, {"calls_not_attributed", missed}};
+    if (!early.empty()) out["ended_early"] = early;
+    result_ = out.dump(2) + "\n";
     done_ = true;
-    if (hub_.window_.get() == this) hub_.window_.reset();
+    leave(early.empty() ? "window closed" : early);
     if (pending_) {
       auto p = std::move(pending_);
       pending_ = nullptr;
@@ -202,8 +280,19 @@ class TraceHub::ProcessWindow final : public HttpStream, public std::enable_shar
     }
   }
 
+  const std::string identity, who, key;
+  const std::vector<std::uint64_t> ids;
+
+ private:
+  void leave(const std::string& why) {
+    auto& open = hub_.windows_;
+    auto self = shared_from_this();
+    open.erase(std::remove(open.begin(), open.end(), self), open.end());
+    hub_.recount();
+    hub_.closed(LiveKind::processes, key, who, why);
+  }
+
   TraceHub& hub_;
-  std::string key_;
   std::chrono::milliseconds window_;
   std::size_t limit_;
   boost::asio::steady_timer timer_;
@@ -211,6 +300,7 @@ class TraceHub::ProcessWindow final : public HttpStream, public std::enable_shar
   std::string result_;
   bool done_ = false;
   std::uint64_t full_base_ = 0;
+  std::map<std::uint32_t, std::uint64_t> base_;  // pid -> calls counted before the window
 };
 
 std::vector<std::uint64_t> TraceHub::ids_of(const WorkloadRecord& w) {
@@ -221,8 +311,73 @@ std::vector<std::uint64_t> TraceHub::ids_of(const WorkloadRecord& w) {
   return ids;
 }
 
-HttpResponse TraceHub::processes(const WorkloadRecord& w, const std::string& target) {
-  if (window_) return json_response(409, {{"error", "a processes window is already open; one at a time"}});
+void TraceHub::closed(LiveKind kind, const std::string& what, const std::string& who, const std::string& why) {
+  auto& s = stats_[static_cast<int>(kind)];
+  ++s.closed;
+  s.open = kind == LiveKind::trace ? traces_.size() : windows_.size();
+  spdlog::info("live {} of {} by {} closed: {}", to_string(kind), what, who, why);
+}
+
+template <class Window>
+std::optional<HttpResponse> TraceHub::make_room(std::vector<std::shared_ptr<Window>>& open, LiveKind kind,
+                                                const WorkloadRecord& w, const Caller& caller) {
+  std::vector<std::string> held;
+  held.reserve(open.size());
+  for (const auto& o : open) held.push_back(o->identity);
+  const auto a = admit(held, caller, kLiveCap);
+  auto& s = stats_[static_cast<int>(kind)];
+  std::string refusal;
+  unsigned status = 409;
+  if (a.verdict == Admission::Verdict::own) {
+    const auto mine = std::find(held.begin(), held.end(), caller.identity) - held.begin();
+    refusal = caller.authorized() ? "you (" + caller.identity + ") already have a live " + to_string(kind) +
+                                        " open (of " + open[static_cast<std::size_t>(mine)]->key + "): one per caller"
+                                  : std::string("anonymous callers share one live ") + to_string(kind) +
+                                        " and it is open; use the API socket (the syslens CLI does) or "
+                                        "authenticate to have your own";
+  } else if (a.verdict == Admission::Verdict::cap) {
+    status = 429;
+    refusal = std::to_string(kLiveCap) + " live " + to_string(kind) + "s are open, the most at once; try again when " +
+              "one ends";
+  }
+  if (!refusal.empty()) {
+    ++s.refused;
+    spdlog::warn("live {} of {} refused to {}: {}", to_string(kind), w.key, caller.who(), refusal);
+    return json_response(status, {{"error", refusal}});
+  }
+  if (a.verdict == Admission::Verdict::preempt) {
+    ++s.preempted;
+    const std::string why = "preempted: an authorized caller (" + caller.identity + ") needed the slot";
+    if constexpr (std::is_same_v<Window, Session>) {
+      open[a.preempt]->end(why, true);
+    } else {
+      open[a.preempt]->finish(why);
+    }
+  }
+  return std::nullopt;
+}
+
+void TraceHub::retrace() {
+  std::vector<std::uint64_t> ids;
+  std::vector<syslens_trace_filter> filters;
+  for (const auto& t : traces_) {
+    ids.insert(ids.end(), t->ids.begin(), t->ids.end());
+    filters.push_back(t->filter);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  probes_.set_trace(ids, loosest(filters));
+}
+
+void TraceHub::recount() {
+  std::vector<std::uint64_t> ids;
+  for (const auto& w : windows_) ids.insert(ids.end(), w->ids.begin(), w->ids.end());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  probes_.set_processes(ids);
+}
+
+HttpResponse TraceHub::processes(const WorkloadRecord& w, const std::string& target, const Caller& caller) {
   auto window = query_param(target, "window");
   auto limit = query_param(target, "limit");
   if (!window || !limit) return json_response(400, {{"error", "malformed query string"}});
@@ -239,9 +394,16 @@ HttpResponse TraceHub::processes(const WorkloadRecord& w, const std::string& tar
   }
   auto ids = ids_of(w);
   if (ids.empty()) return json_response(410, {{"error", "the workload's cgroups no longer exist"}});
-  window_ = std::make_shared<ProcessWindow>(*this, w.key, win, lim);
-  window_->begin(ids);
-  return HttpResponse(200, "application/json", {}, window_);
+  if (auto refused = make_room(windows_, LiveKind::processes, w, caller)) return *refused;
+  auto window_ptr = std::make_shared<ProcessWindow>(*this, caller, w.key, std::move(ids), win, lim);
+  windows_.push_back(window_ptr);
+  recount();
+  window_ptr->begin();
+  auto& s = stats_[static_cast<int>(LiveKind::processes)];
+  ++s.opened;
+  s.open = windows_.size();
+  spdlog::info("live processes of {} opened by {} for {} ms", w.key, caller.who(), win.count());
+  return HttpResponse(200, "application/json", {}, window_ptr);
 }
 
 TraceHub::TraceHub(boost::asio::io_context& io, LiveWindows& probes, Arch arch, IdOf id_of)
@@ -253,8 +415,8 @@ TraceHub::TraceHub(boost::asio::io_context& io, LiveWindows& probes, Arch arch, 
 TraceHub::~TraceHub() { stop(); }
 
 void TraceHub::stop() {
-  if (current_) current_->end(false);
-  if (window_) window_->cancel();
+  for (auto open = traces_; auto& t : open) t->end("syslensd stops", true);
+  for (auto open = windows_; auto& w : open) w->finish("syslensd stops");
   boost::system::error_code ec;
   events_.close(ec);
 }
@@ -264,18 +426,19 @@ void TraceHub::watch() {
   events_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
     if (ec) return;
     probes_.consume_trace([this](const syslens_trace_event& e) {
-      if (current_) current_->event(e);
+      for (auto open = traces_; auto& t : open) {
+        if (t->wants(e)) t->event(e);
+      }
     });
     watch();
   });
 }
 
-HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target) {
+HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target, const Caller& caller) {
   if (probes_.mode() != Mode::full) {
     return json_response(409, {{"error", "live traces need mode: full (they are made at syscall exit)"}});
   }
   if (!events_.is_open()) return json_response(503, {{"error", "the trace ring buffer is not available"}});
-  if (current_) return json_response(409, {{"error", "a live trace is already running; one at a time"}});
   syslens_trace_filter f{};
   json filters = json::object();
   auto syscall = query_param(target, "syscall");
@@ -320,14 +483,21 @@ HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target)
   }
   auto ids = ids_of(w);
   if (ids.empty()) return json_response(410, {{"error", "the workload's cgroups no longer exist"}});
-  current_ = std::make_shared<Session>(*this, dur);
-  probes_.start_trace(ids, f);
-  current_->begin({{"trace",
-                    {{"workload", w.key},
-                     {"cgroups", w.cgroups},
-                     {"filters", filters},
-                     {"duration_seconds", static_cast<double>(dur.count()) / 1000}}}});
-  return HttpResponse(200, "application/x-ndjson", {}, current_);
+  if (auto refused = make_room(traces_, LiveKind::trace, w, caller)) return *refused;
+  auto session = std::make_shared<Session>(*this, dur, caller, w.key, std::move(ids), f);
+  traces_.push_back(session);
+  retrace();
+  session->begin({{"trace",
+                   {{"workload", w.key},
+                    {"cgroups", w.cgroups},
+                    {"filters", filters},
+                    {"duration_seconds", static_cast<double>(dur.count()) / 1000}}}});
+  auto& s = stats_[static_cast<int>(LiveKind::trace)];
+  ++s.opened;
+  s.open = traces_.size();
+  spdlog::info("live trace of {} opened by {} for {} ms{}", w.key, caller.who(), dur.count(),
+               filters.empty() ? "" : " with filters " + filters.dump());
+  return HttpResponse(200, "application/x-ndjson", {}, session);
 }
 
 }  // namespace syslens

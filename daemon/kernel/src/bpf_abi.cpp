@@ -16,10 +16,10 @@ static_assert(offsetof(syslens_retired_key, err) == 14);
 static_assert(sizeof(syslens_reclaim_state) == 8, "reclaim state layout changed");
 static_assert(sizeof(syslens_reclaim_undo) == 8 + sizeof(syslens_stats_val), "reclaim undo layout changed");
 static_assert(sizeof(syslens_enter_rec) == 32, "enter record layout changed");
-static_assert(sizeof(syslens_trace_event) == 56, "trace event layout changed");
+static_assert(sizeof(syslens_trace_event) == 64, "trace event layout changed");
 static_assert(sizeof(syslens_trace_filter) == 16, "trace filter layout changed");
 static_assert(SYSLENS_CNT__MAX <= SYSLENS_CNT_SLOTS, "more counters than the pinned map holds");
-static_assert(sizeof(syslens_proc_count) == 24, "process count layout changed");
+static_assert(sizeof(syslens_proc_count) == 32, "process count layout changed");
 
 namespace {
 constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {

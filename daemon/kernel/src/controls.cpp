@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "bpf_internal.h"
@@ -52,41 +53,42 @@ void clear_cgroup_set(struct bpf_map* map, std::vector<std::uint64_t>& added) {
 
 }  // namespace
 
-void Controls::start_trace(const std::vector<std::uint64_t>& ids, const syslens_trace_filter& filter) {
-  stop_trace();
+void Controls::set_trace(const std::vector<std::uint64_t>& ids, const syslens_trace_filter& filter) {
+  __atomic_store_n(&skel_->bss->trace_active, 0U, __ATOMIC_RELEASE);
+  clear_cgroup_set(skel_->maps.syslens_trace_cgroups, traced_);
+  if (ids.empty()) return;
   fill_cgroup_set(skel_->maps.syslens_trace_cgroups, ids, traced_);
   std::memcpy(const_cast<syslens_trace_filter*>(&skel_->bss->trace_filter), &filter, sizeof(filter));
   __atomic_store_n(&skel_->bss->trace_active, 1U, __ATOMIC_RELEASE);
 }
 
-void Controls::stop_trace() {
-  __atomic_store_n(&skel_->bss->trace_active, 0U, __ATOMIC_RELEASE);
-  clear_cgroup_set(skel_->maps.syslens_trace_cgroups, traced_);
-}
-
-void Controls::start_processes(const std::vector<std::uint64_t>& ids) {
-  stop_processes();
+void Controls::set_processes(const std::vector<std::uint64_t>& ids) {
+  if (ids.empty()) {
+    __atomic_store_n(&skel_->bss->procs_active, 0U, __ATOMIC_RELEASE);
+    clear_cgroup_set(skel_->maps.syslens_proc_cgroups, counted_);
+    const int fd = bpf_map__fd(skel_->maps.syslens_proc_counts);
+    for (const auto& c : read_processes()) bpf_map_delete_elem(fd, &c.pid);
+    return;
+  }
+  // The new set first, then what left it: a cgroup in both keeps counting.
+  std::vector<std::uint64_t> before = std::move(counted_), gone;
+  counted_.clear();
   fill_cgroup_set(skel_->maps.syslens_proc_cgroups, ids, counted_);
+  for (auto id : before) {
+    if (std::find(counted_.begin(), counted_.end(), id) == counted_.end()) gone.push_back(id);
+  }
+  clear_cgroup_set(skel_->maps.syslens_proc_cgroups, gone);
   __atomic_store_n(&skel_->bss->procs_active, 1U, __ATOMIC_RELEASE);
 }
 
-std::vector<Controls::ProcessCount> Controls::stop_processes() {
-  __atomic_store_n(&skel_->bss->procs_active, 0U, __ATOMIC_RELEASE);
-  clear_cgroup_set(skel_->maps.syslens_proc_cgroups, counted_);
+std::vector<Controls::ProcessCount> Controls::read_processes() const {
   std::vector<ProcessCount> out;
-  const int fd = bpf_map__fd(skel_->maps.syslens_proc_counts);
-  std::vector<__u32> keys;
   dump_map<__u32, syslens_proc_count>(
-      fd, SYSLENS_PROC_MAX,
+      bpf_map__fd(skel_->maps.syslens_proc_counts), SYSLENS_PROC_MAX,
       [&](const __u32& pid, const syslens_proc_count& c) {
-        out.push_back({pid, c.calls, std::string(c.comm, strnlen(c.comm, sizeof(c.comm)))});
-        keys.push_back(pid);
+        out.push_back({pid, c.cgroup_id, c.calls, std::string(c.comm, strnlen(c.comm, sizeof(c.comm)))});
       },
-      [&] {
-        out.clear();
-        keys.clear();
-      });
-  for (auto k : keys) bpf_map_delete_elem(fd, &k);
+      [&] { out.clear(); });
   return out;
 }
 

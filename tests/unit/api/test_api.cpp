@@ -26,12 +26,13 @@ class FakeLive final : public LiveWindows {
   int fd = -1;
   Mode mode() const override { return m; }
   std::uint64_t counter(unsigned) const override { return 0; }
-  void start_trace(const std::vector<std::uint64_t>&, const syslens_trace_filter&) override { ++traces; }
-  void stop_trace() override {}
+  void set_trace(const std::vector<std::uint64_t>& ids, const syslens_trace_filter&) override {
+    traces += !ids.empty();
+  }
   int trace_fd() const override { return fd; }
   void consume_trace(const std::function<void(const syslens_trace_event&)>&) override {}
-  void start_processes(const std::vector<std::uint64_t>&) override {}
-  std::vector<ProcessCount> stop_processes() override { return {}; }
+  void set_processes(const std::vector<std::uint64_t>&) override {}
+  std::vector<ProcessCount> read_processes() const override { return {}; }
   int traces = 0;
 };
 
@@ -182,4 +183,62 @@ TEST(Api, GroupProfilesJoinLiveWorkloadsAndPastMembers) {
   get("/api/v1/profiles", 400);
   get("/api/v1/profiles?group_by=unit&group=web.service&format=yaml", 400);
   get("/api/v1/profiles?group_by=unit&group=web.service&format=spo&name=Web_Service", 400);  // not DNS-1123
+}
+
+// Who may open a live window: one per identity (anonymous callers share
+// ""), a cap in all, and at the cap an authorized caller takes the
+// anonymous one's slot, never another authorized caller's.
+TEST(LiveWindows, AdmitOnePerCallerACapAndAnonymousMakesRoom) {
+  using V = Admission::Verdict;
+  Caller anon, root, alice;
+  root.identity = "uid:0";
+  alice.identity = "user:alice";
+  EXPECT_EQ(admit({}, anon, 2).verdict, V::open);
+  EXPECT_EQ(admit({""}, anon, 2).verdict, V::own);
+  EXPECT_EQ(admit({"uid:0"}, root, 2).verdict, V::own);
+  EXPECT_EQ(admit({""}, root, 2).verdict, V::open);
+  const auto a = admit({"uid:0", ""}, alice, 2);
+  EXPECT_EQ(a.verdict, V::preempt);
+  EXPECT_EQ(a.preempt, 1U);
+  EXPECT_EQ(admit({"uid:0", "user:bob"}, alice, 2).verdict, V::cap);
+  EXPECT_EQ(admit({"uid:0", "user:bob"}, anon, 2).verdict, V::cap);
+  EXPECT_EQ(admit({"uid:0", ""}, anon, 2).verdict, V::own);
+}
+
+// The shared kernel feed passes everything any trace wants; each trace
+// keeps what its own filter says.
+TEST(LiveWindows, TheFeedsFilterIsTheLoosestAndEachTraceFiltersItsOwn) {
+  syslens_trace_filter getppid_slow{};
+  getppid_slow.nr_plus_one = 110 + 1;
+  getppid_slow.min_latency_ns = 5000;
+  syslens_trace_filter failed{};
+  failed.failed_only = 1;
+  failed.min_latency_ns = 100;
+  const auto f = loosest({getppid_slow, failed});
+  EXPECT_EQ(f.nr_plus_one, 0U);
+  EXPECT_EQ(f.failed_only, 0U);
+  EXPECT_EQ(f.min_latency_ns, 100U);
+  const auto same = loosest({failed, failed});
+  EXPECT_EQ(same.failed_only, 1U);
+  syslens_trace_filter denied{};
+  denied.denied_only = 1;
+  EXPECT_EQ(loosest({denied, denied}).denied_only, 1U);
+  EXPECT_EQ(loosest({denied, failed}).denied_only, 0U);
+  syslens_trace_event e{};
+  e.nr = 110;
+  e.latency_ns = 6000;
+  e.ret = 7;
+  EXPECT_TRUE(passes(getppid_slow, e));
+  EXPECT_FALSE(passes(failed, e));
+  e.ret = -2;
+  EXPECT_TRUE(passes(failed, e));
+  EXPECT_FALSE(passes(denied, e));
+  e.flags = SYSLENS_TRACE_DENIED;
+  EXPECT_TRUE(passes(denied, e));
+  e.latency_ns = 4999;
+  EXPECT_FALSE(passes(getppid_slow, e));
+  e.nr = 39;
+  e.latency_ns = 6000;
+  EXPECT_FALSE(passes(getppid_slow, e));
+  EXPECT_TRUE(passes(syslens_trace_filter{}, e));
 }

@@ -28,7 +28,8 @@ class Api {
 
   // Answers /api/v1/workloads[/...]: the list, a workload's profile and
   // seccomp profile, and (with serve_live) its live trace and processes.
-  HttpResponse handle(const std::string& target);
+  // The caller owns the live windows it opens.
+  HttpResponse handle(const std::string& target, const Caller& caller = {});
   // Answers /api/v1/profiles?group_by=owner|image|unit[&group=G[&format=F]]:
   // workload groups, and the profile of one group: its live workloads'
   // syscalls and what its reclaimed members made, over the whole time syslens

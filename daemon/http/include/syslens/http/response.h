@@ -22,11 +22,31 @@ class HttpStream {
   virtual void cancel() = 0;
 };
 
+// Who asks, as the listener knows it.
+struct Caller {
+  // "uid:1000" on the API socket (SO_PEERCRED), "user:alice" when
+  // authenticated over TCP (basic; "bearer" for a token); empty: anonymous
+  // (loopback without authentication, or a network client let in by
+  // --web.api-remote-without-auth).
+  std::string identity;
+  std::string peer;  // for the logs: "127.0.0.1:41234", "pid 42"
+  // May use the API (profiles, seccomp, attribution, workloads, trace,
+  // processes). False for a network client unless --web.api-remote.
+  bool api = true;
+  bool authorized() const { return !identity.empty(); }
+  // "uid:1000 (pid 42)", "anonymous (127.0.0.1:41234)".
+  std::string who() const {
+    return (identity.empty() ? "anonymous" : identity) + (peer.empty() ? "" : " (" + peer + ")");
+  }
+};
+
 struct HttpRequest {
-  HttpRequest(std::string t = "/", std::string a = {}) : target(std::move(t)), accept(std::move(a)) {}
+  HttpRequest(std::string t = "/", std::string a = {}, Caller c = {})
+      : target(std::move(t)), accept(std::move(a)), caller(std::move(c)) {}
   HttpRequest(const char* t) : target(t) {}  // a target alone, as tests write it
   std::string target;                        // path and query
   std::string accept;                        // the Accept header; empty if none
+  Caller caller;
 };
 
 struct HttpResponse {

@@ -19,12 +19,11 @@ class Controls final : public LiveWindows {
 
   Mode mode() const override { return mode_; }
   std::uint64_t counter(unsigned index) const override;
-  void start_trace(const std::vector<std::uint64_t>& cgroup_ids, const syslens_trace_filter& filter) override;
-  void stop_trace() override;
+  void set_trace(const std::vector<std::uint64_t>& cgroup_ids, const syslens_trace_filter& filter) override;
   int trace_fd() const override;
   void consume_trace(const std::function<void(const syslens_trace_event&)>& fn) override;
-  void start_processes(const std::vector<std::uint64_t>& cgroup_ids) override;
-  std::vector<ProcessCount> stop_processes() override;
+  void set_processes(const std::vector<std::uint64_t>& cgroup_ids) override;
+  std::vector<ProcessCount> read_processes() const override;
 
   // Full mode: switches latency tracking off (no call is timed) and back on
   // (one in bpf.latency_sample_every) at run time; calls, failures and
