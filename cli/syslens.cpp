@@ -25,6 +25,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -73,6 +74,8 @@ struct Fail {
 };
 
 struct Options {
+  // The API socket, unless an address is given (then TCP).
+  std::string socket = "/run/syslens/api.sock";
   std::string host = "127.0.0.1";
   std::string port = "9823";
   bool json_out = false;
@@ -118,6 +121,7 @@ void set_address(Options& o, std::string a, const std::string& what) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   o.host = host.empty() ? "127.0.0.1" : host;
   o.port = a.substr(c + 1);
+  o.socket.clear();
 }
 
 // A secret from a file (its first line), never from the command line, where
@@ -146,14 +150,16 @@ struct Reply {
   std::string body;
 };
 
-std::string where(const Options& o) { return (o.tls ? "https://" : "http://") + o.host + ":" + o.port; }
+std::string where(const Options& o) {
+  return o.socket.empty() ? (o.tls ? "https://" : "http://") + o.host + ":" + o.port : "unix:" + o.socket;
+}
 
 template <class Stream>
 Reply exchange(const Options& o, Stream& stream, const std::string& target,
                const std::function<void(const std::string&)>& on_chunk, std::chrono::seconds timeout) {
   beast::error_code ec;
   http::request<http::empty_body> req{http::verb::get, target, 11};
-  req.set(http::field::host, o.host);
+  req.set(http::field::host, o.socket.empty() ? o.host : "localhost");
   req.set(http::field::user_agent, "syslens-cli");
   if (!o.authorization.empty()) req.set(http::field::authorization, o.authorization);
   beast::get_lowest_layer(stream).expires_after(timeout);
@@ -195,6 +201,21 @@ Reply get(const Options& o, const std::string& target, const std::function<void(
           std::chrono::seconds timeout = std::chrono::seconds(30)) {
   asio::io_context io;
   beast::error_code ec;
+  if (!o.socket.empty()) {
+    beast::basic_stream<asio::local::stream_protocol> unix_stream(io);
+    unix_stream.expires_after(std::chrono::seconds(5));
+    unix_stream.connect(asio::local::stream_protocol::endpoint(o.socket), ec);
+    if (ec == asio::error::access_denied) {
+      throw Fail{kExitUnreachable, "permission denied on " + o.socket +
+                                       ": syslensd's API socket serves root and the group it names "
+                                       "(--web.api-socket-group, syslens by default); see docs/security.md"};
+    }
+    if (ec) {
+      throw Fail{kExitUnreachable, "cannot reach syslensd at " + o.socket + ": " + ec.message() +
+                                       " (is it running? --socket PATH, or --address HOST:PORT for its TCP port)"};
+    }
+    return exchange(o, unix_stream, target, on_chunk, timeout);
+  }
   asio::ip::tcp::resolver resolver(io);
   auto results = resolver.resolve(o.host, o.port, ec);
   if (ec) throw Fail{kExitUnreachable, "cannot resolve " + o.host + ": " + ec.message()};
@@ -725,8 +746,10 @@ int main(int argc, char** argv) {
     Options o;
     po::options_description global("Global options");
     global.add_options()("help,h", "show this help")(
+        "socket", po::value<std::string>(),
+        "syslensd's API socket (default $SYSLENS_SOCKET, else /run/syslens/api.sock)")(
         "address", po::value<std::string>(),
-        "syslensd's address: [http[s]://]HOST:PORT (default $SYSLENS_ADDRESS, else 127.0.0.1:9823); https:// "
+        "syslensd's TCP address instead of the socket: [http[s]://]HOST:PORT (or $SYSLENS_ADDRESS); https:// "
         "speaks TLS")("output", po::value<std::string>()->default_value("table"), "table or json")(
         "ca-file", po::value<std::string>(), "TLS: verify the daemon's certificate against this CA (PEM)")(
         "insecure", "TLS without verifying the daemon's certificate")("username", po::value<std::string>(),
@@ -760,8 +783,14 @@ int main(int argc, char** argv) {
       std::cout << kHelp << global;
       return 0;
     }
+    if (vm.count("socket") && vm.count("address")) usage("--socket and --address exclude each other");
     if (vm.count("address")) {
       set_address(o, vm["address"].as<std::string>(), "--address");
+    } else if (vm.count("socket")) {
+      o.socket = vm["socket"].as<std::string>();
+      if (o.socket.empty()) usage("--socket needs a path");
+    } else if (const char* sock = std::getenv("SYSLENS_SOCKET"); sock && *sock) {
+      o.socket = sock;
     } else if (const char* env = std::getenv("SYSLENS_ADDRESS")) {
       set_address(o, env, "SYSLENS_ADDRESS");
     }
@@ -773,6 +802,7 @@ int main(int argc, char** argv) {
       o.tls = true;
     }
     if (vm.count("insecure")) o.insecure = o.tls = true;
+    if (o.tls && !o.socket.empty()) usage("TLS (--ca-file, --insecure) needs --address https://HOST:PORT");
     if (vm.count("ca-file") && vm.count("insecure")) usage("--ca-file and --insecure exclude each other");
     const char* env_password = std::getenv("SYSLENS_PASSWORD");
     const char* env_token = std::getenv("SYSLENS_BEARER_TOKEN");

@@ -129,6 +129,16 @@ FlagsResult parse_flags(int argc, const char* const* argv) {
        "Prometheus exporter web configuration file: TLS and basic or bearer authentication")
     ("web.max-connections", po::value(&c.max_connections)->default_value(c.max_connections),
        "open HTTP connections at most; at the limit the one waiting longest for its request makes room")
+    ("web.api-socket", po::value(&c.api_socket)->default_value(c.api_socket),
+       "unix socket serving the API (and metrics) to root and --web.api-socket-group, mode 0660; \"\": none")
+    ("web.api-socket-group", po::value(&c.api_socket_group)->default_value(c.api_socket_group),
+       "group (name or number) whose members may use the API socket")
+    ("web.api-remote", po::bool_switch(&c.api_remote),
+       "serve the API to network clients of --web.listen-address, not only to loopback ones; needs "
+       "authentication in --web.config.file")
+    ("web.api-remote-without-auth-i-accept-the-risk", po::bool_switch(&c.api_remote_without_auth),
+       "with --web.api-remote: allow it without authentication (anyone who reaches the port reads live "
+       "syscalls of every workload)")
     ("bpf.pin-path", po::value<std::string>(),
        "directory on a bpffs for the pinned maps, over the config file's bpf.pin_path; \"\": no pinning");
   // clang-format on
@@ -171,6 +181,12 @@ FlagsResult parse_flags(int argc, const char* const* argv) {
     }
   }
   parse_listen_address(c.listen_address);
+  if (!c.api_socket.empty() && (c.api_socket.front() != '/' || c.api_socket.size() > 107)) {
+    usage_error("invalid --web.api-socket '" + c.api_socket + "': must be an absolute path of at most 107 bytes");
+  }
+  if (c.api_remote_without_auth && !c.api_remote) {
+    usage_error("--web.api-remote-without-auth-i-accept-the-risk only goes with --web.api-remote");
+  }
   if (c.max_connections < 1 || c.max_connections > 65536) {
     usage_error("invalid --web.max-connections " + std::to_string(c.max_connections) + ": want 1-65536");
   }

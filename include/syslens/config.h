@@ -35,6 +35,14 @@ struct Config {
   std::string config_file;
   std::string web_config_file;           // --web.config.file: TLS and auth
   std::uint32_t max_connections = 1024;  // --web.max-connections
+  // The API's own surface: a unix socket (root and this group, mode 0660;
+  // "" none) and loopback clients of --web.listen-address. Network clients
+  // get the API only with api_remote, which needs authentication in the web
+  // config or the loudly named flag that waives it.
+  std::string api_socket = "/run/syslens/api.sock";  // --web.api-socket
+  std::string api_socket_group = "syslens";          // --web.api-socket-group
+  bool api_remote = false;                           // --web.api-remote
+  bool api_remote_without_auth = false;              // --web.api-remote-without-auth-i-accept-the-risk
 
   // syslensd's seccomp filter on itself (security.seccomp).
   bool self_seccomp = true;

@@ -101,8 +101,8 @@ class Daemon {
     config_ = fs::temp_directory_path() / ("syslens-ct-" + std::to_string(::getpid()) + ".yaml");
     write(config_, test_daemon_config(yaml));
     proc_ = std::make_unique<Background>(std::vector<std::string>{
-        build_dir() + "/daemon/syslensd", "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-        "--config.file=" + config_.string()});
+        build_dir() + "/daemon/syslensd", "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--web.api-socket",
+        "", "--config.file=" + config_.string()});
     ready_ = wait_ready(port_);
   }
   ~Daemon() {

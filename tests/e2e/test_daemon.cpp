@@ -67,8 +67,11 @@ int refuse_mkdir_with_eperm() {
 // A running syslensd on a free loopback port, stopped with SIGTERM.
 class Daemon {
  public:
-  explicit Daemon(const std::string& config_yaml = "", std::vector<std::string> extra = {}) : port_(free_port()) {
-    std::vector<std::string> argv = {daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port_)};
+  explicit Daemon(const std::string& config_yaml = "", std::vector<std::string> extra = {})
+      : port_(free_port()),
+        socket_("/tmp/syslens-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(port_) + ".sock") {
+    std::vector<std::string> argv = {daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port_),
+                                     "--web.api-socket=" + socket_};
     argv.push_back("--config.file=" + write_temp("daemon.yaml", test_daemon_config(config_yaml)));
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<Background>(argv);
@@ -77,6 +80,8 @@ class Daemon {
   ~Daemon() { stop_and_expect_no_seccomp_refusal(*proc_); }
   bool ready() const { return ready_; }
   std::uint16_t port() const { return port_; }
+  // The API socket (root only unless extra sets --web.api-socket-group).
+  const std::string& socket() const { return socket_; }
   Background& proc() { return *proc_; }
   std::string scrape(const std::string& path = "/metrics") {
     auto r = http_get(port_, path);
@@ -85,6 +90,7 @@ class Daemon {
 
  private:
   std::uint16_t port_;
+  std::string socket_;
   std::unique_ptr<Background> proc_;
   bool ready_ = false;
 };
@@ -347,7 +353,7 @@ TEST(Daemon, WebConfigTlsAndAuthWithARealClient) {
   // The system's OpenSSL config (MinProtocol TLSv1.2 on Debian) is not what
   // keeps old TLS out: syslensd is run without it.
   Background d({"env", "OPENSSL_CONF=/dev/null", daemon_path(),
-                "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                "--web.listen-address=127.0.0.1:" + std::to_string(port), "--web.api-socket", "",
                 "--config.file=" + write_temp("daemon.yaml", test_daemon_config("")), "--web.config.file=" + web});
   const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/metrics";
   auto curl = [&](std::vector<std::string> extra, const std::string& u) {
@@ -422,7 +428,8 @@ TEST(Daemon, RunsAsANonRootUserWithCapabilities) {
   const auto port = free_port();
   Background d({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                 "--inh-caps=+bpf,+perfmon,+dac_read_search", "--ambient-caps=+bpf,+perfmon,+dac_read_search",
-                daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port), "--config.file=" + cfg});
+                daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port), "--web.api-socket", "",
+                "--config.file=" + cfg});
   ASSERT_TRUE(wait_ready(port)) << d.err();
   std::map<std::string, std::string> status;
   std::ifstream st("/proc/" + std::to_string(d.pid()) + "/status");
@@ -457,8 +464,8 @@ TEST(Daemon, BadWebConfigIsAOneLineConfigError) {
            {"tls_server_config:\n  cert_file: /a\n  key_file: /b\n  min_version: TLS10\n",
             "'TLS10' is not one of TLS12, TLS13"},
            {"tls_config: {}\n", "tls_config: unknown setting"}}) {
-    auto r = run_process(
-        {daemon_path(), "--web.listen-address=127.0.0.1:0", "--web.config.file=" + write_temp("bad.yml", text)});
+    auto r = run_process({daemon_path(), "--web.listen-address=127.0.0.1:0", "--web.api-socket", "",
+                          "--web.config.file=" + write_temp("bad.yml", text)});
     EXPECT_EQ(r.exit_code, 3) << text << r.err;
     EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -875,6 +882,7 @@ TEST_P(StartupErrors, OneLineAndExitCode) {
                                 fs::perms::others_read | fs::perms::others_exec);
   }
   argv.push_back(binary);
+  argv.insert(argv.end(), {"--web.api-socket", ""});
   // Never the default port: a bad start must not depend on it being free.
   const bool sets_address = std::any_of(p.args.begin(), p.args.end(),
                                         [](const std::string& a) { return a.rfind("--web.listen-address", 0) == 0; });
@@ -1313,8 +1321,9 @@ TEST(Daemon, HostWithoutCgroupV2FallsBackToV1) {
   const auto& h = v1_hierarchy();
   const auto port = free_port();
   Background daemon({"unshare", "--mount", "--propagation", "private", "sh", "-c",
-                     "umount -l " + cgroup2_mount() + " && exec " + daemon_path() + " --web.listen-address=127.0.0.1:" +
-                         std::to_string(port) + " --config.file=" + write_temp("v1.yaml", test_daemon_config(""))});
+                     "umount -l " + cgroup2_mount() + " && exec " + daemon_path() +
+                         " --web.api-socket '' --web.listen-address=127.0.0.1:" + std::to_string(port) +
+                         " --config.file=" + write_temp("v1.yaml", test_daemon_config(""))});
   ASSERT_TRUE(wait_ready(port)) << daemon.err();
   EXPECT_NE(daemon.err().find("no cgroup v2 hierarchy mounted: keying by the cgroup v1 " + h.controller + " hierarchy"),
             std::string::npos)
@@ -1698,7 +1707,7 @@ TEST(Cli, ReachesADaemonWithTlsAndAuthentication) {
   SYSLENS_REQUIRE_ROOT();
   WebFixture wf;
   const auto port = free_port();
-  Background d({daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
+  Background d({daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port), "--web.api-socket", "",
                 "--config.file=" + write_temp("daemon.yaml", test_daemon_config("")), "--web.config.file=" + wf.web});
   TestCgroup cg("cli-tls");
   const std::string cli = build_dir() + "/cli/syslens";
@@ -1947,7 +1956,7 @@ TEST(Systemd, ReadinessIsReportedOverNotifySocket) {
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   const auto port = free_port();
   Background d({"env", "NOTIFY_SOCKET=" + sock, daemon_path(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                "--config.file=" + write_temp("notify.yaml", test_daemon_config(""))});
+                "--web.api-socket", "", "--config.file=" + write_temp("notify.yaml", test_daemon_config(""))});
   auto receive = [&](int timeout_ms) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, timeout_ms) != 1) return std::string();
@@ -1986,7 +1995,8 @@ TEST(Systemd, SyscallFilterAllowsEverythingSyslensdDoes) {
   const std::string config = write_temp("shipped.yaml", text);
   Background subject({"/bin/sh", "-c",
                       "echo $$ > " + cg.dir() + "/cgroup.procs && exec " + daemon_path() +
-                          " --web.listen-address=127.0.0.1:" + std::to_string(port) + " --config.file=" + config});
+                          " --web.api-socket '' --web.listen-address=127.0.0.1:" + std::to_string(port) +
+                          " --config.file=" + config});
   ASSERT_TRUE(wait_ready(port)) << subject.err();
   // Its own seccomp filter is on (mode 2) while it serves everything below.
   {
@@ -2374,4 +2384,327 @@ TEST(LeastPrivilege, CapabilitiesAreDroppedAfterAttach) {
     ASSERT_TRUE(t);
     EXPECT_EQ(t->status, 200U);
   }
+}
+
+// ---- who may use the API ----------------------------------------------------
+
+namespace {
+
+// A network namespace joined to this one by a veth pair: host side
+// 10.213.77.1, inside 10.213.77.2.
+class PeerNamespace {
+ public:
+  PeerNamespace()
+      : name_("slt" + std::to_string(::getpid() % 100000)), host_("slh" + std::to_string(::getpid() % 100000)) {
+    cleanup();
+    for (const auto& cmd : std::vector<std::vector<std::string>>{
+             {"ip", "netns", "add", name_},
+             {"ip", "link", "add", host_, "type", "veth", "peer", "name", "slp0", "netns", name_},
+             {"ip", "addr", "add", "10.213.77.1/30", "dev", host_},
+             {"ip", "link", "set", host_, "up"},
+             {"ip", "-n", name_, "addr", "add", "10.213.77.2/30", "dev", "slp0"},
+             {"ip", "-n", name_, "link", "set", "slp0", "up"},
+             {"ip", "-n", name_, "link", "set", "lo", "up"}}) {
+      auto r = run_process(cmd);
+      if (r.exit_code != 0) throw std::runtime_error(cmd[0] + " " + cmd[1] + " " + cmd[2] + ": " + r.err);
+    }
+  }
+  ~PeerNamespace() { cleanup(); }
+  // curl from inside: "<status> <body>".
+  std::string curl(std::uint16_t port, const std::string& path, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> argv = {"ip", "netns", "exec", name_, "curl", "-s", "-m", "5", "-w", "%{http_code}"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back("http://10.213.77.1:" + std::to_string(port) + path);
+    auto r = run_process(argv);
+    // The status is written last.
+    return r.out.size() >= 3 ? r.out.substr(r.out.size() - 3) + " " + r.out.substr(0, r.out.size() - 3) : r.out;
+  }
+
+ private:
+  void cleanup() {
+    run_process({"ip", "link", "del", host_});
+    run_process({"ip", "netns", "del", name_});
+  }
+  std::string name_, host_;
+};
+
+// Runs a command as uid (and gid) with these supplementary groups.
+std::vector<std::string> as_user(unsigned uid, const std::string& groups, std::vector<std::string> cmd) {
+  std::vector<std::string> argv = {"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid),
+                                   groups.empty() ? "--clear-groups" : "--groups=" + groups, "--"};
+  argv.insert(argv.end(), cmd.begin(), cmd.end());
+  return argv;
+}
+
+// curl over the API socket: the body, then the status on its own last line.
+std::vector<std::string> socket_curl(const std::string& sock, const std::string& path, bool stream = false) {
+  return {"curl", stream ? "-sN" : "-s",    "-w", stream ? "" : "\n%{http_code}", "--unix-socket",
+          sock,   "http://localhost" + path};
+}
+
+std::string basic_auth_web_config() {
+  const char* salt = ::crypt_gensalt("$2b$", 5, nullptr, 0);
+  return write_temp("api-web.yml", "basic_auth_users:\n  ops: " + std::string(::crypt("0ps-pass", salt)) + "\n");
+}
+
+}  // namespace
+
+// From another network namespace, as a client on the network would: the
+// metrics and health are served, the API is not (403, nothing opened);
+// loopback clients get it. --web.api-remote needs authentication, or the
+// flag that waives it, to start; with basic auth the API answers the
+// authenticated network client only.
+TEST(Access, TheApiIsNotServedToTheNetworkUnlessAuthenticated) {
+  SYSLENS_REQUIRE_ROOT();
+  PeerNamespace ns;
+  const auto port = free_port();
+  const std::string cfg = write_temp("access.yaml", test_daemon_config(""));
+  const std::string any = "--web.listen-address=:" + std::to_string(port);
+  {
+    Background d({daemon_path(), any, "--web.api-socket", "", "--config.file=" + cfg});
+    ASSERT_TRUE(wait_ready(port)) << d.err();
+    EXPECT_EQ(ns.curl(port, "/-/healthy"), "200 OK\n");
+    const auto metrics = ns.curl(port, "/metrics");
+    EXPECT_EQ(metrics.substr(0, 4), "200 ");
+    EXPECT_NE(metrics.find("syslens_syscalls_total"), std::string::npos);
+    for (const char* api :
+         {"/api/v1/workloads", "/api/v1/workloads/%2F/trace?duration=1s", "/api/v1/workloads/%2F/processes",
+          "/api/v1/profiles?group_by=unit&group=x", "/api/v1/attribution?cgroup=%2F"}) {
+      const auto r = ns.curl(port, api);
+      EXPECT_EQ(r.substr(0, 4), "403 ") << api << ": " << r;
+      EXPECT_NE(r.find("served on syslensd's unix socket and to loopback clients only"), std::string::npos) << r;
+    }
+    EXPECT_EQ(http_get(port, "/api/v1/workloads")->status, 200U);  // loopback
+    auto s = parse_exposition(http_get(port, "/metrics")->body);
+    EXPECT_EQ(sum_samples(s, "syslens_api_live_windows_total", {{"event", "opened"}}), 0);
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+  {  // --web.api-remote without authentication: refused, one line.
+    auto r = run_process({daemon_path(), any, "--web.api-socket", "", "--config.file=" + cfg, "--web.api-remote"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("--web.api-remote would serve every workload's live syscalls"), std::string::npos) << r.err;
+  }
+  {  // With basic authentication: the network client that authenticates.
+    Background d({daemon_path(), any, "--web.api-socket", "", "--config.file=" + cfg, "--web.api-remote",
+                  "--web.config.file=" + basic_auth_web_config()});
+    std::optional<HttpResult> ready;  // answers 401 without credentials, once up
+    for (int i = 0; i < 400 && !ready; ++i) {
+      ready = http_get(port, "/-/ready");
+      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(ready) << d.err();
+    EXPECT_EQ(ready->status, 401U);
+    EXPECT_EQ(ns.curl(port, "/api/v1/workloads").substr(0, 4), "401 ");
+    EXPECT_EQ(ns.curl(port, "/api/v1/workloads", {"-u", "ops:0ps-pass"}).substr(0, 4), "200 ");
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+  {  // The waiver: served to anyone, and said loudly.
+    Background d({daemon_path(), any, "--web.api-socket", "", "--config.file=" + cfg, "--web.api-remote",
+                  "--web.api-remote-without-auth-i-accept-the-risk"});
+    ASSERT_TRUE(wait_ready(port)) << d.err();
+    EXPECT_EQ(ns.curl(port, "/api/v1/workloads").substr(0, 4), "200 ");
+    EXPECT_NE(d.err().find("the API, live traces included, is open to every network client"), std::string::npos);
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+}
+
+// The API socket: root-owned, its group's, mode 0660. Root and the group's
+// members (supplementary groups too) are served; anyone else cannot
+// connect, and if the socket's mode is loosened, gets a 403 from syslensd
+// itself. The CLI uses the socket by default and says what is wrong.
+TEST(Access, TheSocketServesRootAndItsGroupOnly) {
+  SYSLENS_REQUIRE_ROOT();
+  std::string sock;
+  {
+    Daemon d("", {"--web.api-socket-group=4242"});
+    ASSERT_TRUE(d.ready()) << d.proc().err();
+    sock = d.socket();
+    struct stat st {};
+    ASSERT_EQ(::stat(sock.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0660U);
+    EXPECT_EQ(st.st_uid, 0U);
+    EXPECT_EQ(st.st_gid, 4242U);
+    TestCgroup cg("socket");
+    ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
+    const std::string cli = build_dir() + "/cli/syslens";
+    auto prof = run_process({cli, "--socket", sock, "--output", "json", "profile", cg.path()});
+    ASSERT_EQ(prof.exit_code, 0) << prof.err;
+    EXPECT_EQ(nlohmann::json::parse(prof.out)["workload"]["calls"], kGetppid + kOpenat + kSleeps + 1);
+    const std::string list = "/api/v1/workloads";
+    auto member = run_process(as_user(65534, "4242", socket_curl(sock, list)));
+    EXPECT_EQ(member.out.substr(member.out.size() - 3), "200") << member.out;
+    auto other = run_process(as_user(65534, "", socket_curl(sock, list)));
+    EXPECT_NE(other.exit_code, 0);  // the kernel refuses the connect
+    EXPECT_EQ(other.out.find("workloads"), std::string::npos);
+    ASSERT_EQ(::chmod(sock.c_str(), 0666), 0);
+    other = run_process(as_user(65534, "", socket_curl(sock, list)));
+    EXPECT_EQ(other.out,
+              "{\"error\":\"uid 65534 may not use the syslens API: its socket serves root and group 4242 "
+              "(docs/security.md)\"}\n\n403");
+    auto s = parse_exposition(d.scrape());
+    EXPECT_EQ(sum_samples(s, "syslens_http_closed_connections_total", {{"reason", "forbidden"}}), 1);
+    auto missing = run_process({cli, "--socket", "/nonexistent/api.sock", "top", "--once"});
+    EXPECT_EQ(missing.exit_code, 3);
+    EXPECT_NE(missing.err.find("cannot reach syslensd at /nonexistent/api.sock"), std::string::npos) << missing.err;
+  }
+  EXPECT_FALSE(fs::exists(sock));  // removed at exit
+}
+
+// Live traces belong to their callers: one per identity (anonymous callers
+// share one), four in all. At the cap an authorized caller takes the
+// anonymous caller's slot; a fifth authorized one is refused. Each trace
+// sees exactly its own workload's calls through the one shared kernel
+// feed, each open, close and refusal is logged and counted.
+TEST(Access, AnAnonymousTraceCannotBlockAnAuthorizedOne) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("", {"--web.api-socket-group=4242"});
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup a("live-a"), b("live-b");
+  constexpr int kA = 70, kB = 40;
+  int go[2], back[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(back), 0);
+  auto child = [&](TestCgroup& cg, int calls) {
+    return std::thread([&, calls] {
+      run_in_cgroup(cg, [&] {
+        ::syscall(SYS_getppid);
+        ::syscall(SYS_write, back[1], "r", 1);
+        char c;
+        ::syscall(SYS_read, go[0], &c, 1);
+        for (int i = 0; i < calls; ++i) ::syscall(SYS_getppid);
+        return 0;
+      });
+    });
+  };
+  std::thread ta = child(a, kA), tb = child(b, kB);
+  char c;
+  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  const auto trace = [](TestCgroup& cg, const std::string& query) {
+    return "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/trace?" + query;
+  };
+  auto opened = [](Background& t) {
+    for (int i = 0; i < 200 && t.out().find("\"trace\"") == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return t.out().find("\"trace\"") != std::string::npos;
+  };
+  const auto sock = d.socket();
+  Background anon({"curl", "-sN", "http://127.0.0.1:" + std::to_string(d.port()) + trace(a, "duration=30s")});
+  ASSERT_TRUE(opened(anon)) << anon.err();
+  EXPECT_NE(api_json(d, trace(b, "duration=1s"), 409)["error"].get<std::string>().find("anonymous callers share one"),
+            std::string::npos);
+  Background root(socket_curl(sock, trace(a, "duration=4s&syscall=getppid"), true));
+  ASSERT_TRUE(opened(root)) << root.err();
+  Background u1(as_user(65534, "4242", socket_curl(sock, trace(b, "duration=4s"), true)));
+  ASSERT_TRUE(opened(u1)) << u1.err();
+  Background u2(as_user(65533, "4242", socket_curl(sock, trace(a, "duration=4s"), true)));
+  ASSERT_TRUE(opened(u2)) << u2.err();
+  // The cap: the anonymous trace makes room for an authorized caller...
+  Background u3(as_user(65532, "4242", socket_curl(sock, trace(b, "duration=4s"), true)));
+  ASSERT_TRUE(opened(u3)) << u3.err();
+  EXPECT_EQ(anon.stop(0, 5000), 0);
+  EXPECT_NE(anon.out().find("{\"end\":\"preempted: an authorized caller (uid:65532) needed the slot\"}"),
+            std::string::npos)
+      << anon.out();
+  // ...but not one authorized caller for another; nor twice for one.
+  auto full = run_process(as_user(65531, "4242", socket_curl(sock, trace(a, "duration=1s"))));
+  EXPECT_NE(full.out.find("4 live traces are open"), std::string::npos) << full.out;
+  EXPECT_EQ(full.out.substr(full.out.size() - 3), "429");
+  auto twice = run_process(as_user(65534, "4242", socket_curl(sock, trace(a, "duration=1s"))));
+  EXPECT_NE(twice.out.find("you (uid:65534) already have a live trace open"), std::string::npos) << twice.out;
+  EXPECT_EQ(twice.out.substr(twice.out.size() - 3), "409");
+  ASSERT_EQ(::write(go[1], "gg", 2), 2);
+  ta.join();
+  tb.join();
+  auto calls = [](Background& t) {
+    std::map<std::string, int> seen;
+    std::istringstream lines(t.out());
+    for (std::string line; std::getline(lines, line);) {
+      auto e = nlohmann::json::parse(line, nullptr, false);
+      if (e.is_object() && e.contains("syscall")) seen[e["syscall"]]++;
+    }
+    return seen;
+  };
+  for (auto* t : {&root, &u1, &u2, &u3}) EXPECT_EQ(t->stop(0, 10000), 0);
+  EXPECT_EQ(calls(root), (std::map<std::string, int>{{"getppid", kA}})) << root.out();
+  EXPECT_EQ(calls(u1), (std::map<std::string, int>{{"getppid", kB}, {"read", 1}})) << u1.out();
+  EXPECT_EQ(calls(u2), (std::map<std::string, int>{{"getppid", kA}, {"read", 1}})) << u2.out();
+  EXPECT_EQ(calls(u3), (std::map<std::string, int>{{"getppid", kB}, {"read", 1}})) << u3.out();
+  auto s = parse_exposition(d.scrape());
+  const auto live = [&](const char* event) {
+    return sum_samples(s, "syslens_api_live_windows_total", {{"kind", "trace"}, {"event", event}});
+  };
+  EXPECT_EQ(live("opened"), 5);
+  EXPECT_EQ(live("closed"), 5);
+  EXPECT_EQ(live("preempted"), 1);
+  EXPECT_EQ(live("refused"), 3);
+  EXPECT_EQ(sum_samples(s, "syslens_api_live_windows", {{"kind", "trace"}}), 0);
+  const auto log = d.proc().err();
+  EXPECT_NE(log.find("live trace of " + a.path() + " opened by uid:0 (pid "), std::string::npos) << log;
+  EXPECT_NE(log.find("live trace of " + b.path() + " refused to anonymous (127.0.0.1:"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused to uid:65531 (pid "), std::string::npos) << log;
+  EXPECT_NE(log.find("closed: preempted: an authorized caller (uid:65532) needed the slot"), std::string::npos);
+}
+
+// Two processes windows of two callers at once, on two workloads: each
+// counts exactly its own workload's calls over its own window.
+TEST(Access, ProcessesWindowsOfTwoCallersAtOnce) {
+  SYSLENS_REQUIRE_ROOT();
+  Daemon d("mode: count\n", {"--web.api-socket-group=4242"});
+  ASSERT_TRUE(d.ready()) << d.proc().err();
+  TestCgroup a("win-a"), b("win-b");
+  constexpr int kA = 123, kB = 45;
+  int go[2], back[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(back), 0);
+  auto child = [&](TestCgroup& cg, int calls) {
+    return std::thread([&, calls] {
+      run_in_cgroup(cg, [&] {
+        ::syscall(SYS_write, back[1], "r", 1);
+        char c;
+        ::syscall(SYS_read, go[0], &c, 1);  // entered before the windows open
+        for (int i = 0; i < calls; ++i) ::syscall(SYS_getppid);
+        return 0;  // + exit_group
+      });
+    });
+  };
+  std::thread ta = child(a, kA), tb = child(b, kB);
+  char c;
+  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  const auto window = [](TestCgroup& cg) {
+    return "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/processes?window=2s";
+  };
+  Background wa(socket_curl(d.socket(), window(a)));
+  Background wb(as_user(65534, "4242", socket_curl(d.socket(), window(b))));
+  // Both open (the kernel counts both cgroups before a window says so).
+  bool open = false;
+  for (int i = 0; i < 300 && !open; ++i) {
+    open = sum_samples(parse_exposition(d.scrape()), "syslens_api_live_windows", {{"kind", "processes"}}) == 2;
+    if (!open) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(open);
+  ASSERT_EQ(::write(go[1], "gg", 2), 2);
+  ta.join();
+  tb.join();
+  EXPECT_EQ(wa.stop(0, 10000), 0);
+  EXPECT_EQ(wb.stop(0, 10000), 0);
+  for (auto [w, cg, n] : {std::tuple{&wa, &a, kA}, std::tuple{&wb, &b, kB}}) {
+    const auto out = w->out();
+    auto j = nlohmann::json::parse(out.substr(0, out.rfind('\n', out.size() - 2)), nullptr, false);
+    ASSERT_TRUE(j.is_object()) << out;
+    EXPECT_EQ(out.substr(out.size() - 3), "200");
+    EXPECT_EQ(j["workload"], cg->path());
+    ASSERT_EQ(j["processes"].size(), 1U) << j.dump();
+    EXPECT_EQ(j["calls"], n + 1);  // + exit_group
+  }
+  // Both closed: the kernel counts nothing any more.
+  auto r = run_process({"bpftool", "-j", "map", "dump", "name", "syslens_proc_cg"});
+  EXPECT_EQ(r.out.find("\"key\""), std::string::npos) << r.out;
+  auto s = parse_exposition(d.scrape());
+  EXPECT_EQ(sum_samples(s, "syslens_api_live_windows_total", {{"kind", "processes"}, {"event", "opened"}}), 2);
+  EXPECT_EQ(sum_samples(s, "syslens_api_live_windows_total", {{"kind", "processes"}, {"event", "closed"}}), 2);
 }

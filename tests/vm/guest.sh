@@ -93,6 +93,26 @@ security_score_at_most() {
   awk -v s="$score" -v m="$1" 'BEGIN { exit !(s != "" && s + 0 <= m + 0) }'
 }
 main_pid() { systemctl show -p MainPID --value syslens; }
+# The API socket as the unit and the package ship it.
+api_socket_shipped() {
+  local got
+  got=$(stat -c '%U:%G %a %F' /run/syslens/api.sock)
+  echo "$got"
+  [ "$got" = "root:syslens 660 socket" ]
+}
+# The CLI over the socket by default: root and a member of syslens get the
+# API, a user outside the group is told why not (exit 3).
+api_socket_users() {
+  id -u vmapi >/dev/null 2>&1 || useradd -M -s /bin/sh vmapi
+  gpasswd -d vmapi syslens >/dev/null 2>&1 || true
+  syslens top --once | head -3 || return 1
+  local out rc=0
+  out=$(runuser -u vmapi -- syslens top --once 2>&1) || rc=$?
+  echo "outsider: exit $rc: $out"
+  [ "$rc" = 3 ] && grep -q "permission denied on /run/syslens/api.sock" <<<"$out" || return 1
+  usermod -aG syslens vmapi
+  runuser -u vmapi -- syslens top --once | head -3
+}
 # The daemon's capabilities after start: only CAP_DAC_READ_SEARCH (bit 2).
 one_capability() {
   local eff
@@ -181,6 +201,8 @@ stage_v2() {
   check unit.notify_active unit_is_notify_active
   check unit.security_at_most_2.5 security_score_at_most 2.5
   check unit.one_capability one_capability
+  check api.socket_shipped api_socket_shipped
+  check api.socket_users api_socket_users
 
   # A systemd-run unit: exact counts and errnos, labelled unit=.
   check systemd_run.exec systemd-run --unit=vmtest-marker --wait -q "$V/build/tests/containers/marker" 1234 0 enoent:56

@@ -8,6 +8,7 @@
 #include <sys/statfs.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <grp.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <charconv>
 #include <filesystem>
 #include <cstring>
 #include <fstream>
@@ -216,6 +218,46 @@ std::string landing_page(const Config& cfg) {
          kVersion + " (" + kGitCommit + ")</p></body></html>\n";
 }
 
+// The API socket's group: a name or a number. None (root only) if it does
+// not exist, said once.
+std::optional<unsigned> find_group(const std::string& name) {
+  unsigned gid = 0;
+  if (const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), gid);
+      ec == std::errc{} && end == name.data() + name.size() && !name.empty()) {
+    return gid;
+  }
+  group g{};
+  group* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getgrnam_r(name.c_str(), &g, buf.data(), buf.size(), &found) == 0 && found) return found->gr_gid;
+  spdlog::warn("group '{}' does not exist: the API socket serves root only (--web.api-socket-group)", name);
+  return std::nullopt;
+}
+
+// The API is for the socket's callers and loopback clients (and network
+// ones with --web.api-remote); anyone else gets a 403 naming the ways in.
+Routes::Handler api_only(Routes::Handler h) {
+  return [h = std::move(h)](const HttpRequest& req) {
+    if (req.caller.api) return h(req);
+    return json_response(403, {{"error",
+                                "the API is served on syslensd's unix socket and to loopback clients only; "
+                                "metrics are served here (docs/security.md)"}});
+  };
+}
+
+void add_listener(SelfSample& smp, const HttpServer& l) {
+  smp.http_rejected += l.rejected_connections();
+  smp.http_evicted += l.evicted_connections();
+  smp.http_accept_errors += l.accept_errors();
+  smp.http_open += l.open_connections();
+  smp.http_limit += l.connection_limit();
+  for (std::size_t i = 0; i < static_cast<std::size_t>(HttpClose::count_); ++i) {
+    const auto why = static_cast<HttpClose>(i);
+    if (smp.http_closed.size() <= i) smp.http_closed.emplace_back(to_string(why), 0);
+    smp.http_closed[i].second += l.closed(why);
+  }
+}
+
 int serve(const Config& cfg) {
   require_bpf_privileges();
   require_kernel_btf(cfg.kernel_btf);
@@ -223,12 +265,30 @@ int serve(const Config& cfg) {
   const auto listen = parse_listen_address(cfg.listen_address);
   const WebConfig web = cfg.web_config_file.empty() ? WebConfig{} : load_web_config(cfg.web_config_file);
 
+  if (cfg.api_remote && !web.auth()) {
+    if (!cfg.api_remote_without_auth) {
+      throw FatalError(kExitUsage,
+                       "--web.api-remote would serve every workload's live syscalls to whoever reaches the port: "
+                       "set basic_auth_users or syslens_bearer_tokens in --web.config.file (or add "
+                       "--web.api-remote-without-auth-i-accept-the-risk)");
+    }
+    spdlog::warn(
+        "--web.api-remote-without-auth-i-accept-the-risk: the API, live traces included, is open to every "
+        "network client of {}",
+        cfg.listen_address);
+  }
+  const auto socket_group = cfg.api_socket.empty() ? std::nullopt : find_group(cfg.api_socket_group);
+
   boost::asio::io_context io(1);
-  // The listener first: a taken port fails before any BPF is loaded.
+  // The listeners first: a taken port or socket fails before any BPF is loaded.
   std::function<HttpResponse(const HttpRequest&)> handler;
-  HttpServer server(
-      io, listen, [&handler](const HttpRequest& r) { return handler(r); },
-      HttpLimits{.max_connections = cfg.max_connections}, web);
+  const auto handle = [&handler](const HttpRequest& r) { return handler(r); };
+  HttpServer server(io, listen, handle, HttpLimits{.max_connections = cfg.max_connections}, web, cfg.api_remote);
+  std::optional<HttpServer> api_socket;
+  if (!cfg.api_socket.empty()) {
+    api_socket.emplace(io, UnixListen{cfg.api_socket, socket_group}, handle,
+                       HttpLimits{.max_connections = cfg.max_connections});
+  }
   if (web.tls || web.auth()) {
     spdlog::info("web config {}: {}{}", cfg.web_config_file, web.tls ? "TLS" : "no TLS",
                  web.auth() ? ", authentication required" : "");
@@ -337,14 +397,12 @@ int serve(const Config& cfg) {
                // Then the daemon's own families, from one sample of every
                // component's numbers, and the per-workload ones.
                SelfSample smp;
-               smp.http_rejected = server.rejected_connections();
-               smp.http_evicted = server.evicted_connections();
-               smp.http_accept_errors = server.accept_errors();
-               smp.http_open = server.open_connections();
-               smp.http_limit = server.connection_limit();
-               for (std::size_t i = 0; i < static_cast<std::size_t>(HttpClose::count_); ++i) {
-                 const auto why = static_cast<HttpClose>(i);
-                 smp.http_closed.emplace_back(to_string(why), server.closed(why));
+               for (const HttpServer* l : {&server, api_socket ? &*api_socket : nullptr}) {
+                 if (l) add_listener(smp, *l);
+               }
+               for (const auto kind : {LiveKind::trace, LiveKind::processes}) {
+                 const auto st = traces.stats(kind);
+                 smp.live.push_back({to_string(kind), st.opened, st.closed, st.refused, st.preempted, st.open});
                }
                smp.seccomp_refusals = self_seccomp_refusals();
                smp.overhead_ns = governor.last_cost_ns();
@@ -375,10 +433,11 @@ int serve(const Config& cfg) {
                release_heap();
                return r;
              })
-      .prefix("/api/v1/workloads", [&](const HttpRequest& req) { return api.handle(req.target); })
-      .exact("/api/v1/profiles", [&](const HttpRequest& req) { return api.groups(req.target); })
-      .exact("/api/v1/attribution",
-             [&](const HttpRequest& req) { return attribution_response(req.target, cgroups, workloads, &metadata); })
+      .prefix("/api/v1/workloads", api_only([&](const HttpRequest& req) { return api.handle(req.target, req.caller); }))
+      .exact("/api/v1/profiles", api_only([&](const HttpRequest& req) { return api.groups(req.target); }))
+      .exact("/api/v1/attribution", api_only([&](const HttpRequest& req) {
+               return attribution_response(req.target, cgroups, workloads, &metadata);
+             }))
       .exact("/",
              [&](const HttpRequest&) {
                return HttpResponse{200, "text/html; charset=utf-8", landing_page(cfg)};
@@ -438,6 +497,7 @@ int serve(const Config& cfg) {
     if (ec) return;
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server.stop();
+    if (api_socket) api_socket->stop();
     reclaim_timer.cancel();
     traces.stop();
     observe_timer.cancel();
@@ -457,8 +517,13 @@ int serve(const Config& cfg) {
     }
   }
   server.start();
-  spdlog::info("syslensd {} serving metrics on {} port {} at {}", kVersion, listen.host.empty() ? "*" : listen.host,
-               server.port(), cfg.telemetry_path);
+  if (api_socket) api_socket->start();
+  spdlog::info("syslensd {} serving metrics on {} port {} at {}; the API {}{}", kVersion,
+               listen.host.empty() ? "*" : listen.host, server.port(), cfg.telemetry_path,
+               cfg.api_remote ? "to every client of that port" : "to its loopback clients",
+               api_socket ? " and on " + cfg.api_socket +
+                                (socket_group ? " (group " + cfg.api_socket_group + ")" : std::string(" (root only)"))
+                          : std::string());
   sd_notify("READY=1\nSTATUS=serving metrics on port " + std::to_string(server.port()) + "\n");
   io.run();
   sd_notify("STOPPING=1\n");

@@ -126,6 +126,11 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
                         "Times the pinned maps were found gone under the running daemon; each is logged once, and "
                         "they are pinned again where the bpffs allows.")
                     .Add({});
+  live_events_ = &counter("syslens_api_live_windows_total",
+                          "Live windows of the API (kind: trace, processes) opened, closed, refused (one per caller "
+                          "and a cap in all) and, of those closed, preempted (an anonymous caller's, for an "
+                          "authorized one). Each is also logged with who and what.");
+  live_open_ = &gauge("syslens_api_live_windows", "Live windows of the API open now, by kind.");
   scrape_ =
       &gauge("syslens_scrape_duration_seconds", "Time this scrape spent reading the BPF maps and building the metrics.")
            .Add({});
@@ -184,6 +189,13 @@ void SelfMetrics::update(const SelfSample& s) {
   advance(groups_dropped_->Add({{"reason", "full"}}), static_cast<double>(s.reclaim.groups_dropped_full));
   pinned_->Set(s.maps_pinned.value_or(false) ? 1 : 0);
   advance(*pins_lost_, static_cast<double>(s.pins_lost));
+  for (const auto& l : s.live) {
+    advance(live_events_->Add({{"kind", l.kind}, {"event", "opened"}}), static_cast<double>(l.opened));
+    advance(live_events_->Add({{"kind", l.kind}, {"event", "closed"}}), static_cast<double>(l.closed));
+    advance(live_events_->Add({{"kind", l.kind}, {"event", "refused"}}), static_cast<double>(l.refused));
+    advance(live_events_->Add({{"kind", l.kind}, {"event", "preempted"}}), static_cast<double>(l.preempted));
+    live_open_->Add({{"kind", l.kind}}).Set(static_cast<double>(l.open));
+  }
 }
 
 }  // namespace syslens

@@ -4,6 +4,9 @@
 
 #include <crypt.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
@@ -13,7 +16,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <unordered_set>
+#include <charconv>
+#include <fstream>
+#include <unordered_map>
 
 #include "syslens/errors.h"
 #include "syslens/http_util.h"
@@ -24,6 +29,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using local = asio::local::stream_protocol;
 
 namespace {
 
@@ -97,6 +103,8 @@ const char* to_string(HttpClose c) {
       return "unauthorized";
     case HttpClose::tls_handshake:
       return "tls_handshake";
+    case HttpClose::forbidden:
+      return "forbidden";
     case HttpClose::count_:
       break;
   }
@@ -113,27 +121,32 @@ class HttpServer::Authenticator {
   bool enabled() const { return !users_.empty() || !tokens_.empty(); }
   const char* challenge() const { return users_.empty() ? "Bearer" : "Basic realm=\"syslens\""; }
 
-  bool allow(std::string_view authorization) {
-    if (authorization.empty() || authorization.size() > 4096) return false;
+  // Who the credentials name ("user:alice", "bearer"); empty: refused.
+  std::string allow(std::string_view authorization) {
+    if (authorization.empty() || authorization.size() > 4096) return {};
     const std::string key(authorization);
-    if (passed_.count(key)) return true;
-    bool ok = false;
+    if (const auto it = passed_.find(key); it != passed_.end()) return it->second;
+    std::string who;
     if (authorization.rfind("Basic ", 0) == 0 && !users_.empty()) {
       const auto plain = base64_decode(authorization.substr(6));
       const auto colon = plain ? plain->find(':') : std::string::npos;
       if (colon != std::string::npos) {
         const auto it = users_.find(plain->substr(0, colon));
-        ok = matches(plain->substr(colon + 1), it == users_.end() ? kDummy : it->second) && it != users_.end();
+        if (matches(plain->substr(colon + 1), it == users_.end() ? kDummy : it->second) && it != users_.end()) {
+          who = "user:" + it->first;
+        }
       }
     } else if (authorization.rfind("Bearer ", 0) == 0) {
       const std::string token(authorization.substr(7));
+      bool ok = false;
       for (const auto& h : tokens_) ok = matches(token, h) || ok;
+      if (ok) who = "bearer";
     }
-    if (ok) {
+    if (!who.empty()) {
       if (passed_.size() >= 256) passed_.clear();
-      passed_.insert(key);
+      passed_.emplace(key, who);
     }
-    return ok;
+    return who;
   }
 
  private:
@@ -146,20 +159,21 @@ class HttpServer::Authenticator {
   }
   std::map<std::string, std::string> users_;
   std::vector<std::string> tokens_;
-  std::unordered_set<std::string> passed_;
-  std::unique_ptr<crypt_data> data_;  // 32 KiB: one, reused on the io thread
+  std::unordered_map<std::string, std::string> passed_;  // credentials -> who
+  std::unique_ptr<crypt_data> data_;                     // 32 KiB: one, reused on the io thread
 };
 
 template <class Stream>
 class HttpServer::Session : public HttpServer::Waiting, public std::enable_shared_from_this<Session<Stream>> {
   using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr bool kTls = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
 
  public:
-  template <class... Tls>
-  Session(tcp::socket socket, HttpServer& server, Tls&... tls)
+  template <class Socket, class... Tls>
+  Session(Socket socket, HttpServer& server, PeerCaller caller, Tls&... tls)
       : stream_(std::move(socket), tls...),
         server_(server),
+        caller_(std::move(caller)),
         handler_(server.handler_),
         limits_(server.limits_),
         conns_(server.conns_) {}
@@ -232,18 +246,29 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
       res.set(http::field::allow, "GET, HEAD");
       return write(std::move(res), true);
     }
-    if (server_.auth_ && server_.auth_->enabled() &&
-        !server_.auth_->allow(
-            std::string_view(req[http::field::authorization].data(), req[http::field::authorization].size()))) {
-      count(HttpClose::unauthorized);
-      auto res = make(http::status::unauthorized, "text/plain; charset=utf-8", "unauthorized\n", req.version(), false);
-      res.set(http::field::www_authenticate, server_.auth_->challenge());
-      return write(std::move(res), true);
+    if (!caller_.forbidden.empty()) {
+      count(HttpClose::forbidden);
+      return write(make(http::status::forbidden, "application/json", "{\"error\":\"" + caller_.forbidden + "\"}\n",
+                        req.version(), false),
+                   true);
+    }
+    Caller caller = caller_;
+    if (server_.auth_ && server_.auth_->enabled()) {
+      caller.identity = server_.auth_->allow(
+          std::string_view(req[http::field::authorization].data(), req[http::field::authorization].size()));
+      if (caller.identity.empty()) {
+        count(HttpClose::unauthorized);
+        auto res =
+            make(http::status::unauthorized, "text/plain; charset=utf-8", "unauthorized\n", req.version(), false);
+        res.set(http::field::www_authenticate, server_.auth_->challenge());
+        return write(std::move(res), true);
+      }
     }
     HttpResponse r;
     try {
       r = handler_(HttpRequest(std::string(req.target()),
-                               std::string(req[http::field::accept].data(), req[http::field::accept].size())));
+                               std::string(req[http::field::accept].data(), req[http::field::accept].size()),
+                               std::move(caller)));
     } catch (const std::exception& e) {
       spdlog::error("handling {}: {}", std::string(req.target()), e.what());
       r = {500, "text/plain; charset=utf-8", "internal error\n"};
@@ -358,14 +383,15 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
 
   void close() {
     beast::error_code ec;
-    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().socket().shutdown(asio::socket_base::shutdown_both, ec);
     lowest().socket().close(ec);
   }
 
-  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  auto& lowest() { return beast::get_lowest_layer(stream_); }
 
   Stream stream_;
   HttpServer& server_;
+  const PeerCaller caller_;
   beast::flat_buffer buffer_{8192};
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::shared_ptr<HttpStream> src_;
@@ -381,8 +407,12 @@ class HttpServer::Session : public HttpServer::Waiting, public std::enable_share
 // one does: 1,000 of them held 125 MiB more before.
 class HttpServer::TlsPending : public HttpServer::Waiting, public std::enable_shared_from_this<TlsPending> {
  public:
-  TlsPending(tcp::socket socket, HttpServer& server)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(server), conns_(server.conns_) {}
+  TlsPending(tcp::socket socket, HttpServer& server, PeerCaller caller)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        server_(server),
+        conns_(server.conns_),
+        caller_(std::move(caller)) {}
   ~TlsPending() override {
     conns_->end(*this);
     if (!handed_off_) --conns_->active;
@@ -407,7 +437,7 @@ class HttpServer::TlsPending : public HttpServer::Waiting, public std::enable_sh
       if (ec || self->evicted || !self->socket_.is_open()) return self->close();
       self->handed_off_ = true;  // the session takes the connection's place in the count
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(std::move(self->socket_), self->server_,
-                                                                      *self->server_.tls_)
+                                                                      self->caller_, *self->server_.tls_)
           ->run();
     });
   }
@@ -424,13 +454,16 @@ class HttpServer::TlsPending : public HttpServer::Waiting, public std::enable_sh
   asio::steady_timer timer_;
   HttpServer& server_;
   std::shared_ptr<Connections> conns_;
+  PeerCaller caller_;
   bool handed_off_ = false;
 };
 
 HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler handler, HttpLimits limits,
-                       const WebConfig& web)
+                       const WebConfig& web, bool api_remote)
     : io_(io),
       acceptor_(io),
+      unix_acceptor_(io),
+      api_remote_(api_remote),
       handler_(std::move(handler)),
       limits_(limits),
       accept_pause_(io),
@@ -486,13 +519,125 @@ HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler 
   if (ec) throw FatalError(kExitListen, "cannot listen on " + where + ": " + ec.message());
 }
 
-HttpServer::~HttpServer() { stop(); }
+bool status_lists_group(std::string_view status, unsigned gid) {
+  const auto at = status.find("\nGroups:");
+  if (at == std::string_view::npos) return false;
+  std::string_view line = status.substr(at + 8);
+  line = line.substr(0, line.find('\n'));
+  while (!line.empty()) {
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string_view::npos) break;
+    line.remove_prefix(start);
+    unsigned g = 0;
+    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), g);
+    if (ec != std::errc{}) return false;
+    if (g == gid) return true;
+    line.remove_prefix(static_cast<std::size_t>(end - line.data()));
+  }
+  return false;
+}
+
+HttpServer::HttpServer(asio::io_context& io, const UnixListen& where, Handler handler, HttpLimits limits)
+    : io_(io),
+      acceptor_(io),
+      unix_acceptor_(io),
+      unix_(where),
+      handler_(std::move(handler)),
+      limits_(limits),
+      accept_pause_(io),
+      conns_(std::make_shared<Connections>()) {
+  limits_.max_connections = fit_connections(limits_.max_connections);
+  const auto fail = [&](const std::string& why) {
+    throw FatalError(kExitListen, "API socket " + where.path + ": " + why);
+  };
+  const auto slash = where.path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    const std::string dir = where.path.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) fail("cannot create " + dir + ": " + std::strerror(errno));
+  }
+  beast::error_code ec;
+  struct stat st {};
+  if (::lstat(where.path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) fail("exists and is not a socket");
+    // Left by a syslensd that died, or in use by one that runs.
+    local::socket probe(io);
+    probe.connect(local::endpoint(where.path), ec);
+    if (!ec) fail("another syslensd serves it");
+    ::unlink(where.path.c_str());
+  }
+  unix_acceptor_.open(local(), ec);
+  // Created owner-only; opened to the group below, once it is set.
+  const mode_t old_mask = ::umask(0177);
+  if (!ec) unix_acceptor_.bind(local::endpoint(where.path), ec);
+  ::umask(old_mask);
+  if (!ec) unix_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail(ec.message());
+  // Root without CAP_CHOWN may give it only to a group it is in (the unit's
+  // SupplementaryGroups=syslens); otherwise it stays owner-only.
+  if (where.group) {
+    if (::chown(where.path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*where.group)) != 0) {
+      spdlog::warn("API socket {}: cannot give it to group {}: {}; it serves root only", where.path, *where.group,
+                   std::strerror(errno));
+      unix_.group.reset();
+    } else {
+      ::chmod(where.path.c_str(), 0660);
+    }
+  }
+}
+
+HttpServer::~HttpServer() {
+  stop();
+  if (!unix_.path.empty()) ::unlink(unix_.path.c_str());
+}
+
+HttpServer::PeerCaller HttpServer::caller_of(tcp::socket& s) const {
+  PeerCaller c;
+  beast::error_code ec;
+  const auto ep = s.remote_endpoint(ec);
+  if (ec) {
+    c.api = api_remote_;
+    return c;
+  }
+  auto ip = ep.address();
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = ip.to_v6().to_v4();
+  c.peer = (ip.is_v6() ? "[" + ip.to_string() + "]" : ip.to_string()) + ":" + std::to_string(ep.port());
+  c.api = ip.is_loopback() || api_remote_;
+  return c;
+}
+
+HttpServer::PeerCaller HttpServer::caller_of(local::socket& s) const {
+  PeerCaller c;
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    c.forbidden = "cannot tell who is calling (SO_PEERCRED failed)";
+    return c;
+  }
+  c.identity = "uid:" + std::to_string(cred.uid);
+  c.peer = "pid " + std::to_string(cred.pid);
+  bool member = cred.uid == 0 || cred.uid == ::geteuid();
+  if (!member && unix_.group) {
+    member = cred.gid == *unix_.group;
+    // Supplementary groups: the caller's, as the kernel lists them (a pid
+    // of another pid namespace reads as 0 and is not looked up).
+    if (!member && cred.pid > 0) {
+      std::ifstream in("/proc/" + std::to_string(cred.pid) + "/status");
+      std::string status((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      member = status_lists_group(status, *unix_.group);
+    }
+  }
+  if (!member) {
+    c.forbidden = "uid " + std::to_string(cred.uid) + " may not use the syslens API: its socket serves root" +
+                  (unix_.group ? " and group " + std::to_string(*unix_.group) : std::string()) + " (docs/security.md)";
+  }
+  return c;
+}
 
 bool HttpServer::tls() const { return tls_ != nullptr; }
 
 std::uint16_t HttpServer::port() const {
   beast::error_code ec;
-  return acceptor_.local_endpoint(ec).port();
+  return unix_.path.empty() ? acceptor_.local_endpoint(ec).port() : 0;
 }
 
 void HttpServer::start() { accept(); }
@@ -500,6 +645,7 @@ void HttpServer::start() { accept(); }
 void HttpServer::stop() {
   beast::error_code ec;
   acceptor_.close(ec);
+  unix_acceptor_.close(ec);
   accept_pause_.cancel();
 }
 
@@ -538,33 +684,46 @@ bool HttpServer::evict_oldest_waiting() {
 }
 
 void HttpServer::accept() {
-  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (ec) {
-      // Out of descriptors (or memory): accepting again at once would spin
-      // on the same error. Free one waiting connection and pause a little.
-      ++accept_errors_;
-      evict_oldest_waiting();
-      accept_pause_.expires_after(std::chrono::milliseconds(50));
-      accept_pause_.async_wait([this](beast::error_code wait_ec) {
-        if (!wait_ec) accept();
+  if (unix_.path.empty()) {
+    accept_on(acceptor_);
+  } else {
+    accept_on(unix_acceptor_);
+  }
+}
+
+template <class Acceptor>
+void HttpServer::accept_on(Acceptor& acceptor) {
+  acceptor.async_accept(
+      asio::make_strand(io_), [this, &acceptor](beast::error_code ec, typename Acceptor::protocol_type::socket socket) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+        if (ec) {
+          // Out of descriptors (or memory): accepting again at once would spin
+          // on the same error. Free one waiting connection and pause a little.
+          ++accept_errors_;
+          evict_oldest_waiting();
+          accept_pause_.expires_after(std::chrono::milliseconds(50));
+          accept_pause_.async_wait([this](beast::error_code wait_ec) {
+            if (!wait_ec) accept();
+          });
+          return;
+        }
+        if (conns_->active >= limits_.max_connections && !evict_oldest_waiting()) {
+          ++rejected_;
+          beast::error_code ignored;
+          socket.close(ignored);
+        } else {
+          ++conns_->active;
+          auto caller = caller_of(socket);
+          if constexpr (std::is_same_v<Acceptor, local::acceptor>) {
+            std::make_shared<Session<beast::basic_stream<local>>>(std::move(socket), *this, std::move(caller))->run();
+          } else if (tls_) {
+            std::make_shared<TlsPending>(std::move(socket), *this, std::move(caller))->run();
+          } else {
+            std::make_shared<Session<beast::tcp_stream>>(std::move(socket), *this, std::move(caller))->run();
+          }
+        }
+        accept_on(acceptor);
       });
-      return;
-    }
-    if (conns_->active >= limits_.max_connections && !evict_oldest_waiting()) {
-      ++rejected_;
-      beast::error_code ignored;
-      socket.close(ignored);
-    } else {
-      ++conns_->active;
-      if (tls_) {
-        std::make_shared<TlsPending>(std::move(socket), *this)->run();
-      } else {
-        std::make_shared<Session<beast::tcp_stream>>(std::move(socket), *this)->run();
-      }
-    }
-    accept();
-  });
 }
 
 }  // namespace syslens

@@ -45,6 +45,21 @@ TEST(Flags, DefaultsFollowExporterConventions) {
   EXPECT_EQ(r.config.telemetry_path, "/metrics");
   EXPECT_EQ(r.config.log_level, "info");
   EXPECT_EQ(r.config.mode, Mode::full);
+  // The API: on its socket and to loopback clients; not to the network.
+  EXPECT_EQ(r.config.api_socket, "/run/syslens/api.sock");
+  EXPECT_EQ(r.config.api_socket_group, "syslens");
+  EXPECT_FALSE(r.config.api_remote);
+  EXPECT_FALSE(r.config.api_remote_without_auth);
+}
+
+TEST(Flags, TheApiSocketAndRemoteApi) {
+  auto r = flags({"--web.api-socket", "", "--web.api-socket-group=4242", "--web.api-remote"});
+  EXPECT_EQ(r.config.api_socket, "");
+  EXPECT_EQ(r.config.api_socket_group, "4242");
+  EXPECT_TRUE(r.config.api_remote);
+  r = flags({"--web.api-socket=/run/x.sock", "--web.api-remote", "--web.api-remote-without-auth-i-accept-the-risk"});
+  EXPECT_EQ(r.config.api_socket, "/run/x.sock");
+  EXPECT_TRUE(r.config.api_remote_without_auth);
 }
 
 TEST(Flags, BothSpellingsOfValues) {
@@ -77,6 +92,15 @@ TEST(Flags, BadInputIsAUsageError) {
   expect_fatal([] { flags({"--web.listen-address=9823"}); }, kExitUsage, "want host:port");
   expect_fatal([] { flags({"--web.listen-address=:99999"}); }, kExitUsage, "port must be 0-65535");
   expect_fatal([] { flags({"--web.listen-address=::1:80"}); }, kExitUsage, "brackets");
+  expect_fatal([] { flags({"--web.api-socket=run/api.sock"}); }, kExitUsage, "must be an absolute path");
+  expect_fatal(
+      [] {
+        const std::string longer = "--web.api-socket=/" + std::string(107, 'a');
+        flags({longer.c_str()});
+      },
+      kExitUsage, "at most 107 bytes");
+  expect_fatal([] { flags({"--web.api-remote-without-auth-i-accept-the-risk"}); }, kExitUsage,
+               "only goes with --web.api-remote");
   expect_fatal([] { flags({"--web.telemetry-path=metrics"}); }, kExitUsage, "must start with '/'");
   expect_fatal([] { flags({"--log.level=loud"}); }, kExitUsage, "invalid --log.level 'loud'");
   expect_fatal([] { flags({"--config.file"}); }, kExitUsage, "config.file");

@@ -5,10 +5,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -92,4 +96,110 @@ TEST(HttpServer, AtTheLimitTheOldestIdleConnectionMakesRoom) {
   runner.join();
   server.reset();  // the open sessions outlive the server until the io_context goes
   for (int fd : idle) ::close(fd);
+}
+
+// The API socket in-process: created owner-only then 0660 for its group,
+// each request knows its caller (uid from SO_PEERCRED), a stale socket is
+// replaced, a live one refuses a second server, and it is removed at the end.
+TEST(HttpServer, TheApiSocketKnowsItsCallerAndReplacesOnlyAStaleSocket) {
+  const std::string path = "/tmp/syslens-unit-" + std::to_string(::getpid()) + "/api.sock";
+  boost::asio::io_context io;
+  Caller seen;
+  {
+    HttpServer server(io, UnixListen{path, static_cast<unsigned>(::getegid())}, [&](const HttpRequest& r) {
+      seen = r.caller;
+      return HttpResponse{200, "text/plain", "hi\n"};
+    });
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0660U);
+    EXPECT_EQ(st.st_gid, ::getegid());
+    try {
+      HttpServer second(io, UnixListen{path, std::nullopt}, [](const HttpRequest&) { return HttpResponse{}; });
+      ADD_FAILURE() << "a second server took a live socket";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("another syslensd serves it"), std::string::npos) << e.what();
+    }
+    server.start();
+    std::thread t([&] { io.run_for(std::chrono::seconds(3)); });
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    const std::string req = "GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    char buf[512];
+    std::string got;
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    server.stop();
+    io.stop();
+    t.join();
+    EXPECT_EQ(got.substr(0, got.find("\r\n")), "HTTP/1.1 200 OK");
+    EXPECT_EQ(seen.identity, "uid:" + std::to_string(::geteuid()));
+    EXPECT_EQ(seen.peer, "pid " + std::to_string(::getpid()));
+    EXPECT_TRUE(seen.api);
+  }
+  struct stat st {};
+  EXPECT_NE(::stat(path.c_str(), &st), 0);  // removed
+  // A socket left by a process that died: replaced.
+  {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ::close(fd);  // bound, never listening: what a crash leaves
+    HttpServer server(io, UnixListen{path, std::nullopt}, [](const HttpRequest&) { return HttpResponse{}; });
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600U);  // no group: owner only
+  }
+  // Not a socket: refused, not removed.
+  {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
+    try {
+      HttpServer server(io, UnixListen{path, std::nullopt}, [](const HttpRequest&) { return HttpResponse{}; });
+      ADD_FAILURE() << "took a regular file's place";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("exists and is not a socket"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(::unlink(path.c_str()), 0);
+  }
+  ::rmdir(path.substr(0, path.rfind('/')).c_str());
+}
+
+// A loopback client may use the API; a TCP client's caller is anonymous
+// with its address for the logs.
+TEST(HttpServer, ALoopbackClientIsAnAnonymousApiCaller) {
+  boost::asio::io_context io;
+  Caller seen;
+  seen.api = false;
+  HttpServer server(io, ListenAddress{"127.0.0.1", 0}, [&](const HttpRequest& r) {
+    seen = r.caller;
+    return HttpResponse{200, "text/plain", "hi\n"};
+  });
+  server.start();
+  std::thread t([&] { io.run_for(std::chrono::seconds(3)); });
+  EXPECT_EQ(status_line(server.port()), "HTTP/1.1 200 OK");
+  server.stop();
+  io.stop();
+  t.join();
+  EXPECT_TRUE(seen.api);
+  EXPECT_FALSE(seen.authorized());
+  EXPECT_EQ(seen.peer.rfind("127.0.0.1:", 0), 0U) << seen.peer;
+  EXPECT_EQ(seen.who().rfind("anonymous (127.0.0.1:", 0), 0U) << seen.who();
+}
+
+TEST(HttpServer, StatusListsGroupReadsTheGroupsLine) {
+  const std::string status = "Name:\tcurl\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 24 4242 \nNgid:\t0\n";
+  EXPECT_TRUE(status_lists_group(status, 4242));
+  EXPECT_TRUE(status_lists_group(status, 4));
+  EXPECT_FALSE(status_lists_group(status, 42));
+  EXPECT_FALSE(status_lists_group(status, 1000));  // a uid, not a group
+  EXPECT_FALSE(status_lists_group("Name:\tx\nGroups:\t\n", 0));
+  EXPECT_FALSE(status_lists_group("Name:\tx\n", 0));
+  EXPECT_FALSE(status_lists_group("Name:\tx\nGroups:\tnot numbers\n", 0));
 }

@@ -58,6 +58,13 @@ struct SelfSample {
   ReclaimStats reclaim;
   std::optional<bool> maps_pinned;  // none: pinning off
   std::uint64_t pins_lost = 0;
+  // Live windows of the API, by kind (trace, processes).
+  struct Live {
+    std::string kind;
+    std::uint64_t opened, closed, refused, preempted;
+    std::size_t open;
+  };
+  std::vector<Live> live;
 };
 
 class SelfMetrics {
@@ -85,7 +92,8 @@ class SelfMetrics {
                     *groups_unpersisted_, *sample_every_;
   prometheus::Family<prometheus::Gauge>* overhead_family_;
   prometheus::Family<prometheus::Counter>*program_runs_, *program_seconds_, *runtime_errors_;
-  prometheus::Family<prometheus::Gauge>* runtime_up_;
+  prometheus::Family<prometheus::Gauge>*runtime_up_, *live_open_;
+  prometheus::Family<prometheus::Counter>* live_events_;
 };
 
 }  // namespace syslens

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
@@ -46,9 +47,21 @@ enum class HttpClose {
   method,           // not GET or HEAD: answered 405
   unauthorized,     // authentication required and not given: answered 401
   tls_handshake,    // not TLS, an old TLS version, a bad client certificate
+  forbidden,        // a caller the API socket does not serve: answered 403
   count_
 };
 const char* to_string(HttpClose c);
+
+// The API socket: a unix socket for root and one group.
+struct UnixListen {
+  std::string path;
+  // Members of this group may connect (mode 0660) and are served;
+  // nullopt: root and syslensd's own user only (mode 0600).
+  std::optional<unsigned> group;
+};
+
+// Whether the "Groups:" line of a /proc/<pid>/status lists gid.
+bool status_lists_group(std::string_view proc_status, unsigned gid);
 
 class HttpServer {
  public:
@@ -57,8 +70,14 @@ class HttpServer {
 
   // Binds and listens at once, so a taken port fails startup before any BPF
   // is loaded. Throws FatalError(kExitListen).
+  // Network clients get Caller::api only with api_remote; loopback ones always.
   HttpServer(boost::asio::io_context& io, const ListenAddress& addr, Handler handler, HttpLimits limits = {},
-             const WebConfig& web = {});
+             const WebConfig& web = {}, bool api_remote = false);
+  // The API socket: a stale socket left by a crash is replaced, a live one
+  // (another syslensd) fails startup. If the group cannot be given (not
+  // root's, no CAP_CHOWN), a warning, and it stays owner-only. Each caller is known by SO_PEERCRED;
+  // one that is not root, syslensd's user or in the group gets a 403.
+  HttpServer(boost::asio::io_context& io, const UnixListen& where, Handler handler, HttpLimits limits = {});
   ~HttpServer();
 
   void start();
@@ -78,6 +97,14 @@ class HttpServer {
  private:
   template <class Stream>
   class Session;
+  template <class Acceptor>
+  void accept_on(Acceptor& acceptor);
+  // A caller, and why it is not served if it is not ("" if it is).
+  struct PeerCaller : Caller {
+    std::string forbidden;
+  };
+  PeerCaller caller_of(boost::asio::ip::tcp::socket& s) const;
+  PeerCaller caller_of(boost::asio::local::stream_protocol::socket& s) const;
   class TlsPending;
   class Authenticator;
   // What the server knows of a session waiting for a request.
@@ -104,6 +131,9 @@ class HttpServer {
 
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::local::stream_protocol::acceptor unix_acceptor_;
+  UnixListen unix_;  // path empty: a TCP listener
+  bool api_remote_ = false;
   Handler handler_;
   HttpLimits limits_;
   std::atomic<std::uint64_t> rejected_{0};
