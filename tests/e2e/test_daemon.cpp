@@ -777,7 +777,7 @@ TEST(Soak, ScrapesGetThroughHostileClients) {
   };
   const auto plain_before = parse_exposition(plain.scrape());
   const auto tls_before = tls_metrics();
-  ASSERT_EQ(sum_samples(plain_before, "syslens_http_connection_limit", {}), 1024);
+  ASSERT_EQ(sum_samples(plain_before, "syslens_http_connection_limit", {{"listener", "tcp"}}), 1024);
   const auto plain_base = usage_of(plain.proc().pid());
   const auto tls_base = usage_of(tls.proc().pid());
 
@@ -2544,7 +2544,8 @@ TEST(Access, TheSocketServesRootAndItsGroupOnly) {
               "{\"error\":\"uid 65534 may not use the syslens API: its socket serves root and group 4242 "
               "(docs/security.md)\"}\n\n403");
     auto s = parse_exposition(d.scrape());
-    EXPECT_EQ(sum_samples(s, "syslens_http_closed_connections_total", {{"reason", "forbidden"}}), 1);
+    EXPECT_EQ(sum_samples(s, "syslens_http_closed_connections_total", {{"listener", "unix"}, {"reason", "forbidden"}}),
+              1);
     auto missing = run_process({cli, "--socket", "/nonexistent/api.sock", "top", "--once"});
     EXPECT_EQ(missing.exit_code, 3);
     EXPECT_NE(missing.err.find("cannot reach syslensd at /nonexistent/api.sock"), std::string::npos) << missing.err;

@@ -245,17 +245,19 @@ Routes::Handler api_only(Routes::Handler h) {
   };
 }
 
-void add_listener(SelfSample& smp, const HttpServer& l) {
-  smp.http_rejected += l.rejected_connections();
-  smp.http_evicted += l.evicted_connections();
-  smp.http_accept_errors += l.accept_errors();
-  smp.http_open += l.open_connections();
-  smp.http_limit += l.connection_limit();
+SelfSample::HttpListener listener_sample(const char* name, const HttpServer& l) {
+  SelfSample::HttpListener out{name,
+                               l.rejected_connections(),
+                               l.evicted_connections(),
+                               l.accept_errors(),
+                               l.open_connections(),
+                               l.connection_limit(),
+                               {}};
   for (std::size_t i = 0; i < static_cast<std::size_t>(HttpClose::count_); ++i) {
     const auto why = static_cast<HttpClose>(i);
-    if (smp.http_closed.size() <= i) smp.http_closed.emplace_back(to_string(why), 0);
-    smp.http_closed[i].second += l.closed(why);
+    out.closed.emplace_back(to_string(why), l.closed(why));
   }
+  return out;
 }
 
 int serve(const Config& cfg) {
@@ -397,9 +399,8 @@ int serve(const Config& cfg) {
                // Then the daemon's own families, from one sample of every
                // component's numbers, and the per-workload ones.
                SelfSample smp;
-               for (const HttpServer* l : {&server, api_socket ? &*api_socket : nullptr}) {
-                 if (l) add_listener(smp, *l);
-               }
+               smp.http.push_back(listener_sample("tcp", server));
+               if (api_socket) smp.http.push_back(listener_sample("unix", *api_socket));
                for (const auto kind : {LiveKind::trace, LiveKind::processes}) {
                  const auto st = traces.stats(kind);
                  smp.live.push_back({to_string(kind), st.opened, st.closed, st.refused, st.preempted, st.open});
@@ -522,7 +523,8 @@ int serve(const Config& cfg) {
                listen.host.empty() ? "*" : listen.host, server.port(), cfg.telemetry_path,
                cfg.api_remote ? "to every client of that port" : "to its loopback clients",
                api_socket ? " and on " + cfg.api_socket +
-                                (socket_group ? " (group " + cfg.api_socket_group + ")" : std::string(" (root only)"))
+                                (api_socket->socket_group() ? " (group " + cfg.api_socket_group + ")"
+                                                            : std::string(" (root only)"))
                           : std::string());
   sd_notify("READY=1\nSTATUS=serving metrics on port " + std::to_string(server.port()) + "\n");
   io.run();

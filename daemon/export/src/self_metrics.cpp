@@ -25,25 +25,23 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
             {"mode", info.mode},
             {"thread_store", info.thread_store}})
       .Set(1);
+  // Per listener: listener="tcp" (--web.listen-address), "unix" (the API socket).
   http_rejected_ = &counter("syslens_http_rejected_connections_total",
                             "Connections closed at once: the connection limit was reached and every connection was "
-                            "busy answering.")
-                        .Add({});
+                            "busy answering.");
   http_evicted_ = &counter("syslens_http_evicted_connections_total",
                            "Connections closed at the connection limit to make room for a new one: the one that had "
-                           "waited longest for its request (idle, trickling or handshaking).")
-                       .Add({});
+                           "waited longest for its request (idle, trickling or handshaking).");
   http_closed_ = &counter("syslens_http_closed_connections_total",
                           "Connections the server closed, by why: idle_timeout (no request within the read timeout), "
                           "request_timeout (a request begun, not finished), malformed, too_large, method, "
-                          "unauthorized, tls_handshake. Evictions at the connection limit are counted apart.");
+                          "unauthorized, tls_handshake, forbidden (a caller of the API socket outside its group). "
+                          "Evictions at the connection limit are counted apart.");
   http_accept_errors_ = &counter("syslens_http_accept_errors_total",
-                                 "Failed accepts (out of file descriptors); each pauses accepting for 50 ms.")
-                             .Add({});
-  http_open_ = &gauge("syslens_http_connections", "Open HTTP connections.").Add({});
+                                 "Failed accepts (out of file descriptors); each pauses accepting for 50 ms.");
+  http_open_ = &gauge("syslens_http_connections", "Open HTTP connections.");
   http_limit_ =
-      &gauge("syslens_http_connection_limit", "Open HTTP connections at most (lowered to what RLIMIT_NOFILE allows).")
-           .Add({});
+      &gauge("syslens_http_connection_limit", "Open HTTP connections at most (lowered to what RLIMIT_NOFILE allows).");
   seccomp_refusals_ = &counter("syslens_self_seccomp_refusals_total",
                                "Syscalls of syslensd that its own seccomp filter refused (EPERM); each is logged once.")
                            .Add({});
@@ -142,12 +140,17 @@ void SelfMetrics::advance(prometheus::Counter& c, double total) {
 }
 
 void SelfMetrics::update(const SelfSample& s) {
-  advance(*http_rejected_, static_cast<double>(s.http_rejected));
-  advance(*http_evicted_, static_cast<double>(s.http_evicted));
-  advance(*http_accept_errors_, static_cast<double>(s.http_accept_errors));
-  for (const auto& [why, n] : s.http_closed) advance(http_closed_->Add({{"reason", why}}), static_cast<double>(n));
-  http_open_->Set(static_cast<double>(s.http_open));
-  http_limit_->Set(static_cast<double>(s.http_limit));
+  for (const auto& l : s.http) {
+    const prometheus::Labels by{{"listener", l.name}};
+    advance(http_rejected_->Add(by), static_cast<double>(l.rejected));
+    advance(http_evicted_->Add(by), static_cast<double>(l.evicted));
+    advance(http_accept_errors_->Add(by), static_cast<double>(l.accept_errors));
+    for (const auto& [why, n] : l.closed) {
+      advance(http_closed_->Add({{"listener", l.name}, {"reason", why}}), static_cast<double>(n));
+    }
+    http_open_->Add(by).Set(static_cast<double>(l.open));
+    http_limit_->Add(by).Set(static_cast<double>(l.limit));
+  }
   advance(*seccomp_refusals_, static_cast<double>(s.seccomp_refusals));
   if (s.overhead_ns) {
     if (!overhead_) overhead_ = &overhead_family_->Add({});

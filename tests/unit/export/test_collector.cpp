@@ -228,6 +228,7 @@ TEST(Collector, KernelAndSelfFamiliesAreAllPresent) {
   SelfSample smp;
   smp.programs = std::vector<ProgramStats>{{"tpbtf_enter_task", 100, 5000}};
   smp.run_stats_seconds = 1.5;
+  smp.http = {{"tcp", 0, 0, 0, 1, 1024, {}}};
   smp.cgroups = CgroupPathStats{};
   self.update(smp);
   Scraper c(src, names, nullptr, {});
@@ -276,8 +277,7 @@ TEST(SelfMetrics, CountersFollowTheTotalsAndNeverGoDown) {
     return -1.0;
   };
   SelfSample s;
-  s.http_rejected = 5;
-  s.http_evicted = 11;
+  s.http = {{"tcp", 5, 11, 0, 0, 0, {}}};
   s.degradations = 2;
   s.reclaim.cgroups_reclaimed = 40;
   s.runtimes = {{"docker", 10, 3, false, "down"}};
@@ -288,7 +288,7 @@ TEST(SelfMetrics, CountersFollowTheTotalsAndNeverGoDown) {
   EXPECT_EQ(value("syslens_cgroups_reclaimed_total"), 40);
   EXPECT_EQ(value("syslens_runtime_errors_total", "docker"), 3);
   EXPECT_EQ(value("syslens_runtime_up", "docker"), 0);
-  s.http_rejected = 7;
+  s.http[0].rejected = 7;
   s.reclaim.cgroups_reclaimed = 10;  // a component restarted its count: no decrease
   s.runtimes[0].up = true;
   self.update(s);

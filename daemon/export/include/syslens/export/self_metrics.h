@@ -38,12 +38,15 @@ struct SelfInfo {
 
 // One sample of every component's own numbers, taken at a scrape.
 struct SelfSample {
-  std::uint64_t http_rejected = 0;
-  std::uint64_t http_evicted = 0;
-  std::uint64_t http_accept_errors = 0;
-  std::size_t http_open = 0;
-  std::size_t http_limit = 0;
-  std::vector<std::pair<std::string, std::uint64_t>> http_closed;  // why, how many
+  // Each HTTP listener's numbers, by its label: "tcp" (--web.listen-address),
+  // "unix" (the API socket).
+  struct HttpListener {
+    std::string name;
+    std::uint64_t rejected = 0, evicted = 0, accept_errors = 0;
+    std::size_t open = 0, limit = 0;
+    std::vector<std::pair<std::string, std::uint64_t>> closed;  // why, how many
+  };
+  std::vector<HttpListener> http;
   std::uint64_t seccomp_refusals = 0;
   std::optional<double> overhead_ns;  // last run-stats window's cost per syscall
   double budget_ns = 0;
@@ -81,11 +84,10 @@ class SelfMetrics {
   prometheus::Family<prometheus::Gauge>& gauge(const std::string& name, const std::string& help);
 
   prometheus::Registry registry_;
-  prometheus::Counter *http_rejected_, *http_evicted_, *seccomp_refusals_, *degradations_, *reclaimed_cgroups_,
-      *reclaimed_entries_, *reclaim_recovered_, *reclaim_deferred_, *run_stats_seconds_, *cache_evictions_,
-      *cache_unresolved_, *pins_lost_;
-  prometheus::Counter* http_accept_errors_;
-  prometheus::Gauge *http_open_, *http_limit_;
+  prometheus::Family<prometheus::Counter>*http_rejected_, *http_evicted_, *http_accept_errors_;
+  prometheus::Family<prometheus::Gauge>*http_open_, *http_limit_;
+  prometheus::Counter *seccomp_refusals_, *degradations_, *reclaimed_cgroups_, *reclaimed_entries_, *reclaim_recovered_,
+      *reclaim_deferred_, *run_stats_seconds_, *cache_evictions_, *cache_unresolved_, *pins_lost_;
   prometheus::Family<prometheus::Counter>*http_closed_, *groups_dropped_;
   prometheus::Gauge *overhead_ = nullptr, *budget_, *degraded_, *cache_entries_, *cache_capacity_, *metadata_entries_,
                     *in_grace_, *retired_rows_, *retired_unpersisted_, *scrape_, *pinned_, *groups_,

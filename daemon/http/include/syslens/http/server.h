@@ -93,6 +93,8 @@ class HttpServer {
   std::size_t open_connections() const { return conns_->active; }
   std::size_t connection_limit() const { return limits_.max_connections; }
   bool tls() const;
+  // The API socket's group, once given to it; nullopt: owner only (or TCP).
+  std::optional<unsigned> socket_group() const { return unix_.group; }
 
  private:
   template <class Stream>
