@@ -425,8 +425,9 @@ void TraceHub::watch() {
   if (!events_.is_open()) return;
   events_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
     if (ec) return;
+    // Handing over an event never ends a trace, so traces_ holds still.
     probes_.consume_trace([this](const syslens_trace_event& e) {
-      for (auto open = traces_; auto& t : open) {
+      for (const auto& t : traces_) {
         if (t->wants(e)) t->event(e);
       }
     });
