@@ -105,13 +105,15 @@ api_socket_shipped() {
 api_socket_users() {
   id -u vmapi >/dev/null 2>&1 || useradd -M -s /bin/sh vmapi
   gpasswd -d vmapi syslens >/dev/null 2>&1 || true
-  syslens top --once | head -3 || return 1
   local out rc=0
+  out=$(syslens top --once 2>&1) || return 1
+  echo "$out" | head -3
   out=$(runuser -u vmapi -- syslens top --once 2>&1) || rc=$?
   echo "outsider: exit $rc: $out"
   [ "$rc" = 3 ] && grep -q "permission denied on /run/syslens/api.sock" <<<"$out" || return 1
   usermod -aG syslens vmapi
-  runuser -u vmapi -- syslens top --once | head -3
+  out=$(runuser -u vmapi -- syslens top --once 2>&1) || { echo "member: $out"; return 1; }
+  echo "$out" | head -3
 }
 # The daemon's capabilities after start: only CAP_DAC_READ_SEARCH (bit 2).
 one_capability() {

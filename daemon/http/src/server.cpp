@@ -572,10 +572,13 @@ HttpServer::HttpServer(asio::io_context& io, const UnixListen& where, Handler ha
   ::umask(old_mask);
   if (!ec) unix_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) fail(ec.message());
-  // Root without CAP_CHOWN may give it only to a group it is in (the unit's
-  // SupplementaryGroups=syslens); otherwise it stays owner-only.
+  // Made with syslensd's group (the unit's Group=syslens: no chown, which
+  // its syscall filter refuses), or given to the group (CAP_CHOWN, or a
+  // group syslensd is in); otherwise it stays owner-only.
   if (where.group) {
-    if (::chown(where.path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*where.group)) != 0) {
+    struct stat made {};
+    const bool has_group = ::stat(where.path.c_str(), &made) == 0 && made.st_gid == *where.group;
+    if (!has_group && ::chown(where.path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(*where.group)) != 0) {
       spdlog::warn("API socket {}: cannot give it to group {}: {}; it serves root only", where.path, *where.group,
                    std::strerror(errno));
       unix_.group.reset();
