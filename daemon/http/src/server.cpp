@@ -16,8 +16,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <charconv>
-#include <fstream>
+#include <algorithm>
 #include <unordered_map>
 
 #include "syslens/errors.h"
@@ -519,24 +518,6 @@ HttpServer::HttpServer(asio::io_context& io, const ListenAddress& addr, Handler 
   if (ec) throw FatalError(kExitListen, "cannot listen on " + where + ": " + ec.message());
 }
 
-bool status_lists_group(std::string_view status, unsigned gid) {
-  const auto at = status.find("\nGroups:");
-  if (at == std::string_view::npos) return false;
-  std::string_view line = status.substr(at + 8);
-  line = line.substr(0, line.find('\n'));
-  while (!line.empty()) {
-    const auto start = line.find_first_not_of(" \t");
-    if (start == std::string_view::npos) break;
-    line.remove_prefix(start);
-    unsigned g = 0;
-    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), g);
-    if (ec != std::errc{}) return false;
-    if (g == gid) return true;
-    line.remove_prefix(static_cast<std::size_t>(end - line.data()));
-  }
-  return false;
-}
-
 HttpServer::HttpServer(asio::io_context& io, const UnixListen& where, Handler handler, HttpLimits limits)
     : io_(io),
       acceptor_(io),
@@ -620,14 +601,19 @@ HttpServer::PeerCaller HttpServer::caller_of(local::socket& s) const {
   c.peer = "pid " + std::to_string(cred.pid);
   bool member = cred.uid == 0 || cred.uid == ::geteuid();
   if (!member && unix_.group) {
-    member = cred.gid == *unix_.group;
-    // Supplementary groups: the caller's, as the kernel lists them (a pid
-    // of another pid namespace reads as 0 and is not looked up).
-    if (!member && cred.pid > 0) {
-      std::ifstream in("/proc/" + std::to_string(cred.pid) + "/status");
-      std::string status((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      member = status_lists_group(status, *unix_.group);
+    // Its groups as they were at connect (SO_PEERGROUPS, Linux 4.13): no
+    // /proc read, which the unit's ProtectProc=invisible would hide.
+    std::vector<gid_t> groups(64);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+      if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_PEERGROUPS, groups.data(), &bytes) == 0) {
+        groups.resize(bytes / sizeof(gid_t));
+        break;
+      }
+      groups.assign(errno == ERANGE ? bytes / sizeof(gid_t) + 1 : 0, 0);
+      if (groups.empty()) break;
     }
+    member = cred.gid == *unix_.group || std::find(groups.begin(), groups.end(), *unix_.group) != groups.end();
   }
   if (!member) {
     c.forbidden = "uid " + std::to_string(cred.uid) + " may not use the syslens API: its socket serves root" +

@@ -192,14 +192,3 @@ TEST(HttpServer, ALoopbackClientIsAnAnonymousApiCaller) {
   EXPECT_EQ(seen.peer.rfind("127.0.0.1:", 0), 0U) << seen.peer;
   EXPECT_EQ(seen.who().rfind("anonymous (127.0.0.1:", 0), 0U) << seen.who();
 }
-
-TEST(HttpServer, StatusListsGroupReadsTheGroupsLine) {
-  const std::string status = "Name:\tcurl\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 24 4242 \nNgid:\t0\n";
-  EXPECT_TRUE(status_lists_group(status, 4242));
-  EXPECT_TRUE(status_lists_group(status, 4));
-  EXPECT_FALSE(status_lists_group(status, 42));
-  EXPECT_FALSE(status_lists_group(status, 1000));  // a uid, not a group
-  EXPECT_FALSE(status_lists_group("Name:\tx\nGroups:\t\n", 0));
-  EXPECT_FALSE(status_lists_group("Name:\tx\n", 0));
-  EXPECT_FALSE(status_lists_group("Name:\tx\nGroups:\tnot numbers\n", 0));
-}

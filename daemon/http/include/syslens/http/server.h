@@ -60,9 +60,6 @@ struct UnixListen {
   std::optional<unsigned> group;
 };
 
-// Whether the "Groups:" line of a /proc/<pid>/status lists gid.
-bool status_lists_group(std::string_view proc_status, unsigned gid);
-
 class HttpServer {
  public:
   // Called on the io thread.
@@ -76,7 +73,8 @@ class HttpServer {
   // The API socket: a stale socket left by a crash is replaced, a live one
   // (another syslensd) fails startup. If the group cannot be given (not
   // root's, no CAP_CHOWN), a warning, and it stays owner-only. Each caller is known by SO_PEERCRED;
-  // one that is not root, syslensd's user or in the group gets a 403.
+  // one that is not root, syslensd's user or in the group (primary or
+  // supplementary, SO_PEERGROUPS) gets a 403.
   HttpServer(boost::asio::io_context& io, const UnixListen& where, Handler handler, HttpLimits limits = {});
   ~HttpServer();
 
