@@ -2442,6 +2442,51 @@ std::vector<std::string> socket_curl(const std::string& sock, const std::string&
           sock,   "http://localhost" + path};
 }
 
+// Children in cgroups, each blocked in one read until go(); then each makes
+// its getppid calls and exits (exit_group).
+class GatedChildren {
+ public:
+  GatedChildren() {
+    if (::pipe(go_) != 0 || ::pipe(back_) != 0) throw std::runtime_error("pipe");
+  }
+  ~GatedChildren() {
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    for (int fd : {go_[0], go_[1], back_[0], back_[1]}) ::close(fd);
+  }
+  // register_first: one getppid before blocking, so the workload is known.
+  void start(TestCgroup& cg, int calls, bool register_first) {
+    threads_.emplace_back([this, &cg, calls, register_first] {
+      run_in_cgroup(cg, [&] {
+        if (register_first) ::syscall(SYS_getppid);
+        ::syscall(SYS_write, back_[1], "r", 1);
+        char c;
+        ::syscall(SYS_read, go_[0], &c, 1);
+        for (int i = 0; i < calls; ++i) ::syscall(SYS_getppid);
+        return 0;
+      });
+    });
+  }
+  // Every child is about to block (or blocked) in its read.
+  bool ready() {
+    char c;
+    for (std::size_t i = 0; i < threads_.size(); ++i) {
+      if (::read(back_[0], &c, 1) != 1) return false;
+    }
+    return true;
+  }
+  void go() {
+    const std::string bytes(threads_.size(), 'g');
+    if (::write(go_[1], bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) return;
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  int go_[2] = {-1, -1}, back_[2] = {-1, -1};
+  std::vector<std::thread> threads_;
+};
+
 std::string basic_auth_web_config() {
   const char* salt = ::crypt_gensalt("$2b$", 5, nullptr, 0);
   return write_temp("api-web.yml", "basic_auth_users:\n  ops: " + std::string(::crypt("0ps-pass", salt)) + "\n");
@@ -2564,25 +2609,10 @@ TEST(Access, AnAnonymousTraceCannotBlockAnAuthorizedOne) {
   ASSERT_TRUE(d.ready()) << d.proc().err();
   TestCgroup a("live-a"), b("live-b");
   constexpr int kA = 70, kB = 40;
-  int go[2], back[2];
-  ASSERT_EQ(::pipe(go), 0);
-  ASSERT_EQ(::pipe(back), 0);
-  auto child = [&](TestCgroup& cg, int calls) {
-    return std::thread([&, calls] {
-      run_in_cgroup(cg, [&] {
-        ::syscall(SYS_getppid);
-        ::syscall(SYS_write, back[1], "r", 1);
-        char c;
-        ::syscall(SYS_read, go[0], &c, 1);
-        for (int i = 0; i < calls; ++i) ::syscall(SYS_getppid);
-        return 0;
-      });
-    });
-  };
-  std::thread ta = child(a, kA), tb = child(b, kB);
-  char c;
-  ASSERT_EQ(::read(back[0], &c, 1), 1);
-  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  GatedChildren children;
+  children.start(a, kA, true);
+  children.start(b, kB, true);
+  ASSERT_TRUE(children.ready());
   const auto trace = [](TestCgroup& cg, const std::string& query) {
     return "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/trace?" + query;
   };
@@ -2617,9 +2647,7 @@ TEST(Access, AnAnonymousTraceCannotBlockAnAuthorizedOne) {
   auto twice = run_process(as_user(65534, "4242", socket_curl(sock, trace(a, "duration=1s"))));
   EXPECT_NE(twice.out.find("you (uid:65534) already have a live trace open"), std::string::npos) << twice.out;
   EXPECT_EQ(twice.out.substr(twice.out.size() - 3), "409");
-  ASSERT_EQ(::write(go[1], "gg", 2), 2);
-  ta.join();
-  tb.join();
+  children.go();
   auto calls = [](Background& t) {
     std::map<std::string, int> seen;
     std::istringstream lines(t.out());
@@ -2658,24 +2686,10 @@ TEST(Access, ProcessesWindowsOfTwoCallersAtOnce) {
   ASSERT_TRUE(d.ready()) << d.proc().err();
   TestCgroup a("win-a"), b("win-b");
   constexpr int kA = 123, kB = 45;
-  int go[2], back[2];
-  ASSERT_EQ(::pipe(go), 0);
-  ASSERT_EQ(::pipe(back), 0);
-  auto child = [&](TestCgroup& cg, int calls) {
-    return std::thread([&, calls] {
-      run_in_cgroup(cg, [&] {
-        ::syscall(SYS_write, back[1], "r", 1);
-        char c;
-        ::syscall(SYS_read, go[0], &c, 1);  // entered before the windows open
-        for (int i = 0; i < calls; ++i) ::syscall(SYS_getppid);
-        return 0;  // + exit_group
-      });
-    });
-  };
-  std::thread ta = child(a, kA), tb = child(b, kB);
-  char c;
-  ASSERT_EQ(::read(back[0], &c, 1), 1);
-  ASSERT_EQ(::read(back[0], &c, 1), 1);
+  GatedChildren children;  // their reads are entered before the windows open
+  children.start(a, kA, false);
+  children.start(b, kB, false);
+  ASSERT_TRUE(children.ready());
   const auto window = [](TestCgroup& cg) {
     return "/api/v1/workloads/" + syslens::url_encode(cg.path()) + "/processes?window=2s";
   };
@@ -2688,9 +2702,7 @@ TEST(Access, ProcessesWindowsOfTwoCallersAtOnce) {
     if (!open) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_TRUE(open);
-  ASSERT_EQ(::write(go[1], "gg", 2), 2);
-  ta.join();
-  tb.join();
+  children.go();
   EXPECT_EQ(wa.stop(0, 10000), 0);
   EXPECT_EQ(wb.stop(0, 10000), 0);
   for (auto [w, cg, n] : {std::tuple{&wa, &a, kA}, std::tuple{&wb, &b, kB}}) {
