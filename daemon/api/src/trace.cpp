@@ -312,9 +312,7 @@ std::vector<std::uint64_t> TraceHub::ids_of(const WorkloadRecord& w) {
 }
 
 void TraceHub::closed(LiveKind kind, const std::string& what, const std::string& who, const std::string& why) {
-  auto& s = stats_[static_cast<int>(kind)];
-  ++s.closed;
-  s.open = kind == LiveKind::trace ? traces_.size() : windows_.size();
+  ++stats_[static_cast<int>(kind)].closed;
   spdlog::info("live {} of {} by {} closed: {}", to_string(kind), what, who, why);
 }
 
@@ -357,25 +355,26 @@ std::optional<HttpResponse> TraceHub::make_room(std::vector<std::shared_ptr<Wind
   return std::nullopt;
 }
 
-void TraceHub::retrace() {
+namespace {
+// Every cgroup of these open windows, once each.
+template <class Window>
+std::vector<std::uint64_t> cgroups_of(const std::vector<std::shared_ptr<Window>>& open) {
   std::vector<std::uint64_t> ids;
-  std::vector<syslens_trace_filter> filters;
-  for (const auto& t : traces_) {
-    ids.insert(ids.end(), t->ids.begin(), t->ids.end());
-    filters.push_back(t->filter);
-  }
+  for (const auto& w : open) ids.insert(ids.end(), w->ids.begin(), w->ids.end());
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  probes_.set_trace(ids, loosest(filters));
+  return ids;
+}
+}  // namespace
+
+void TraceHub::retrace() {
+  std::vector<syslens_trace_filter> filters;
+  filters.reserve(traces_.size());
+  for (const auto& t : traces_) filters.push_back(t->filter);
+  probes_.set_trace(cgroups_of(traces_), loosest(filters));
 }
 
-void TraceHub::recount() {
-  std::vector<std::uint64_t> ids;
-  for (const auto& w : windows_) ids.insert(ids.end(), w->ids.begin(), w->ids.end());
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  probes_.set_processes(ids);
-}
+void TraceHub::recount() { probes_.set_processes(cgroups_of(windows_)); }
 
 HttpResponse TraceHub::processes(const WorkloadRecord& w, const std::string& target, const Caller& caller) {
   auto window = query_param(target, "window");
@@ -399,9 +398,7 @@ HttpResponse TraceHub::processes(const WorkloadRecord& w, const std::string& tar
   windows_.push_back(window_ptr);
   recount();
   window_ptr->begin();
-  auto& s = stats_[static_cast<int>(LiveKind::processes)];
-  ++s.opened;
-  s.open = windows_.size();
+  ++stats_[static_cast<int>(LiveKind::processes)].opened;
   spdlog::info("live processes of {} opened by {} for {} ms", w.key, caller.who(), win.count());
   return HttpResponse(200, "application/json", {}, window_ptr);
 }
@@ -493,9 +490,7 @@ HttpResponse TraceHub::start(const WorkloadRecord& w, const std::string& target,
                     {"cgroups", w.cgroups},
                     {"filters", filters},
                     {"duration_seconds", static_cast<double>(dur.count()) / 1000}}}});
-  auto& s = stats_[static_cast<int>(LiveKind::trace)];
-  ++s.opened;
-  s.open = traces_.size();
+  ++stats_[static_cast<int>(LiveKind::trace)].opened;
   spdlog::info("live trace of {} opened by {} for {} ms{}", w.key, caller.who(), dur.count(),
                filters.empty() ? "" : " with filters " + filters.dump());
   return HttpResponse(200, "application/x-ndjson", {}, session);

@@ -41,7 +41,7 @@ enum class LiveKind { trace, processes };
 const char* to_string(LiveKind k);
 
 // Opened, closed (ended, cancelled or preempted), refused, and of those
-// closed, preempted; open now.
+// closed, preempted; open now (from the open windows, in stats()).
 struct LiveStats {
   std::uint64_t opened = 0, closed = 0, refused = 0, preempted = 0;
   std::size_t open = 0;
@@ -57,7 +57,11 @@ class TraceHub {
   // (default 2 s, at most 30 s), answered when the window closes.
   HttpResponse processes(const WorkloadRecord& w, const std::string& target, const Caller& caller = {});
   void stop();
-  LiveStats stats(LiveKind k) const { return stats_[static_cast<int>(k)]; }
+  LiveStats stats(LiveKind k) const {
+    LiveStats out = stats_[static_cast<int>(k)];
+    out.open = k == LiveKind::trace ? traces_.size() : windows_.size();
+    return out;
+  }
 
   class Session;
   class ProcessWindow;
