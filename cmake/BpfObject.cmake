@@ -31,9 +31,10 @@ else()
   message(FATAL_ERROR "unsupported architecture ${CMAKE_SYSTEM_PROCESSOR}: syslens supports x86_64 and arm64")
 endif()
 
-# The uapi <asm/types.h> lives in the multiarch directory on Debian.
+# The uapi <asm/types.h> lives in the multiarch directory on Debian: the
+# target's, so from the sysroot when cross-building (cmake/arm64-toolchain.cmake).
 execute_process(COMMAND ${CMAKE_C_COMPILER} -dumpmachine OUTPUT_VARIABLE _triplet OUTPUT_STRIP_TRAILING_WHITESPACE)
-set(BPF_SYS_INCLUDES /usr/include/${_triplet})
+set(BPF_SYS_INCLUDES ${CMAKE_SYSROOT}/usr/include/${_triplet})
 
 function(bpf_object name src)
   cmake_parse_arguments(ARG "" "" "INCLUDES" ${ARGN})

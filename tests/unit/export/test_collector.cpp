@@ -35,6 +35,7 @@ class Scraper {
  private:
   static CollectOptions collect_options(std::chrono::milliseconds wait) {
     CollectOptions c;
+    c.arch = Arch::x86_64;  // the rows carry x86_64 numbers, on any build host
     c.metadata_wait = wait;
     return c;
   }
