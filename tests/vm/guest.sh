@@ -12,8 +12,11 @@ V=/opt/syslens-vm
 OUT=/root/vmtest
 stage=$(sed -n 's/.*syslens\.vmtest=\([a-z0-9]*\).*/\1/p' /proc/cmdline)
 mkdir -p "$OUT"
-# The log goes to the serial console too (console-STAGE.txt on the host).
-exec > >(tee "$OUT/log-$stage.txt" >/dev/ttyS0) 2>&1
+# The log goes to the serial console too (console-STAGE.txt on the host):
+# ttyS0 on x86_64, the PL011 UART on arm64.
+tty=/dev/ttyS0
+[ -c /dev/ttyAMA0 ] && tty=/dev/ttyAMA0
+exec > >(tee "$OUT/log-$stage.txt" >"$tty") 2>&1
 RES="$OUT/results-$stage.txt"
 : >"$RES.tmp"
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin SYSTEMD_PAGER= SYSTEMD_COLORS=0
@@ -259,10 +262,84 @@ stage_v1() {
   check journal.explained journal_explained
 }
 
+# arm64 (tests/vm/vm-arm64.sh): 32-bit (armhf) calls of the marker built for
+# armhf are counted under their aarch32 names; the profile syslens writes
+# from them lists SCMP_ARCH_ARM, and runc runs the same binary under it:
+# exit 0 when it makes only the calls it made before, 1 (EPERM, the
+# profile's default errno) when it also calls sysinfo, which it never did.
+compat_profile() {
+  syslens seccomp vmtest-armhf.service --format oci >"$OUT/armhf-profile.json" || return 1
+  jq -c '{architectures, allowed: (.syscalls[0].names | length)}' "$OUT/armhf-profile.json"
+  jq -e '(.architectures | index("SCMP_ARCH_ARM")) and (.syscalls[0].names | index("ioprio_get"))
+         and (.syscalls[0].names | index("sysinfo") | not)' "$OUT/armhf-profile.json" >/dev/null
+}
+runc_armhf() {
+  local b=/srv/vmtest-armhf rc=0
+  rm -rf "$b"
+  mkdir -p "$b/rootfs/proc" "$b/rootfs/sys" "$b/rootfs/dev" "$b/rootfs/tmp"
+  cp "$V/build/tests/containers/marker-armhf" "$b/rootfs/marker"
+  (cd "$b" && runc spec) || return 1
+  jq --slurpfile p "$OUT/armhf-profile.json" --argjson args "$(printf '%s\n' /marker "$@" | jq -R . | jq -sc .)" \
+    '.process.terminal = false | .process.args = $args | .linux.seccomp = ($p[0] | del(.syslens_unnamed_syscalls))' \
+    "$b/config.json" >"$b/config.json.new" && mv "$b/config.json.new" "$b/config.json"
+  runc run --bundle "$b" "vmtest-armhf-$$" || rc=$?
+  echo "$rc"
+}
+compat_runc_allowed() {
+  local rc
+  rc=$(runc_armhf 7 0 enoent:3 2>&1 | tail -1)
+  echo "the marker under its own profile: exit $rc"
+  [ "$rc" = 0 ]
+}
+compat_runc_refused() {
+  local rc
+  rc=$(runc_armhf 7 0 probe 2>&1 | tail -1)
+  echo "the marker under its own profile, calling sysinfo too: exit $rc"
+  [ "$rc" = 1 ]
+}
+
+stage_arm64() {
+  require deb.install apt-get install -y -q "$V/syslens_old.deb"
+  require unit.enable systemctl enable --now syslens
+  require unit.ready wait_ready
+  check unit.notify_active unit_is_notify_active
+  check unit.one_capability one_capability
+
+  check systemd_run.exec systemd-run --unit=vmtest-marker --wait -q "$V/build/tests/containers/marker" 1234 0 enoent:56
+  check systemd_run.exact_calls expect_value 1234 syslens_syscalls_total unit=vmtest-marker.service syscall=ioprio_get
+  check systemd_run.exact_errno expect_value 56 syslens_syscall_errors_total unit=vmtest-marker.service \
+    syscall=openat errno=ENOENT
+
+  systemd-run --unit=vmtest-live -q "$V/build/tests/containers/marker" 500 3600
+  check restart.before expect_value 500 syslens_syscalls_total unit=vmtest-live.service syscall=ioprio_get
+  local pid
+  pid=$(main_pid)
+  check restart.restart systemctl restart syslens
+  check restart.ready wait_ready
+  check restart.counts_kept expect_value 500 syslens_syscalls_total unit=vmtest-live.service syscall=ioprio_get
+  check restart.new_process test "$(main_pid)" != "$pid"
+
+  check compat.exec systemd-run --unit=vmtest-armhf --wait -q "$V/build/tests/containers/marker-armhf" 321 0 enoent:17
+  check compat.exact_calls expect_value 321 syslens_syscalls_total unit=vmtest-armhf.service syscall=aarch32:ioprio_get
+  check compat.exact_errno expect_value 17 syslens_syscall_errors_total unit=vmtest-armhf.service \
+    syscall=aarch32:openat errno=ENOENT
+  check compat.native_untouched expect_value 0 syslens_syscalls_total unit=vmtest-armhf.service syscall=ioprio_get
+  check compat.profile compat_profile
+  check compat.runc_allowed compat_runc_allowed
+  check compat.runc_refused compat_runc_refused
+
+  run_gtest kernel_tier tests/kernel/kernel_tests '*'
+
+  systemctl stop vmtest-live
+  check unit.stop systemctl stop syslens
+  check journal.explained journal_explained
+}
+
 echo "syslens VM tier, stage $stage, kernel $(uname -r), cgroup $(stat -fc %T /sys/fs/cgroup)"
 case "$stage" in
   v2) stage_v2 ;;
   v1) stage_v1 ;;
+  arm64) stage_arm64 ;;
   *) notok stage "unknown stage '$stage'" ;;
 esac
 finish
