@@ -199,6 +199,26 @@ podman_rootless() {
   runuser -u vmtester -- env $env podman rm -f -t 0 vmtest-rootless >/dev/null
 }
 
+# A systemd-run unit of the marker: exact counts and errnos, labelled unit=.
+check_systemd_run() {
+  local unit=$1 calls=$2 errs=$3
+  check systemd_run.exec systemd-run --unit="$unit" --wait -q "$V/build/tests/containers/marker" "$calls" 0 "enoent:$errs"
+  check systemd_run.exact_calls expect_value "$calls" syslens_syscalls_total unit="$unit.service" syscall=ioprio_get
+  check systemd_run.exact_errno expect_value "$errs" syslens_syscall_errors_total unit="$unit.service" \
+    syscall=openat errno=ENOENT
+}
+# A live unit's counts across systemctl restart (the unit is left running).
+check_restart_keeps() {
+  local unit=$1 calls=$2 pid
+  systemd-run --unit="$unit" -q "$V/build/tests/containers/marker" "$calls" 3600
+  check restart.before expect_value "$calls" syslens_syscalls_total unit="$unit.service" syscall=ioprio_get
+  pid=$(main_pid)
+  check restart.restart systemctl restart syslens
+  check restart.ready wait_ready
+  check restart.counts_kept expect_value "$calls" syslens_syscalls_total unit="$unit.service" syscall=ioprio_get
+  check restart.new_process test "$(main_pid)" != "$pid"
+}
+
 stage_v2() {
   require deb.install apt-get install -y -q "$V/syslens_old.deb"
   require unit.enable systemctl enable --now syslens
@@ -209,21 +229,11 @@ stage_v2() {
   check api.socket_shipped api_socket_shipped
   check api.socket_users api_socket_users
 
-  # A systemd-run unit: exact counts and errnos, labelled unit=.
-  check systemd_run.exec systemd-run --unit=vmtest-marker --wait -q "$V/build/tests/containers/marker" 1234 0 enoent:56
-  check systemd_run.exact_calls expect_value 1234 syslens_syscalls_total unit=vmtest-marker.service syscall=ioprio_get
-  check systemd_run.exact_errno expect_value 56 syslens_syscall_errors_total unit=vmtest-marker.service \
-    syscall=openat errno=ENOENT
+  check_systemd_run vmtest-marker 1234 56
 
   # A live unit's counts across a restart and an upgrade of the package.
-  systemd-run --unit=vmtest-live -q "$V/build/tests/containers/marker" 500 3600
-  check restart.before expect_value 500 syslens_syscalls_total unit=vmtest-live.service syscall=ioprio_get
+  check_restart_keeps vmtest-live 500
   local pid
-  pid=$(main_pid)
-  check restart.restart systemctl restart syslens
-  check restart.ready wait_ready
-  check restart.counts_kept expect_value 500 syslens_syscalls_total unit=vmtest-live.service syscall=ioprio_get
-  check restart.new_process test "$(main_pid)" != "$pid"
   pid=$(main_pid)
   check upgrade.install apt-get install -y -q "$V/syslens_new.deb"
   check upgrade.version test "$(dpkg-query -W -f='${Version}' syslens)" = "$(dpkg-deb -f "$V/syslens_new.deb" Version)"
@@ -253,10 +263,7 @@ stage_v1() {
   require unit.ready wait_ready
   check unit.notify_active unit_is_notify_active
   check v1.hierarchy expect_value 1 syslens_bpf_info cgroup_hierarchy=v1:memory
-  check systemd_run.exec systemd-run --unit=vmtest-marker-v1 --wait -q "$V/build/tests/containers/marker" 777 0 enoent:9
-  check systemd_run.exact_calls expect_value 777 syslens_syscalls_total unit=vmtest-marker-v1.service syscall=ioprio_get
-  check systemd_run.exact_errno expect_value 9 syslens_syscall_errors_total unit=vmtest-marker-v1.service \
-    syscall=openat errno=ENOENT
+  check_systemd_run vmtest-marker-v1 777 9
   run_gtest runc_v1 tests/containers/container_tests 'Containers.RuncContainerAttributedThroughCgroupV1'
   check unit.stop systemctl stop syslens
   check journal.explained journal_explained
@@ -305,19 +312,8 @@ stage_arm64() {
   check unit.notify_active unit_is_notify_active
   check unit.one_capability one_capability
 
-  check systemd_run.exec systemd-run --unit=vmtest-marker --wait -q "$V/build/tests/containers/marker" 1234 0 enoent:56
-  check systemd_run.exact_calls expect_value 1234 syslens_syscalls_total unit=vmtest-marker.service syscall=ioprio_get
-  check systemd_run.exact_errno expect_value 56 syslens_syscall_errors_total unit=vmtest-marker.service \
-    syscall=openat errno=ENOENT
-
-  systemd-run --unit=vmtest-live -q "$V/build/tests/containers/marker" 500 3600
-  check restart.before expect_value 500 syslens_syscalls_total unit=vmtest-live.service syscall=ioprio_get
-  local pid
-  pid=$(main_pid)
-  check restart.restart systemctl restart syslens
-  check restart.ready wait_ready
-  check restart.counts_kept expect_value 500 syslens_syscalls_total unit=vmtest-live.service syscall=ioprio_get
-  check restart.new_process test "$(main_pid)" != "$pid"
+  check_systemd_run vmtest-marker 1234 56
+  check_restart_keeps vmtest-live 500
 
   check compat.exec systemd-run --unit=vmtest-armhf --wait -q "$V/build/tests/containers/marker-armhf" 321 0 enoent:17
   check compat.exact_calls expect_value 321 syslens_syscalls_total unit=vmtest-armhf.service syscall=aarch32:ioprio_get

@@ -28,6 +28,8 @@ work=$(realpath "$work")
 boot_timeout=${SYSLENS_VM_BOOT_TIMEOUT:-2400}
 log() { echo "vm-arm64: $(date +%T) $*"; }
 fail() { echo "vm-arm64: $*" >&2; exit 1; }
+# shellcheck source=disk.sh
+. "$here/disk.sh"
 
 [[ $(dpkg-deb -f "$deb" Architecture) == arm64 ]] || fail "$deb is not an arm64 package"
 
@@ -61,10 +63,7 @@ if [[ ! -s $tarball ]]; then
 fi
 
 log "assembling the disk"
-root="$work/root"
-rm -rf "$root"
-mkdir -p "$root"
-tar -C "$root" -xf "$tarball"
+vm_unpack "$tarball"
 v="$root/opt/syslens-vm"
 mkdir -p "$v/build/daemon" "$v/build/tests/kernel" "$v/build/tests/containers" "$v/src"
 cp "$deb" "$v/syslens_old.deb"
@@ -74,28 +73,7 @@ cp "$build/tests/containers/marker" "$v/build/tests/containers/"
 arm-linux-gnueabihf-gcc -static -O2 -Wall -Werror -pthread -o "$v/build/tests/containers/marker-armhf" \
   "$src/tests/containers/marker.c"
 cp -r "$src/deploy" "$v/src/"
-install -m 0755 "$here/guest.sh" "$v/guest.sh"
-cat >"$root/etc/systemd/system/syslens-vmtest.service" <<'EOF'
-[Unit]
-Description=syslens VM tier checks
-After=multi-user.target
-[Service]
-Type=oneshot
-ExecStart=/opt/syslens-vm/guest.sh
-TimeoutStartSec=infinity
-[Install]
-WantedBy=multi-user.target
-EOF
-mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
-ln -sf /etc/systemd/system/syslens-vmtest.service "$root/etc/systemd/system/multi-user.target.wants/"
-ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyAMA0.service"
-echo syslens-vm-arm64 >"$root/etc/hostname"
-echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" >"$root/etc/fstab"
-cp "$(ls "$root"/boot/vmlinuz-* | head -1)" "$work/vmlinuz"
-cp "$(ls "$root"/boot/initrd.img-* | head -1)" "$work/initrd.img"
-rm -f "$work/vm.img"
-mke2fs -q -t ext4 -d "$root" "$work/vm.img" 6G
-rm -rf "$root"
+vm_seal ttyAMA0 syslens-vm-arm64
 
 # TCG on one host thread, for the reason vm.sh gives (a vCPU hangs for good
 # under multi-threaded TCG when the guest patches code another vCPU runs).
@@ -110,14 +88,5 @@ timeout "$boot_timeout" qemu-system-aarch64 -M virt -accel tcg,thread=single -cp
   -append "console=ttyAMA0 root=/dev/vda rw panic=-1 syslens.vmtest=$stage" \
   -display none -serial "file:$work/console-$stage.txt" -no-reboot -nic none ||
   log "qemu ended with $? (timeout ${boot_timeout}s?)"
-for f in "results-$stage.txt" "log-$stage.txt" "journal-$stage.txt"; do
-  debugfs -R "cat /root/vmtest/$f" "$work/vm.img" >"$work/$f" 2>/dev/null || true
-done
-if [[ ! -s $work/results-$stage.txt ]]; then
-  debugfs -R "cat /root/vmtest/results-$stage.txt.tmp" "$work/vm.img" >"$work/results-$stage.txt" 2>/dev/null || true
-  last=$(sed -n 's/^started //p' "$work/results-$stage.txt" | tail -1)
-  echo "not ok stage: cut short after ${boot_timeout}s, in check '${last:-none, the checks never started}'" \
-    >>"$work/results-$stage.txt"
-fi
-log "$(grep -c '^ok ' "$work/results-$stage.txt" || true) ok, $(grep -c '^not ok ' "$work/results-$stage.txt" || true) not ok"
+vm_results "$stage" "cut short after ${boot_timeout}s"
 grep -h '^not ok' "$work/results-$stage.txt" || true

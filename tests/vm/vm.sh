@@ -24,6 +24,8 @@ mkdir -p "$work"
 work=$(realpath "$work")
 boot_timeout=${SYSLENS_VM_BOOT_TIMEOUT:-900}
 log() { echo "vm: $(date +%T) $*"; }
+# shellcheck source=disk.sh
+. "$here/disk.sh"
 
 # What the guest has before syslens: a stock host (systemd, dbus, curl), the
 # package's own dependencies (so apt installs the .deb offline), and the
@@ -40,10 +42,7 @@ if [[ ! -s $tarball ]]; then
 fi
 
 log "assembling the disk"
-root="$work/root"
-rm -rf "$root"
-mkdir -p "$root"
-tar -C "$root" -xf "$tarball"
+vm_unpack "$tarball"
 v="$root/opt/syslens-vm"
 mkdir -p "$v/build/daemon" "$v/build/cli" "$v/build/tests/kernel" "$v/build/tests/e2e" "$v/build/tests/containers" "$v/src"
 cp "$old_deb" "$v/syslens_old.deb"
@@ -54,31 +53,7 @@ cp "$build/tests/kernel/kernel_tests" "$v/build/tests/kernel/"
 cp "$build/tests/e2e/e2e_tests" "$v/build/tests/e2e/"
 cp "$build/tests/containers/container_tests" "$build/tests/containers/marker" "$v/build/tests/containers/"
 cp -r "$src/deploy" "$v/src/"
-install -m 0755 "$here/guest.sh" "$v/guest.sh"
-cat >"$root/etc/systemd/system/syslens-vmtest.service" <<'EOF'
-[Unit]
-Description=syslens VM tier checks
-After=multi-user.target
-[Service]
-Type=oneshot
-ExecStart=/opt/syslens-vm/guest.sh
-TimeoutStartSec=infinity
-[Install]
-WantedBy=multi-user.target
-EOF
-mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
-ln -sf /etc/systemd/system/syslens-vmtest.service "$root/etc/systemd/system/multi-user.target.wants/"
-# The serial getty's vhangup would cut off the checks' console.
-ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
-echo syslens-vm >"$root/etc/hostname"
-echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" >"$root/etc/fstab"
-kernel=$(ls "$root"/boot/vmlinuz-* | head -1)
-initrd=$(ls "$root"/boot/initrd.img-* | head -1)
-cp "$kernel" "$work/vmlinuz"
-cp "$initrd" "$work/initrd.img"
-rm -f "$work/vm.img"
-mke2fs -q -t ext4 -d "$root" "$work/vm.img" 6G
-rm -rf "$root"
+vm_seal ttyS0 syslens-vm
 
 # TCG with one host thread for both vCPUs. Multi-threaded TCG (MTTCG) hangs
 # a vCPU for good when the guest kernel patches code that another vCPU is
@@ -125,19 +100,7 @@ boot() {
   wait "$qemu" || log "stage $stage: qemu ended with $? (timeout ${boot_timeout}s?)"
   local why="cut short after ${boot_timeout}s"
   [[ -n $lockup ]] && why="the guest kernel reported a soft lockup (console-$stage.txt)"
-
-  for f in "results-$stage.txt" "log-$stage.txt" "journal-$stage.txt"; do
-    debugfs -R "cat /root/vmtest/$f" "$work/vm.img" >"$work/$f" 2>/dev/null || true
-  done
-  # A stage cut short (timeout) leaves its partial results: report those.
-  if [[ ! -s $work/results-$stage.txt ]]; then
-    debugfs -R "cat /root/vmtest/results-$stage.txt.tmp" "$work/vm.img" >"$work/results-$stage.txt" 2>/dev/null || true
-    local last
-    last=$(sed -n 's/^started //p' "$work/results-$stage.txt" | tail -1)
-    echo "not ok stage: $why, in check '${last:-none, the checks never started}'" >>"$work/results-$stage.txt"
-  fi
-  log "stage $stage: $(grep -c '^ok ' "$work/results-$stage.txt" || true) ok," \
-    "$(grep -c '^not ok ' "$work/results-$stage.txt" || true) not ok"
+  vm_results "$stage" "$why"
 }
 rm -f "$work"/results-*.txt
 boot v2 ""
