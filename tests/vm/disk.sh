@@ -2,6 +2,20 @@
 # what each puts on its disk and how it boots it. They use $work (the work
 # directory), $here (tests/vm) and the caller's log().
 
+# vm_rootfs WHAT MMDEBSTRAP_OPTION...: a bookworm rootfs from Debian's archive,
+# kept in $work as rootfs-KEY.tar, KEY from the options themselves (packages,
+# architecture, hooks), so any change to them builds a new one. Sets $tarball.
+vm_rootfs() {
+  local what=$1
+  shift
+  tarball="$work/rootfs-$(echo "$*" | sha256sum | cut -c1-16).tar"
+  [[ -s $tarball ]] && return 0
+  log "building $what from Debian's archive (mmdebstrap bookworm)"
+  rm -f "$work"/rootfs-*.tar
+  mmdebstrap --quiet --format=tar --variant=apt "$@" bookworm "$tarball.tmp"
+  mv "$tarball.tmp" "$tarball"
+}
+
 # vm_unpack TARBALL: the rootfs unpacked into $work/root, with guest.sh in
 # /opt/syslens-vm, where the caller then puts the tier's files.
 vm_unpack() {

@@ -292,17 +292,13 @@ runc_armhf() {
   runc run --bundle "$b" "vmtest-armhf-$$" || rc=$?
   echo "$rc"
 }
-compat_runc_allowed() {
-  local rc
-  rc=$(runc_armhf 7 0 enoent:3 2>&1 | tail -1)
-  echo "the marker under its own profile: exit $rc"
-  [ "$rc" = 0 ]
-}
-compat_runc_refused() {
-  local rc
-  rc=$(runc_armhf 7 0 probe 2>&1 | tail -1)
-  echo "the marker under its own profile, calling sysinfo too: exit $rc"
-  [ "$rc" = 1 ]
+# compat_runc_exits WANT MARKER_ARGS...: the armhf marker under its own profile.
+compat_runc_exits() {
+  local want=$1 rc
+  shift
+  rc=$(runc_armhf "$@" 2>&1 | tail -1)
+  echo "marker $* under its own profile: exit $rc, want $want"
+  [ "$rc" = "$want" ]
 }
 
 stage_arm64() {
@@ -321,8 +317,8 @@ stage_arm64() {
     syscall=aarch32:openat errno=ENOENT
   check compat.native_untouched expect_value 0 syslens_syscalls_total unit=vmtest-armhf.service syscall=ioprio_get
   check compat.profile compat_profile
-  check compat.runc_allowed compat_runc_allowed
-  check compat.runc_refused compat_runc_refused
+  check compat.runc_allowed compat_runc_exits 0 7 0 enoent:3
+  check compat.runc_refused compat_runc_exits 1 7 0 probe
 
   run_gtest kernel_tier tests/kernel/kernel_tests '*'
 

@@ -14,7 +14,7 @@
 # The rootfs comes from Debian's archive (mmdebstrap --arch=arm64; its
 # maintainer scripts run under qemu-user through binfmt_misc, which this
 # script registers if it is not) and is kept in WORK_DIR, keyed by its
-# package list. The armhf workload is the containers' marker, built static
+# mmdebstrap options. The armhf workload is the containers' marker, built static
 # for armhf by Debian's cross compiler (gcc-arm-linux-gnueabihf).
 set -euo pipefail
 if [[ $# -ne 4 ]]; then
@@ -46,21 +46,13 @@ fi
 # the guest: it is static.
 deps=$(dpkg-deb -f "$deb" Depends | sed 's/([^)]*)//g; s/ //g')
 pkgs="systemd,systemd-sysv,dbus,curl,procps,linux-image-arm64,runc,jq,libelf1,$deps"
-key=$(echo "arm64,modules=list $pkgs" | sha256sum | cut -c1-16)
-tarball="$work/rootfs-$key.tar"
-if [[ ! -s $tarball ]]; then
-  log "building the arm64 rootfs from Debian's archive (mmdebstrap bookworm)"
-  rm -f "$work"/rootfs-*.tar
-  # An initramfs with only what the VM boots from (virtio disk, ext4): the
-  # default takes most of the kernel's modules, each copied by a program
-  # run under emulation (over 20 minutes).
-  mmdebstrap --quiet --format=tar --variant=apt --architectures=arm64 --include="$pkgs" \
-    --setup-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d"' \
-    --setup-hook='echo MODULES=list >"$1/etc/initramfs-tools/conf.d/syslens-vm"' \
-    --setup-hook='printf "virtio_pci\nvirtio_blk\nvirtio_mmio\next4\n" >"$1/usr/share/initramfs-tools/modules.d/syslens-vm"' \
-    bookworm "$tarball.tmp"
-  mv "$tarball.tmp" "$tarball"
-fi
+# An initramfs with only what the VM boots from (virtio disk, ext4): the
+# default takes most of the kernel's modules, each copied by a program run
+# under emulation (over 20 minutes).
+vm_rootfs "the arm64 rootfs" --architectures=arm64 --include="$pkgs" \
+  --setup-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d"' \
+  --setup-hook='echo MODULES=list >"$1/etc/initramfs-tools/conf.d/syslens-vm"' \
+  --setup-hook='printf "virtio_pci\nvirtio_blk\nvirtio_mmio\next4\n" >"$1/usr/share/initramfs-tools/modules.d/syslens-vm"'
 
 log "assembling the disk"
 vm_unpack "$tarball"

@@ -10,7 +10,7 @@
 # the guest's logs and serial consoles beside them.
 #
 # The rootfs comes from Debian's archive (mmdebstrap, about 60 s) and is
-# kept in WORK_DIR, keyed by its package list. KVM when /dev/kvm really runs
+# kept in WORK_DIR, keyed by its mmdebstrap options. KVM when /dev/kvm really runs
 # a guest (nested KVM hangs on some hosts: probed with a 20 s boot), TCG
 # otherwise (single-threaded: see below).
 set -euo pipefail
@@ -32,14 +32,7 @@ log() { echo "vm: $(date +%T) $*"; }
 # runtimes whose systemd layouts the checks attribute.
 deps=$(dpkg-deb -f "$old_deb" Depends | sed 's/([^)]*)//g; s/ //g')
 pkgs="systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,curl,procps,linux-image-amd64,podman,runc,containerd,uidmap,busybox-static,libelf1,$deps"
-key=$(echo "$pkgs" | sha256sum | cut -c1-16)
-tarball="$work/rootfs-$key.tar"
-if [[ ! -s $tarball ]]; then
-  log "building the rootfs from Debian's archive (mmdebstrap bookworm)"
-  rm -f "$work"/rootfs-*.tar
-  mmdebstrap --quiet --format=tar --variant=apt --include="$pkgs" bookworm "$tarball.tmp"
-  mv "$tarball.tmp" "$tarball"
-fi
+vm_rootfs "the rootfs" --include="$pkgs"
 
 log "assembling the disk"
 vm_unpack "$tarball"
