@@ -254,6 +254,14 @@ static __always_inline struct syslens_stats_val *overflow_row(const struct sysle
 	return v;
 }
 
+/* A new key the kernel did not insert: a full map (-E2BIG), or one that had
+ * room but refused it (-EBUSY, -ENOMEM), counted apart: only the first is
+ * cured by a larger map. */
+static __always_inline void count_insert_failure(long err, __u32 full_event)
+{
+	count_event(err == -E2BIG ? full_event : SYSLENS_CNT_MAP_UPDATE_FAILED);
+}
+
 /* A new (cgroup, syscall) key: tell the daemon the cgroup id, so it can name
  * a short-lived cgroup while it still exists. */
 static __always_inline void announce_new_key(__u64 cgroup_id)
@@ -273,7 +281,7 @@ stats_get_or_create(const struct syslens_stats_key *key)
 		return v;
 	err = bpf_map_update_elem(&syslens_stats, key, &zero_stats, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
-		count_event(SYSLENS_CNT_STATS_MAP_FULL);
+		count_insert_failure(err, SYSLENS_CNT_STATS_MAP_FULL);
 		return overflow_row(key);
 	}
 	if (!err)
@@ -344,7 +352,7 @@ static __always_inline void count_by_errno(void *map, const struct syslens_enter
 			return;
 		}
 	}
-	count_event(full_event);
+	count_insert_failure(err, full_event);
 }
 
 static __always_inline void count_errno(const struct syslens_enter_rec *rec, long ret)
@@ -404,7 +412,7 @@ static __always_inline void count_process(__u64 cgroup_id)
 		if (c)
 			__sync_fetch_and_add(&c->calls, 1);
 	} else if (err) {
-		count_event(SYSLENS_CNT_PROC_MAP_FULL);
+		count_insert_failure(err, SYSLENS_CNT_PROC_MAP_FULL);
 	}
 }
 

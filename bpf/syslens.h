@@ -193,6 +193,8 @@ enum syslens_counter {
 					   * took the update instead */
 	SYSLENS_CNT_DENIED_MAP_FULL,	/* failure: a new (cgroup, syscall, errno)
 					   * of seccomp denials did not fit */
+	SYSLENS_CNT_MAP_UPDATE_FAILED,	/* failure: a new key was refused by a
+					   * map with room (-EBUSY, -ENOMEM) */
 	SYSLENS_CNT__MAX,
 };
 

@@ -573,6 +573,41 @@ TEST(Overflow, AFullStatsMapKeepsTotalsInTheOverflowRows) {
   }
   // The overflow row is shared by every cgroup, so other processes may add.
   EXPECT_GE(row - before_row, static_cast<std::uint64_t>(kGetppid));
+  // Full is -E2BIG, told apart from a map with room refusing a key.
+  EXPECT_EQ(snap.counters[SYSLENS_CNT_MAP_UPDATE_FAILED], 0U);
+}
+
+TEST(Overflow, AFullErrnoMapCountsEachUncountedFailureAsMapFull) {
+  SYSLENS_REQUIRE_ROOT();
+  ProbeOptions o;
+  o.max_errno_entries = 8;  // the whole system fills this at once
+  KernelEdge probes(o);
+  TestCgroup filler("errno-filler");
+  // 13 failures of 12 distinct (syscall, errno): more than the map holds.
+  const auto fail_all = [] {
+    for (long n : {SYS_close, SYS_dup, SYS_fsync, SYS_fchdir, SYS_fchmod, SYS_fdatasync}) ::syscall(n, -1);  // EBADF
+    for (const char* p : {"/nonexistent/a", "/nonexistent/b"}) {
+      ::open(p, O_RDONLY);  // ENOENT, twice: one key
+    }
+    ::syscall(SYS_faccessat, AT_FDCWD, "/nonexistent", F_OK, 0);  // ENOENT
+    ::syscall(SYS_mkdirat, AT_FDCWD, "/nonexistent/d", 0700);     // ENOENT
+    ::syscall(SYS_unlinkat, AT_FDCWD, "/nonexistent", 0);         // ENOENT
+    ::syscall(SYS_getpgid, -1);                                   // ESRCH
+    ::syscall(SYS_kill, 0x7fffffff, 0);                           // ESRCH
+    return 0;
+  };
+  ASSERT_EQ(run_in_cgroup(filler, fail_all), 0);
+  const auto before = probes.maps.read();
+  ASSERT_EQ(before.errors.size(), 8U);
+  TestCgroup cg("errno-overflowed");
+  ASSERT_EQ(run_in_cgroup(cg, fail_all), 0);
+  const auto snap = probes.maps.read();
+  EXPECT_EQ(snap.errors.size(), 8U);
+  EXPECT_TRUE(view(snap, cg.id()).errors.empty());
+  // Each of the workload's 13 failures was refused as a full map (others'
+  // new keys may add, host-wide), none as a map with room refusing it.
+  EXPECT_GE(snap.counters[SYSLENS_CNT_ERRNO_MAP_FULL] - before.counters[SYSLENS_CNT_ERRNO_MAP_FULL], 13U);
+  EXPECT_EQ(snap.counters[SYSLENS_CNT_MAP_UPDATE_FAILED], 0U);
 }
 
 // Runs body in a child under syslensd's filter on itself (it cannot be

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <unordered_set>
 
 #include "syslens/failpoint.h"
@@ -198,7 +200,7 @@ std::shared_ptr<Collection> Collect::read(Clock::time_point now) {
       for (const auto& r : snap.stats) tracked.insert(r.key.cgroup_id);
     }
   }
-  warn_failures(snap.counters);
+  warn_failures(snap.counters, snap.fill);
   auto c = std::make_shared<Collection>();
   c->at = now;
   c->counters = snap.counters;
@@ -225,13 +227,21 @@ std::shared_ptr<Collection> Collect::read(Clock::time_point now) {
 
 // Counted always (syslens_bpf_failures_total), said once: the first time a
 // failure counter grows while this syslensd runs (pinned counters carry a
-// previous run's).
-void Collect::warn_failures(const std::array<std::uint64_t, SYSLENS_CNT__MAX>& counters) {
+// previous run's). A full map's line says how full it is now: entries far
+// below capacity mean it was full of rows since reclaimed, or it was not
+// full at all.
+void Collect::warn_failures(const std::array<std::uint64_t, SYSLENS_CNT__MAX>& counters,
+                            const std::vector<MapFill>& fill) {
   for (unsigned i = 0; i < SYSLENS_CNT__MAX; ++i) {
     const auto& info = counter_info(i);
     if (!info.failure || warned_counter_[i] || counters[i] <= first_counters_[i]) continue;
     warned_counter_[i] = true;
-    spdlog::warn("{} (syslens_bpf_failures_total{{reason=\"{}\"}})", info.what, info.name);
+    std::string now;
+    for (const auto& f : fill) {
+      if (info.map && std::string_view(f.map) == info.map)
+        now = fmt::format(" [{} of {} entries now]", f.entries, f.capacity);
+    }
+    spdlog::warn("{} (syslens_bpf_failures_total{{reason=\"{}\"}}){}", info.what, info.name, now);
   }
 }
 

@@ -25,10 +25,12 @@ namespace {
 constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
     {"stats_map_full", true,
      "the syslens_stats map is full: new (cgroup, syscall) pairs are counted in the cgroup=\"(overflow)\" series, "
-     "totals stay exact; raise bpf.max_stats_entries"},
+     "totals stay exact; raise bpf.max_stats_entries",
+     "syslens_stats"},
     {"errno_map_full", true,
      "the syslens_errors map is full: failures of new (cgroup, syscall, errno) are not counted by errno; raise "
-     "bpf.max_errno_entries"},
+     "bpf.max_errno_entries",
+     "syslens_errors"},
     {"enter_store_failed", true,
      "no room for a thread's enter record: those calls are counted but not timed; raise bpf.max_threads"},
     {"overflow_lookup_failed", true, "a lookup of the overflow rows failed: calls were lost"},
@@ -42,7 +44,11 @@ constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
     {"cpu_slot_taken", false},
     {"denied_map_full", true,
      "the syslens_denied map is full: seccomp denials of new (cgroup, syscall, errno) are counted as calls and "
-     "failures but not as denials"},
+     "failures but not as denials",
+     "syslens_denied"},
+    {"map_update_failed", true,
+     "the kernel refused a new key in a map that had room (-EBUSY or -ENOMEM, not a full map): that call went to the "
+     "cgroup=\"(overflow)\" series or its errno, denial or process was not counted; a larger map does not help"},
 };
 }  // namespace
 

@@ -47,8 +47,8 @@ Snapshot MapReader::read() {
       },
       [&] { s.denied.clear(); });
 
-  // The overflow rows only fill once the stats map has been full.
-  if (s.counters[SYSLENS_CNT_STATS_MAP_FULL] > 0) {
+  // The overflow rows only fill once the stats map has refused a key.
+  if (s.counters[SYSLENS_CNT_STATS_MAP_FULL] > 0 || s.counters[SYSLENS_CNT_MAP_UPDATE_FAILED] > 0) {
     dump_map<__u32, syslens_stats_val>(
         bpf_map__fd(m.syslens_overflow), 2 * SYSLENS_OVERFLOW_NR_MAX,
         [&](const __u32& row, const syslens_stats_val& v) {

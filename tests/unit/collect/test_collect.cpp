@@ -306,8 +306,17 @@ TEST(Collect, AFailureCounterThatGrowsIsLoggedOnce) {
   EXPECT_EQ(log.lines_with("reason=\"stats_map_full\""), 1U) << log.text();
   EXPECT_EQ(log.lines_with("syslens_bpf_failures_total"), 1U) << log.text();
   src.snap.counters[SYSLENS_CNT_ERRNO_MAP_FULL] += 1;
+  src.snap.fill = {{"syslens_stats", 3, 65536}, {"syslens_errors", 269, 16384}};
   collect.latest(Collect::Clock::duration::zero());
   EXPECT_EQ(log.lines_with("the syslens_errors map is full"), 1U) << log.text();
+  // How full it is now, so a map "full" far below capacity shows.
+  EXPECT_EQ(log.lines_with("reason=\"errno_map_full\"}) [269 of 16384 entries now]"), 1U) << log.text();
+  // A key refused by a map with room is its own reason, not "raise the size".
+  src.snap.counters[SYSLENS_CNT_MAP_UPDATE_FAILED] += 1;
+  collect.latest(Collect::Clock::duration::zero());
+  EXPECT_EQ(log.lines_with("a map that had room"), 1U) << log.text();
+  EXPECT_EQ(log.lines_with("reason=\"map_update_failed\"})"), 1U) << log.text();
+  EXPECT_EQ(log.lines_with("syslens_bpf_failures_total"), 3U) << log.text();
 }
 
 // Consumers on a schedule share a recent read; max_age 0 always reads.

@@ -259,7 +259,7 @@ TEST(Collector, KernelAndSelfFamiliesAreAllPresent) {
   EXPECT_DOUBLE_EQ(samples(text, "syslens_bpf_program_run_seconds_total")[0].value, 5e-6);
   EXPECT_EQ(label(samples(text, "syslens_bpf_info")[0], "attach"), "tp_btf");
   // The failure counters are all there, zero or not, so alerts can use them.
-  EXPECT_EQ(samples(text, "syslens_bpf_failures_total").size(), 8U);
+  EXPECT_EQ(samples(text, "syslens_bpf_failures_total").size(), 9U);
   EXPECT_NE(text.find("syslens_bpf_map_capacity{map=\"syslens_stats\"} 64"), std::string::npos) << text;
 }
 

@@ -131,7 +131,7 @@ class Collect {
   // (each logged once).
   std::array<std::uint64_t, SYSLENS_CNT__MAX> first_counters_{};
   std::array<bool, SYSLENS_CNT__MAX> warned_counter_{};
-  void warn_failures(const std::array<std::uint64_t, SYSLENS_CNT__MAX>& counters);
+  void warn_failures(const std::array<std::uint64_t, SYSLENS_CNT__MAX>& counters, const std::vector<MapFill>& fill);
   // Labels of retired rows whose path has no series now, since when.
   std::unordered_map<std::uint64_t, Clock::time_point> absent_since_;
   ReclaimStats stats_;

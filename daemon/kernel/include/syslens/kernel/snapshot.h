@@ -105,7 +105,8 @@ class KernelMaps : public SnapshotSource {
 struct CounterInfo {
   const char* name;
   bool failure;
-  const char* what = "";  // a failure's log line: what was lost, and what to do
+  const char* what = "";      // a failure's log line: what was lost, and what to do
+  const char* map = nullptr;  // a full map's name (MapFill::map): its fill goes in the log line
 };
 const CounterInfo& counter_info(unsigned index);
 
