@@ -254,10 +254,24 @@ static __always_inline struct syslens_stats_val *overflow_row(const struct sysle
 	return v;
 }
 
+/*
+ * Inserts a new key: 0, or -errno as an int. Before Linux 6.4 ("bpf: return
+ * long from bpf_map_ops funcs") the verifier calls a map's update op directly
+ * and that op returned int, so the upper half of the helper's long result is
+ * not a sign extension (the C ABI leaves it to the callee; it is zero on
+ * x86_64 and arm64 as built): compared as a long,
+ * -EEXIST never matches on Debian 12's 6.1, and a key another CPU inserted
+ * first was taken for a full map. The low 32 bits are right on every kernel.
+ */
+static __always_inline int map_insert(void *map, const void *key, const void *value)
+{
+	return (int)bpf_map_update_elem(map, key, value, BPF_NOEXIST);
+}
+
 /* A new key the kernel did not insert: a full map (-E2BIG), or one that had
  * room but refused it (-EBUSY, -ENOMEM), counted apart: only the first is
  * cured by a larger map. */
-static __always_inline void count_insert_failure(long err, __u32 full_event)
+static __always_inline void count_insert_failure(int err, __u32 full_event)
 {
 	count_event(err == -E2BIG ? full_event : SYSLENS_CNT_MAP_UPDATE_FAILED);
 }
@@ -274,12 +288,12 @@ static __always_inline struct syslens_stats_val *
 stats_get_or_create(const struct syslens_stats_key *key)
 {
 	struct syslens_stats_val *v;
-	long err;
+	int err;
 
 	v = bpf_map_lookup_elem(&syslens_stats, key);
 	if (v)
 		return v;
-	err = bpf_map_update_elem(&syslens_stats, key, &zero_stats, BPF_NOEXIST);
+	err = map_insert(&syslens_stats, key, &zero_stats);
 	if (err && err != -EEXIST) {
 		count_insert_failure(err, SYSLENS_CNT_STATS_MAP_FULL);
 		return overflow_row(key);
@@ -335,14 +349,14 @@ static __always_inline void count_by_errno(void *map, const struct syslens_enter
 	};
 	static const __u64 one = 1;
 	__u64 *v;
-	long err;
+	int err;
 
 	v = bpf_map_lookup_elem(map, &key);
 	if (v) {
 		__sync_fetch_and_add(v, 1);
 		return;
 	}
-	err = bpf_map_update_elem(map, &key, &one, BPF_NOEXIST);
+	err = map_insert(map, &key, &one);
 	if (!err)
 		return;
 	if (err == -EEXIST) {
@@ -372,7 +386,7 @@ static __always_inline struct syslens_enter_rec *rec_for_enter(struct task_struc
 
 		if (rec)
 			return rec;
-		if (bpf_map_update_elem(&syslens_tid_rec, &tid, &zero_rec, BPF_NOEXIST))
+		if (map_insert(&syslens_tid_rec, &tid, &zero_rec))
 			return 0;
 		return bpf_map_lookup_elem(&syslens_tid_rec, &tid);
 	}
@@ -395,7 +409,7 @@ static __always_inline void count_process(__u64 cgroup_id)
 {
 	struct syslens_proc_count *c, fresh = {.calls = 1, .cgroup_id = cgroup_id};
 	__u32 tgid;
-	long err;
+	int err;
 
 	if (!bpf_map_lookup_elem(&syslens_proc_cgroups, &cgroup_id))
 		return;
@@ -406,7 +420,7 @@ static __always_inline void count_process(__u64 cgroup_id)
 		return;
 	}
 	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-	err = bpf_map_update_elem(&syslens_proc_counts, &tgid, &fresh, BPF_NOEXIST);
+	err = map_insert(&syslens_proc_counts, &tgid, &fresh);
 	if (err == -EEXIST) {
 		c = bpf_map_lookup_elem(&syslens_proc_counts, &tgid);
 		if (c)
@@ -829,7 +843,7 @@ static __always_inline void mark_in_flight(struct task_struct *task, bool task_s
 		__u32 tid = (__u32)task->pid;
 
 		rec = bpf_map_lookup_elem(&syslens_tid_rec, &tid);
-		if (!rec && !bpf_map_update_elem(&syslens_tid_rec, &tid, &zero_rec, BPF_NOEXIST))
+		if (!rec && !map_insert(&syslens_tid_rec, &tid, &zero_rec))
 			rec = bpf_map_lookup_elem(&syslens_tid_rec, &tid);
 	}
 	if (rec && !rec->ts_ns)
