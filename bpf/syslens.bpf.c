@@ -477,6 +477,14 @@ static __always_inline struct task_struct *current_task(bool task_storage)
 	return (struct task_struct *)bpf_get_current_task();
 }
 
+/* Whether task (the current one) has a seccomp filter. */
+static __always_inline bool task_filtered(struct task_struct *task, bool task_storage)
+{
+	if (task_storage)
+		return task->seccomp.mode == SYSLENS_SECCOMP_MODE_FILTER;
+	return BPF_CORE_READ(task, seccomp.mode) == SYSLENS_SECCOMP_MODE_FILTER;
+}
+
 /* The current call's key: its cgroup, number and ABI. */
 static __always_inline void current_key(struct syslens_stats_key *key, struct task_struct *task,
 					long id, bool task_storage)
@@ -512,7 +520,15 @@ static __always_inline __u32 count_call(const struct syslens_stats_key *key, __u
 	return 0;
 }
 
-static __always_inline int handle_enter(long id, bool task_storage)
+/*
+ * lazy (tp_btf with task storage, the default): an enter leaves a record only
+ * when the exit needs one, for a timed call or on a thread with a seccomp
+ * filter (only its exits without an enter are denials); the exit counts any
+ * other failure from its own syscall number and the current cgroup. The
+ * sched_switch program moves a pending record out of the CPU's slot and back
+ * in with its task, so the exit only ever looks at the slot.
+ */
+static __always_inline int handle_enter(long id, bool task_storage, bool lazy)
 {
 	struct syslens_stats_key key;
 	struct syslens_enter_rec *rec;
@@ -539,6 +555,10 @@ static __always_inline int handle_enter(long id, bool task_storage)
 	if (task_storage && cr) {
 		if (cr->rec.ts_ns && cr->task == (__u64)task)
 			count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
+		if (lazy && !timed && !task_filtered(task, task_storage)) {
+			cr->rec.ts_ns = 0; /* a stale record must not meet this exit */
+			return 0;
+		}
 		cr->task = (__u64)task;
 		start_rec(&cr->rec, &key, timed, slot);
 		return 0;
@@ -605,11 +625,15 @@ static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu)
 }
 
 /*
- * A call that returned -errno without having entered: refused by a seccomp
- * filter (seccomp runs before sys_enter, the errno is the filter's). Counted
- * as a call and a failure, as strace counts it, and as a denial.
+ * A call that returned -errno with no enter record, keyed by the exit's own
+ * syscall number and the current cgroup. denied: it never entered, refused by
+ * a seccomp filter (seccomp runs before sys_enter, the errno is the filter's):
+ * then also counted as a call, as strace counts it, and as a denial. Else an
+ * untimed call of a thread without a filter (lazy): its call was counted at
+ * enter.
  */
-static __always_inline void count_denied(const struct pt_regs *regs, long ret, bool task_storage)
+static __always_inline void count_unrecorded_failure(const struct pt_regs *regs, long ret,
+						     bool task_storage, bool denied)
 {
 	struct task_struct *task = current_task(task_storage);
 	struct syslens_stats_key key;
@@ -618,28 +642,27 @@ static __always_inline void count_denied(const struct pt_regs *regs, long ret, b
 	long nr = SYSLENS_REGS_NR(regs);
 
 	if (nr < 0) {
-		count_event(SYSLENS_CNT_IGNORED_NR);
+		if (denied)
+			count_event(SYSLENS_CNT_IGNORED_NR);
 		return;
 	}
 	current_key(&key, task, nr, task_storage);
-	count_call(&key, cpu);
+	if (denied)
+		count_call(&key, cpu);
 	rec.cgroup_id = key.cgroup_id;
 	rec.nr = key.nr;
 	rec.abi = (__u16)key.abi;
 	count_errno(&rec, ret);
-	count_by_errno(&syslens_denied, &rec, ret, SYSLENS_CNT_DENIED_MAP_FULL);
+	if (denied)
+		count_by_errno(&syslens_denied, &rec, ret, SYSLENS_CNT_DENIED_MAP_FULL);
 	if (trace_active)
-		trace_event(&rec, ret, 0, 0, true);
+		trace_event(&rec, ret, 0, 0, denied);
 }
 
 /* Whether the current thread has a seccomp filter. */
 static __always_inline bool current_filtered(bool task_storage)
 {
-	struct task_struct *task = current_task(task_storage);
-
-	if (task_storage)
-		return task->seccomp.mode == SYSLENS_SECCOMP_MODE_FILTER;
-	return BPF_CORE_READ(task, seccomp.mode) == SYSLENS_SECCOMP_MODE_FILTER;
+	return task_filtered(current_task(task_storage), task_storage);
 }
 
 /* Adds a timed call's latency to its key: through the CPU slot its enter
@@ -674,27 +697,41 @@ static __always_inline void add_latency(const struct syslens_enter_rec *rec, __u
 	}
 }
 
-static __always_inline int handle_exit(const struct pt_regs *regs, long ret, bool task_storage)
+static __always_inline int handle_exit(const struct pt_regs *regs, long ret, bool task_storage,
+				       bool lazy)
 {
 	struct syslens_enter_rec *rec = 0;
 	__u64 ts, now = 0, delta = 0;
 	__u32 cpu = bpf_get_smp_processor_id();
+	bool failed = ret < 0 && ret >= -SYSLENS_MAX_ERRNO;
 
 	if (task_storage)
 		rec = cpu_rec_of_current(cpu);
-	if (!rec)
+	if (!rec && !lazy)
 		rec = rec_for_exit(task_storage);
-	if (!rec || !rec->ts_ns) {
-		/* Nothing entered on this thread since its last exit: the call
-		 * it was asleep in when we attached, a new thread's first
-		 * return (0), or a call seccomp refused. */
-		if (rec && (rec->flags & SYSLENS_REC_IN_FLIGHT)) {
-			rec->flags = 0;
-		} else if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO && current_filtered(task_storage)) {
-			count_denied(regs, ret, task_storage);
-			return 0;
-		}
+	if (rec && (rec->flags & SYSLENS_REC_IN_FLIGHT)) {
+		/* The call it was asleep in when we attached (lazy: brought
+		 * into the slot, pending, by sched_switch). */
+		rec->ts_ns = 0;
+		rec->flags = 0;
 		count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
+		return 0;
+	}
+	if (!rec || !rec->ts_ns) {
+		/* No record: lazy, an untimed call of a thread without a
+		 * filter. Else nothing entered on this thread since its last
+		 * exit: a new thread's first return (0), or a call seccomp
+		 * refused. */
+		if (failed) {
+			if (current_filtered(task_storage)) {
+				count_unrecorded_failure(regs, ret, task_storage, true);
+				return 0;
+			}
+			if (lazy)
+				count_unrecorded_failure(regs, ret, task_storage, false);
+		}
+		if (!lazy)
+			count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
 		return 0;
 	}
 	ts = rec->ts_ns;
@@ -706,7 +743,7 @@ static __always_inline int handle_exit(const struct pt_regs *regs, long ret, boo
 		 * another CPU. The daemon sums a key over all places. */
 		add_latency(rec, delta, cpu);
 	}
-	if (ret < 0 && ret >= -SYSLENS_MAX_ERRNO)
+	if (failed)
 		count_errno(rec, ret);
 	if (trace_active)
 		trace_event(rec, ret, now, delta, false);
@@ -719,25 +756,41 @@ static __always_inline int handle_exit(const struct pt_regs *regs, long ret, boo
  * takes the record. Runs on every context switch; does work only on those
  * in the middle of a syscall (blocking ones), which cost microseconds anyway.
  */
-static __always_inline int handle_switch(void)
+static __always_inline int handle_switch(struct task_struct *next)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct syslens_cpu_rec *cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 	struct syslens_enter_rec *rec;
 
-	if (!cr || !cr->rec.ts_ns || cr->task != (__u64)task)
+	if (!cr)
 		return 0;
-	rec = bpf_task_storage_get(&syslens_task_rec, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (rec) {
-		if (rec->ts_ns)
-			count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
-		*rec = cr->rec;
-		rec->slot = 0; /* another CPU's slot, once the task runs elsewhere */
-	} else {
-		count_event(SYSLENS_CNT_ENTER_STORE_FAILED);
+	if (cr->rec.ts_ns && cr->task == (__u64)task) {
+		rec = bpf_task_storage_get(&syslens_task_rec, task, 0,
+					   BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (rec) {
+			if (rec->ts_ns)
+				count_event(SYSLENS_CNT_ENTER_OVERWRITTEN);
+			*rec = cr->rec;
+			rec->slot = 0; /* another CPU's slot, once the task runs elsewhere */
+		} else {
+			count_event(SYSLENS_CNT_ENTER_STORE_FAILED);
+		}
+		cr->rec.ts_ns = 0;
 	}
-	cr->rec.ts_ns = 0;
+	/* lazy (next known): the task switched in brings its pending record,
+	 * or the mark of the call it was asleep in at attach, into the slot. */
+	if (!next)
+		return 0;
+	rec = bpf_task_storage_get(&syslens_task_rec, next, 0, 0);
+	if (!rec || !(rec->ts_ns || (rec->flags & SYSLENS_REC_IN_FLIGHT)))
+		return 0;
+	cr->task = (__u64)next;
+	cr->rec = *rec;
+	if (!cr->rec.ts_ns)
+		cr->rec.ts_ns = SYSLENS_TS_UNTIMED;
+	rec->ts_ns = 0;
+	rec->flags = 0;
 	return 0;
 }
 
@@ -753,31 +806,31 @@ static __always_inline int handle_thread_exit(void)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tpbtf_enter_task, struct pt_regs *regs, long id)
 {
-	return handle_enter(id, true);
+	return handle_enter(id, true, true);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tpbtf_exit_task, struct pt_regs *regs, long ret)
 {
-	return handle_exit(regs, ret, true);
+	return handle_exit(regs, ret, true, true);
 }
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tpbtf_enter_tid, struct pt_regs *regs, long id)
 {
-	return handle_enter(id, false);
+	return handle_enter(id, false, false);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tpbtf_exit_tid, struct pt_regs *regs, long ret)
 {
-	return handle_exit(regs, ret, false);
+	return handle_exit(regs, ret, false, false);
 }
 
 SEC("tp_btf/sched_switch")
-int BPF_PROG(tpbtf_switch_task)
+int BPF_PROG(tpbtf_switch_task, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return handle_switch();
+	return handle_switch(next);
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -790,31 +843,31 @@ int BPF_PROG(tpbtf_thread_exit)
 SEC("raw_tp/sys_enter")
 int rawtp_enter_task(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_enter((long)ctx->args[1], true);
+	return handle_enter((long)ctx->args[1], true, false);
 }
 
 SEC("raw_tp/sys_exit")
 int rawtp_exit_task(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_exit((const struct pt_regs *)ctx->args[0], (long)ctx->args[1], true);
+	return handle_exit((const struct pt_regs *)ctx->args[0], (long)ctx->args[1], true, false);
 }
 
 SEC("raw_tp/sys_enter")
 int rawtp_enter_tid(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_enter((long)ctx->args[1], false);
+	return handle_enter((long)ctx->args[1], false, false);
 }
 
 SEC("raw_tp/sys_exit")
 int rawtp_exit_tid(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_exit((const struct pt_regs *)ctx->args[0], (long)ctx->args[1], false);
+	return handle_exit((const struct pt_regs *)ctx->args[0], (long)ctx->args[1], false, false);
 }
 
 SEC("raw_tp/sched_switch")
 int rawtp_switch_task(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_switch();
+	return handle_switch(0);
 }
 
 SEC("raw_tp/sched_process_exit")
