@@ -633,9 +633,9 @@ static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu)
  * enter.
  */
 static __always_inline void count_unrecorded_failure(const struct pt_regs *regs, long ret,
-						     bool task_storage, bool denied)
+						     struct task_struct *task, bool task_storage,
+						     bool denied)
 {
-	struct task_struct *task = current_task(task_storage);
 	struct syslens_stats_key key;
 	struct syslens_enter_rec rec = {};
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -657,12 +657,6 @@ static __always_inline void count_unrecorded_failure(const struct pt_regs *regs,
 		count_by_errno(&syslens_denied, &rec, ret, SYSLENS_CNT_DENIED_MAP_FULL);
 	if (trace_active)
 		trace_event(&rec, ret, 0, 0, denied);
-}
-
-/* Whether the current thread has a seccomp filter. */
-static __always_inline bool current_filtered(bool task_storage)
-{
-	return task_filtered(current_task(task_storage), task_storage);
 }
 
 /* Adds a timed call's latency to its key: through the CPU slot its enter
@@ -723,12 +717,13 @@ static __always_inline int handle_exit(const struct pt_regs *regs, long ret, boo
 		 * exit: a new thread's first return (0), or a call seccomp
 		 * refused. */
 		if (failed) {
-			if (current_filtered(task_storage)) {
-				count_unrecorded_failure(regs, ret, task_storage, true);
+			struct task_struct *task = current_task(task_storage);
+			bool denied = task_filtered(task, task_storage);
+
+			if (denied || lazy)
+				count_unrecorded_failure(regs, ret, task, task_storage, denied);
+			if (denied)
 				return 0;
-			}
-			if (lazy)
-				count_unrecorded_failure(regs, ret, task_storage, false);
 		}
 		if (!lazy)
 			count_event(SYSLENS_CNT_EXIT_WITHOUT_ENTER);
