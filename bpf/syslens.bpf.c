@@ -138,8 +138,9 @@ struct {
 struct syslens_cpu_rec {
 	__u64 task; /* the task_struct pointer, compared, never dereferenced */
 	struct syslens_enter_rec rec;
-	__u32 rng; /* xorshift32 state of the latency sampler; 0: not seeded */
-	__u8 pad[20];
+	__u32 rng;	 /* xorshift32 state of the latency sampler; 0: not seeded */
+	__u32 countdown; /* untimed calls until this CPU times one, + 1; 0: not drawn */
+	__u8 pad[16];
 };
 
 struct {
@@ -164,11 +165,10 @@ struct {
 } syslens_new_keys SEC(".maps");
 
 /*
- * The latency sampler (full mode): a call is timed when this CPU's next
- * pseudo-random 32-bit number is below sample_below. 2^32 or more: every
- * call (bpf.latency_sample_every 1); 2^32 / N: one call in N on average; 0:
- * none (the overhead budget's degraded state). Untimed calls pay no clock
- * read; their exits still count failures and seccomp denials.
+ * The latency sampler (full mode, see sample_call()). 2^32 or more: every
+ * call timed (bpf.latency_sample_every 1); 2^32 / N: one call in N on
+ * average; 0: none (the overhead budget's degraded state). Untimed calls pay
+ * no clock read; their exits still count failures and seccomp denials.
  */
 volatile __u64 sample_below = 1ULL << 32;
 
@@ -314,15 +314,20 @@ stats_get_or_create(const struct syslens_stats_key *key)
 static __always_inline struct syslens_stats_val *cpu_slot(const struct syslens_stats_key *key,
 							  __u32 cpu, __u32 *slot_idx)
 {
-	__u64 h = key->cgroup_id * 0x9E3779B97F4A7C15ULL ^
-		  ((__u64)key->nr | (__u64)key->abi << 32) * 0xFF51AFD7ED558CCDULL;
-	__u32 idx = cpu * cpu_slots + ((__u32)(h >> 32) & (cpu_slots - 1));
+	/* nr and abi as the one 64-bit word they are in the key (little
+	 * endian, as every target is), so the hit test is two compares. The
+	 * hash is one multiply: nr goes above a cgroup id's inode-number bits,
+	 * and the product's high bits, which pick the entry, mix every bit
+	 * below them. */
+	__u64 cg = key->cgroup_id, nr_abi = (__u64)key->nr | (__u64)key->abi << 32;
+	__u32 h = (__u32)(((cg ^ nr_abi << 21) * 0x9E3779B97F4A7C15ULL) >> 40);
+	__u32 idx = cpu * cpu_slots + (h & (cpu_slots - 1));
 	struct syslens_cpu_slot *s = bpf_map_lookup_elem(&syslens_cpu_slots, &idx);
 
 	if (!s)
 		return 0;
 	*slot_idx = idx;
-	if (s->key.cgroup_id == key->cgroup_id && s->key.nr == key->nr && s->key.abi == key->abi)
+	if (s->key.cgroup_id == cg && *(const __u64 *)&s->key.nr == nr_abi)
 		return &s->val;
 	if (s->key.cgroup_id) {
 		count_event(SYSLENS_CNT_CPU_SLOT_TAKEN);
@@ -443,15 +448,16 @@ static __always_inline void start_rec(struct syslens_enter_rec *rec,
 }
 
 /*
- * Whether the call entering now is timed. A per-CPU xorshift32 stream, not
- * a counter: a counter would pick the same call of a loop that makes a
- * multiple of N calls per turn every time. A traced workload's calls are all
- * timed (the live trace shows each call's latency).
+ * Whether the call entering now is timed. Per CPU, a countdown over gaps
+ * drawn uniformly from [1, 2N - 1] (mean N, for 1 in N): an untimed call
+ * costs a decrement. Drawn, not fixed: a fixed gap would pick the same call
+ * of a loop that makes a multiple of N calls per turn every time. A traced
+ * workload's calls are all timed (the live trace shows each call's latency).
  */
 static __always_inline bool sample_call(struct syslens_cpu_rec *cr, __u64 cgroup_id)
 {
-	__u64 below = sample_below;
-	__u32 x;
+	__u64 below = sample_below, every;
+	__u32 n, x;
 
 	if (below > 0xFFFFFFFFULL)
 		return true;
@@ -459,6 +465,12 @@ static __always_inline bool sample_call(struct syslens_cpu_rec *cr, __u64 cgroup
 		return true;
 	if (!below || !cr)
 		return false;
+	n = cr->countdown;
+	if (n > 1) {
+		cr->countdown = n - 1;
+		return false;
+	}
+	/* This call is the one (n == 1), or no gap was drawn yet: draw. */
 	x = cr->rng;
 	if (!x)
 		x = bpf_get_prandom_u32() | 1;
@@ -466,7 +478,9 @@ static __always_inline bool sample_call(struct syslens_cpu_rec *cr, __u64 cgroup
 	x ^= x >> 17;
 	x ^= x << 5;
 	cr->rng = x;
-	return x < below;
+	every = (1ULL << 32) / below; /* N, as the daemon set it */
+	cr->countdown = 1 + (__u32)(((__u64)x * (2 * every - 1)) >> 32);
+	return n == 1;
 }
 
 static __always_inline struct task_struct *current_task(bool task_storage)

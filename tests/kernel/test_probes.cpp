@@ -391,9 +391,10 @@ TEST_P(FullMode, SampledLatencyTimesAboutOneCallInNAndKeepsCountsErrorsAndDenial
       {{nr("mkdirat"), 0, EPERM}, kMkdirs}};
   EXPECT_EQ(v.denied, want_denied);
 
-  // Timed getppids: binomial(64,000, 1/16), mean 4,000, sd 61; six sd either
-  // way fails a broken sampler (all timed: 64,000; none: 0; 1 in 8: 8,000)
-  // and a correct one about once in 500 million runs.
+  // Timed getppids: mean 4,000 (gaps uniform in [1, 31], mean 16). The bound
+  // is that of a binomial(64,000, 1/16), sd 61; the drawn gaps vary less
+  // (sd about 35). Six sd either way fails a broken sampler (all timed:
+  // 64,000; none: 0; 1 in 8: 8,000) and a correct one practically never.
   const auto& g = v.stats.at({nr("getppid"), 0});
   const double mean = double{kCalls} / kEvery, sd = std::sqrt(mean * (1.0 - 1.0 / kEvery));
   EXPECT_GT(static_cast<double>(g.returns), mean - 6 * sd);
