@@ -1,6 +1,5 @@
 #include "syslens/export/collector.h"
 
-#include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -14,7 +13,6 @@
 #include "syslens/export/exposition.h"
 #include "syslens/export/protobuf_exposition.h"
 #include "syslens/version.h"
-#include "prometheus_metrics.pb.h"
 
 namespace syslens {
 
@@ -210,7 +208,6 @@ std::string SyscallCollector::Render(const Collection& c, const std::vector<Metr
 }
 
 std::string SyscallCollector::RenderProtobuf(const Collection& c, const std::vector<MetricFamily>& extra) const {
-  namespace pb = io::prometheus::client;
   const AggregatedSnapshot& agg = c.agg;
   std::string out;
   out.reserve(agg.series.size() * (opts_.latency ? 900 : 200) + 65536);
@@ -226,94 +223,70 @@ std::string SyscallCollector::RenderProtobuf(const Collection& c, const std::vec
     }
     return l;
   };
-  // One family at a time, in an arena: its messages are serialized, then
-  // freed at once when the next family starts (tens of thousands of small
-  // allocations otherwise).
-  google::protobuf::Arena arena;
-  pb::MetricFamily* f = nullptr;
-  auto start = [&](const char* name, const char* help, pb::MetricType type) {
-    arena.Reset();
-    f = google::protobuf::Arena::CreateMessage<pb::MetricFamily>(&arena);
-    f->set_name(name);
-    f->set_help(help);
-    f->set_type(type);
-  };
+  ProtobufWriter w(out);
   auto metric = [&](LabelIndex cgroup, std::initializer_list<std::pair<const char*, LabelIndex>> own) {
-    pb::Metric* m = f->add_metric();
-    for (const auto& [name, value] : labels_of(cgroup)) {
-      auto* p = m->add_label();
-      p->set_name(name);
-      p->set_value(*value);
-    }
-    for (const auto& [name, index] : own) {
-      auto* p = m->add_label();
-      p->set_name(name);
-      p->set_value(agg.label(index));
-    }
-    return m;
+    w.begin_metric();
+    for (const auto& [name, value] : labels_of(cgroup)) w.label(name, *value);
+    for (const auto& [name, index] : own) w.label(name, agg.label(index));
   };
-  start("syslens_syscalls_total", kCallsHelp, pb::COUNTER);
+  w.begin_family("syslens_syscalls_total", kCallsHelp, FamilyType::counter);
   for (const auto& sr : agg.series) {
-    metric(sr.cgroup, {{"syscall", sr.syscall}})->mutable_counter()->set_value(static_cast<double>(sr.agg.calls));
+    metric(sr.cgroup, {{"syscall", sr.syscall}});
+    w.counter(static_cast<double>(sr.agg.calls));
+    w.end_metric();
   }
-  append_delimited(out, *f);
+  w.end_family();
 
   if (opts_.latency) {
     // Failures, and seccomp denials, by errno.
     for (const auto& [name, help, rows] : {std::tuple{"syslens_syscall_errors_total", kErrorsHelp, &agg.errors},
                                            std::tuple{"syslens_seccomp_denied_total", kDeniedHelp, &agg.denied}}) {
-      start(name, help, pb::COUNTER);
+      w.begin_family(name, help, FamilyType::counter);
       for (const auto& e : *rows) {
-        metric(e.cgroup, {{"syscall", e.syscall}, {"errno", e.err}})
-            ->mutable_counter()
-            ->set_value(static_cast<double>(e.count));
+        metric(e.cgroup, {{"syscall", e.syscall}, {"errno", e.err}});
+        w.counter(static_cast<double>(e.count));
+        w.end_metric();
       }
-      append_delimited(out, *f);
+      w.end_family();
     }
 
     // The classic families as in the text format, so that the same queries
     // and dashboards work whichever format Prometheus asked for.
-    auto classic = [&](pb::Histogram* h, const SeriesAgg& sa) {
-      h->set_sample_count(sa.returns);
-      h->set_sample_sum(static_cast<double>(sa.sum_ns) / 1e9);
-      const auto cum = cumulative_counts(opts_.buckets, sa.hist);
-      for (std::size_t i = 0; i < cum.size(); ++i) {
-        auto* b = h->add_bucket();
-        b->set_cumulative_count(cum[i]);
-        b->set_upper_bound(opts_.buckets.upper_seconds[i]);
-      }
+    auto classic = [&](const SeriesAgg& sa) {
+      w.histogram(sa.returns, static_cast<double>(sa.sum_ns) / 1e9, cumulative_counts(opts_.buckets, sa.hist),
+                  opts_.buckets.upper_seconds);
     };
-    start("syslens_syscall_duration_seconds", opts_.latency_buckets ? kDurationHelpBuckets : kDurationHelp,
-          opts_.latency_buckets ? pb::HISTOGRAM : pb::SUMMARY);
+    w.begin_family("syslens_syscall_duration_seconds", opts_.latency_buckets ? kDurationHelpBuckets : kDurationHelp,
+                   opts_.latency_buckets ? FamilyType::histogram : FamilyType::summary);
     for (const auto& sr : agg.series) {
-      pb::Metric* m = metric(sr.cgroup, {{"syscall", sr.syscall}});
+      metric(sr.cgroup, {{"syscall", sr.syscall}});
       if (opts_.latency_buckets) {
-        classic(m->mutable_histogram(), sr.agg);
+        classic(sr.agg);
       } else {
-        m->mutable_summary()->set_sample_count(sr.agg.returns);
-        m->mutable_summary()->set_sample_sum(static_cast<double>(sr.agg.sum_ns) / 1e9);
+        w.summary(sr.agg.returns, static_cast<double>(sr.agg.sum_ns) / 1e9);
       }
+      w.end_metric();
     }
-    append_delimited(out, *f);
+    w.end_family();
 
-    start("syslens_host_syscall_duration_seconds", kHostDurationHelp, pb::HISTOGRAM);
+    w.begin_family("syslens_host_syscall_duration_seconds", kHostDurationHelp, FamilyType::histogram);
     for (const auto& h : agg.host) {
-      pb::Metric* m = f->add_metric();
-      auto* p = m->add_label();
-      p->set_name("syscall");
-      p->set_value(agg.label(h.syscall));
-      classic(m->mutable_histogram(), h.agg);
+      w.begin_metric();
+      w.label("syscall", agg.label(h.syscall));
+      classic(h.agg);
+      w.end_metric();
     }
-    append_delimited(out, *f);
+    w.end_family();
 
     // Native: one series per (cgroup, syscall) with a timed call, every slot.
-    start("syslens_syscall_duration_nanoseconds", kNativeDurationHelp, pb::HISTOGRAM);
+    w.begin_family("syslens_syscall_duration_nanoseconds", kNativeDurationHelp, FamilyType::histogram);
     for (const auto& sr : agg.series) {
       if (sr.agg.returns == 0) continue;
-      set_native_histogram(*metric(sr.cgroup, {{"syscall", sr.syscall}})->mutable_histogram(), sr.agg.hist,
-                           sr.agg.returns, static_cast<double>(sr.agg.sum_ns));
+      metric(sr.cgroup, {{"syscall", sr.syscall}});
+      w.native_histogram(sr.agg.hist, sr.agg.returns, static_cast<double>(sr.agg.sum_ns));
+      w.end_metric();
     }
-    append_delimited(out, *f);
+    w.end_family();
   }
 
   std::vector<MetricFamily> rest = bpf_families(c);

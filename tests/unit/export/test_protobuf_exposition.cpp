@@ -60,6 +60,21 @@ std::vector<std::string> text_families(const std::string& text) {
 
 }  // namespace
 
+// One family of one metric from the writer, parsed back.
+template <typename F>
+pb::MetricFamily one_metric(F&& write_value) {
+  std::string out;
+  ProtobufWriter w(out);
+  w.begin_family("f", "h", FamilyType::histogram);
+  w.begin_metric();
+  write_value(w);
+  w.end_metric();
+  w.end_family();
+  auto fs = parse_delimited(out);
+  EXPECT_EQ(fs.size(), 1U);
+  return fs.empty() ? pb::MetricFamily{} : fs[0];
+}
+
 // The kernel's slots are schema 0's buckets: slot 0 the zero bucket, a run
 // of slots one span, a gap of empty slots the next span's offset.
 TEST(ProtobufExposition, NativeHistogramIsTheKernelsSlotsExactly) {
@@ -69,8 +84,10 @@ TEST(ProtobufExposition, NativeHistogramIsTheKernelsSlotsExactly) {
   slots[3] = 4;
   slots[6] = 1;
   slots[41] = 5;
-  pb::Histogram h;
-  set_native_histogram(h, slots, 15, 123.0);
+  const auto f = one_metric([&](ProtobufWriter& w) { w.native_histogram(slots, 15, 123.0); });
+  ASSERT_EQ(f.metric_size(), 1);
+  const pb::Histogram& h = f.metric(0).histogram();
+  EXPECT_TRUE(h.has_schema());
   EXPECT_EQ(h.schema(), 0);
   EXPECT_EQ(h.zero_threshold(), 1.0);
   EXPECT_EQ(h.zero_count(), 2U);
@@ -91,11 +108,142 @@ TEST(ProtobufExposition, NativeHistogramIsTheKernelsSlotsExactly) {
   EXPECT_EQ(h.bucket_size(), 0) << "no classic buckets";
 
   // Nothing observed yet: still native, by its no-op span.
-  pb::Histogram empty;
-  set_native_histogram(empty, std::array<std::uint64_t, SYSLENS_HIST_SLOTS>{}, 0, 0);
+  const auto e =
+      one_metric([](ProtobufWriter& w) { w.native_histogram(std::array<std::uint64_t, SYSLENS_HIST_SLOTS>{}, 0, 0); });
+  ASSERT_EQ(e.metric_size(), 1);
+  const pb::Histogram& empty = e.metric(0).histogram();
   ASSERT_EQ(empty.positive_span_size(), 1);
+  EXPECT_TRUE(empty.positive_span(0).has_offset() && empty.positive_span(0).has_length());
   EXPECT_EQ(empty.positive_span(0).offset(), 0);
   EXPECT_EQ(empty.positive_span(0).length(), 0U);
+}
+
+// The writer's bytes are the generated code's for the same messages, in
+// every shape it writes: lengths of one and of two varint bytes, negative
+// zigzag deltas, a family bigger than 127 bytes, 0 values written.
+TEST(ProtobufExposition, WriterWritesWhatTheGeneratedCodeWrites) {
+  const std::string long_value(300, 'v');
+  std::array<std::uint64_t, SYSLENS_HIST_SLOTS> slots{};
+  slots[0] = 1;
+  slots[5] = 900;
+  slots[6] = 2;
+  slots[30] = 1'000'000;
+  const std::vector<std::uint64_t> cumulative = {0, 3, 3};
+  const std::vector<double> bounds = {0.001, 0.5, 2.5};
+  const std::vector<std::pair<double, double>> quantiles = {{0.5, 1.25}, {0.99, 7.0}};
+
+  std::string got;
+  ProtobufWriter w(got);
+  w.begin_family("syslens_x_total", "Help with \"quotes\".", FamilyType::counter);
+  w.begin_metric();
+  w.label("cgroup", long_value);
+  w.label("syscall", "read");
+  w.counter(0);
+  w.end_metric();
+  w.begin_metric();
+  w.counter(12345.5);
+  w.timestamp_ms(1'700'000'000'000);
+  w.end_metric();
+  w.end_family();
+  w.begin_family("g", "", FamilyType::gauge);
+  w.begin_metric();
+  w.gauge(-1.5);
+  w.end_metric();
+  w.begin_metric();
+  w.untyped(2);
+  w.end_metric();
+  w.end_family();
+  w.begin_family("s", "summary", FamilyType::summary);
+  w.begin_metric();
+  w.label("k", "");
+  w.summary(7, 0.25, quantiles);
+  w.end_metric();
+  w.end_family();
+  w.begin_family("h", "histograms", FamilyType::histogram);
+  w.begin_metric();
+  w.timestamp_ms(5);
+  w.histogram(3, 1.5, cumulative, bounds);
+  w.end_metric();
+  w.begin_metric();
+  w.label("syscall", "openat");
+  w.native_histogram(slots, 1'000'903, 4e9);
+  w.end_metric();
+  w.end_family();
+
+  std::vector<pb::MetricFamily> want(4);
+  want[0].set_name("syslens_x_total");
+  want[0].set_help("Help with \"quotes\".");
+  want[0].set_type(pb::COUNTER);
+  auto* m = want[0].add_metric();
+  auto* l = m->add_label();
+  l->set_name("cgroup");
+  l->set_value(long_value);
+  l = m->add_label();
+  l->set_name("syscall");
+  l->set_value("read");
+  m->mutable_counter()->set_value(0);
+  m = want[0].add_metric();
+  m->mutable_counter()->set_value(12345.5);
+  m->set_timestamp_ms(1'700'000'000'000);
+  want[1].set_name("g");
+  want[1].set_help("");
+  want[1].set_type(pb::GAUGE);
+  want[1].add_metric()->mutable_gauge()->set_value(-1.5);
+  want[1].add_metric()->mutable_untyped()->set_value(2);
+  want[2].set_name("s");
+  want[2].set_help("summary");
+  want[2].set_type(pb::SUMMARY);
+  m = want[2].add_metric();
+  l = m->add_label();
+  l->set_name("k");
+  l->set_value("");
+  auto* s = m->mutable_summary();
+  s->set_sample_count(7);
+  s->set_sample_sum(0.25);
+  for (const auto& [q, v] : quantiles) {
+    auto* qq = s->add_quantile();
+    qq->set_quantile(q);
+    qq->set_value(v);
+  }
+  want[3].set_name("h");
+  want[3].set_help("histograms");
+  want[3].set_type(pb::HISTOGRAM);
+  m = want[3].add_metric();
+  m->set_timestamp_ms(5);
+  auto* h = m->mutable_histogram();
+  h->set_sample_count(3);
+  h->set_sample_sum(1.5);
+  for (std::size_t i = 0; i < bounds.size(); ++i) {
+    auto* b = h->add_bucket();
+    b->set_cumulative_count(cumulative[i]);
+    b->set_upper_bound(bounds[i]);
+  }
+  m = want[3].add_metric();
+  l = m->add_label();
+  l->set_name("syscall");
+  l->set_value("openat");
+  h = m->mutable_histogram();
+  h->set_sample_count(1'000'903);
+  h->set_sample_sum(4e9);
+  h->set_schema(0);
+  h->set_zero_threshold(1);
+  h->set_zero_count(1);
+  for (const auto& [offset, length] : {std::pair{5, 2U}, std::pair{23, 1U}}) {
+    auto* sp = h->add_positive_span();
+    sp->set_offset(offset);
+    sp->set_length(length);
+  }
+  for (const std::int64_t d : {900, -898, 999'998}) h->add_positive_delta(d);
+
+  std::string expected;
+  for (const auto& f : want) {
+    google::protobuf::io::StringOutputStream raw(&expected);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.WriteVarint32(static_cast<std::uint32_t>(f.ByteSizeLong()));
+    f.SerializeWithCachedSizes(&coded);
+  }
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(parse_delimited(got).size(), 4U);
 }
 
 // Both formats carry the same families and values; protobuf adds the
