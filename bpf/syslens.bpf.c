@@ -305,11 +305,15 @@ stats_get_or_create(const struct syslens_stats_key *key)
 }
 
 /*
- * This CPU's slot for key: claimed if free, NULL if it holds another key (the
- * caller then uses the shared hash, with atomics). Only programs on this CPU
- * write the entry and they do not preempt each other, so plain stores and
- * adds are safe; the daemon only reads it, and frees entries of removed
- * cgroups, which no program writes any more.
+ * This CPU's slot for key: found or claimed in one of its two ways (entries
+ * way and way ^ 1 of this CPU's range, from one hash), NULL if both hold
+ * other keys (the caller then uses the shared hash, with atomics). A slot is
+ * held until its cgroup is removed, so a key that finds both ways taken
+ * stays on the slower path: two ways make that rarer the fuller the table
+ * (at a third full, about one key in nine instead of one in three). Only
+ * programs on this CPU write the entry and they do not preempt each other,
+ * so plain stores and adds are safe; the daemon only reads it, and frees
+ * entries of removed cgroups, which no program writes any more.
  */
 static __always_inline struct syslens_stats_val *cpu_slot(const struct syslens_stats_key *key,
 							  __u32 cpu, __u32 *slot_idx)
@@ -321,14 +325,30 @@ static __always_inline struct syslens_stats_val *cpu_slot(const struct syslens_s
 	 * below them. */
 	__u64 cg = key->cgroup_id, nr_abi = (__u64)key->nr | (__u64)key->abi << 32;
 	__u32 h = (__u32)(((cg ^ nr_abi << 21) * 0x9E3779B97F4A7C15ULL) >> 40);
-	__u32 idx = cpu * cpu_slots + (h & (cpu_slots - 1));
-	struct syslens_cpu_slot *s = bpf_map_lookup_elem(&syslens_cpu_slots, &idx);
+	__u32 base = cpu * cpu_slots, way = h & (cpu_slots - 1);
+	__u32 idx = base + way, other;
+	struct syslens_cpu_slot *s = bpf_map_lookup_elem(&syslens_cpu_slots, &idx), *t;
 
 	if (!s)
 		return 0;
-	*slot_idx = idx;
-	if (s->key.cgroup_id == cg && *(const __u64 *)&s->key.nr == nr_abi)
+	if (s->key.cgroup_id == cg && *(const __u64 *)&s->key.nr == nr_abi) {
+		*slot_idx = idx;
 		return &s->val;
+	}
+	if (cpu_slots > 1) {
+		other = base + (way ^ 1);
+		t = bpf_map_lookup_elem(&syslens_cpu_slots, &other);
+		if (!t)
+			return 0;
+		if (t->key.cgroup_id == cg && *(const __u64 *)&t->key.nr == nr_abi) {
+			*slot_idx = other;
+			return &t->val;
+		}
+		if (s->key.cgroup_id && !t->key.cgroup_id) {
+			s = t;
+			idx = other;
+		}
+	}
 	if (s->key.cgroup_id) {
 		count_event(SYSLENS_CNT_CPU_SLOT_TAKEN);
 		return 0;
@@ -338,6 +358,7 @@ static __always_inline struct syslens_stats_val *cpu_slot(const struct syslens_s
 	barrier(); /* a reader that sees the cgroup id sees nr and abi */
 	s->key.cgroup_id = key->cgroup_id;
 	announce_new_key(key->cgroup_id);
+	*slot_idx = idx;
 	return &s->val;
 }
 

@@ -98,7 +98,7 @@ std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint64_t>
 struct Variant {
   AttachKind attach;
   ThreadStore store;
-  std::uint32_t cpu_slots = ProbeOptions{}.cpu_slots;  // 0: shared hash only; 1: nearly all keys collide
+  std::uint32_t cpu_slots = ProbeOptions{}.cpu_slots;  // 0: shared hash only; 1, 2: nearly all keys collide
 };
 
 // Keeps test names readable in CTest's output.
@@ -458,8 +458,65 @@ INSTANTIATE_TEST_SUITE_P(Variants, FullMode,
                                            Variant{AttachKind::raw_tp, ThreadStore::task_storage},
                                            Variant{AttachKind::raw_tp, ThreadStore::tid_hash},
                                            Variant{AttachKind::tp_btf, ThreadStore::task_storage, 0},
-                                           Variant{AttachKind::tp_btf, ThreadStore::task_storage, 1}),
+                                           Variant{AttachKind::tp_btf, ThreadStore::task_storage, 1},
+                                           Variant{AttachKind::tp_btf, ThreadStore::task_storage, 2}),
                          variant_name);
+
+// The entry cpu_slot() in bpf/syslens.bpf.c hashes a native key to, within
+// its CPU's range (a copy: the test below fails if the two differ).
+std::size_t slot_way(std::uint64_t cgroup_id, std::uint32_t nr, std::uint32_t cpu_slots) {
+  const std::uint64_t nr_abi = nr;  // abi 0: native
+  return static_cast<std::size_t>(((cgroup_id ^ nr_abi << 21) * 0x9E3779B97F4A7C15ULL) >> 40) & (cpu_slots - 1);
+}
+
+// Two keys that hash to the same entry both get a slot of their CPU, the
+// first the entry, the second its neighbour, and are counted exactly there.
+// Syscall numbers no kernel has (ENOSYS) give keys of any hash. The host's
+// own keys land in the same CPU's range meanwhile (a few dozen in 32,768
+// entries): should one take an entry of the pair first, another pair is
+// tried.
+TEST(CpuSlots, TwoKeysOfOneEntryBothGetASlot) {
+  SYSLENS_REQUIRE_ROOT();
+  auto o = options(Mode::full, Variant{AttachKind::tp_btf, ThreadStore::task_storage});
+  o.cpu_slots = 32768;
+  KernelEdge probes(o);
+  TestCgroup cg("ways");
+  const std::uint32_t slots = probes.loader.layout().cpu_slots;
+  ASSERT_GE(slots, 2U);
+  const auto* table = probes.loader.layout().slots;
+  constexpr int kCalls = 50;
+  for (std::uint32_t a = 100'000; a < 100'000 + 4 * 1'000; a += 1'000) {
+    std::uint32_t b = a + 1;
+    while (slot_way(cg.id(), b, slots) != slot_way(cg.id(), a, slots)) ++b;
+    ASSERT_EQ(run_in_cgroup(cg,
+                            [a, b] {
+                              if (!pin_to_cpu(0)) return 1;
+                              for (int i = 0; i < kCalls; ++i) {
+                                ::syscall(a);  // ENOSYS
+                                ::syscall(b);
+                              }
+                              return 0;
+                            }),
+              0);
+    const std::size_t way = slot_way(cg.id(), a, slots);                // CPU 0: its range starts at 0
+    std::map<std::uint32_t, std::pair<std::size_t, std::uint64_t>> at;  // nr: (entry, calls)
+    for (const std::size_t i : {way, way ^ 1}) {
+      if (table[i].key.cgroup_id == cg.id()) at[table[i].key.nr] = {i, table[i].val.calls};
+    }
+    const auto foreign = [&](std::size_t i) {
+      return table[i].key.cgroup_id != 0 && table[i].key.cgroup_id != cg.id();
+    };
+    if (at.size() < 2 && (foreign(way) || foreign(way ^ 1))) continue;  // another key came first
+    ASSERT_EQ(at.count(a), 1U) << "the first key is not at the entry this test's copy of the hash picks";
+    ASSERT_EQ(at.count(b), 1U) << "the second key of the entry got no slot";
+    EXPECT_EQ(at[a].first, way);
+    EXPECT_EQ(at[b].first, way ^ 1);
+    EXPECT_EQ(at[a].second, static_cast<std::uint64_t>(kCalls));
+    EXPECT_EQ(at[b].second, static_cast<std::uint64_t>(kCalls));
+    return;
+  }
+  FAIL() << "other keys took an entry of each of 4 pairs";
+}
 
 // cgroup v1 hosts: keyed by the cgroup of a v1 controller's hierarchy, read
 // with CO-RE from the task (the host's memory hierarchy on a v1 or hybrid
