@@ -236,6 +236,8 @@ double measure(const std::string& workload, int nthreads, long iterations) {
       char c = 0;
       const bool read1 = workload == "read";
       const bool pipe = workload == "pipe";
+      // Timed in kChunks chunks (below).
+      const long per_chunk = iterations / kChunks, hops = per_chunk / 4;
       // pipe: this thread and a partner on the same CPU pass a byte back and
       // forth, so every read blocks: 2 syscalls and 1 context switch per hop.
       int ping[2], pong[2];
@@ -248,7 +250,7 @@ double measure(const std::string& workload, int nthreads, long iterations) {
           CPU_SET(t % ncpu, &s);
           pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
           char b;
-          for (long i = 0; i < iterations / kChunks / 4 * kChunks; ++i) {
+          for (long i = 0; i < hops * kChunks; ++i) {
             if (::read(ping[0], &b, 1) != 1 || ::write(pong[1], &b, 1) != 1) break;
           }
         });
@@ -260,12 +262,11 @@ double measure(const std::string& workload, int nthreads, long iterations) {
       // tenants of a shared machine only ever add time (preemption, steal,
       // cache pollution), so the least disturbed chunk is the best estimate
       // of what the configuration itself costs.
-      const long per_chunk = iterations / kChunks;
       double fastest = 0;
       for (int k = 0; k < kChunks; ++k) {
         const auto t0 = std::chrono::steady_clock::now();
         if (pipe) {
-          for (long i = 0; i < per_chunk / 4; ++i) {
+          for (long i = 0; i < hops; ++i) {
             if (::write(ping[1], &c, 1) != 1 || ::read(pong[0], &c, 1) != 1) break;
           }
         } else {
