@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
 """macro: nginx on loopback under wrk, without syslens and with each mode.
 
-Interleaved rounds: every round runs each configuration once, in rotating
-order. Prints requests/s and p99 latency (medians over rounds) and their
-change against "none" within the same round.
+Each round measures every mode once, in rotating order, and "none" before
+the first mode, between modes and after the last: a mode's change is against
+the mean of the two "none" measurements beside it (seconds apart), as in the
+micro bench, because this machine's slow phases last seconds and move
+requests/s by more than the differences measured (one-second measurements of
+"none" in a row differ by up to a third here). So measurements are short and
+many: syslensd starts in about 0.1 s. nginx runs on CPU 1 and wrk on CPU 0,
+so the scheduler does not move them between measurements. Prints
+medians over rounds of requests/s, p99 latency and their changes, and the
+spread (lowest and highest round) of the requests/s change.
 
-usage: macro.py BUILD_DIR [--rounds=N] [--seconds=S]
+usage: macro.py BUILD_DIR [--rounds=N] [--seconds=S] [--per-round]
 """
 import os
 import re
@@ -45,18 +52,24 @@ def main():
     args = sys.argv[1:]
     if not args or args[0].startswith("-"):
         sys.exit(__doc__.strip().splitlines()[-1])
-    build, rounds, seconds = args[0], 3, 10
+    build, rounds, seconds, per_round = args[0], 30, 1, False
     for a in args[1:]:
         if a.startswith("--rounds="):
             rounds = int(a.split("=", 1)[1])
         elif a.startswith("--seconds="):
             seconds = int(a.split("=", 1)[1])
+        elif a == "--per-round":
+            per_round = True
         else:
             sys.exit(f"macro.py: unknown option {a}")
+    if rounds < 1 or seconds < 1:
+        sys.exit("macro.py: --rounds and --seconds must be at least 1")
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             print(f"macro: not measured: {tool} is not installed")
             return 0
+    # Two CPUs at least for the pinning; with one, both share it.
+    server_cpu, client_cpu = ("1", "0") if os.cpu_count() > 1 else ("0", "0")
 
     with tempfile.TemporaryDirectory(prefix="syslens-macro-") as d:
         os.makedirs(f"{d}/www")
@@ -65,53 +78,73 @@ def main():
         port = 18080
         with open(f"{d}/nginx.conf", "w") as f:
             f.write(NGINX_CONF.format(dir=d, port=port))
-        nginx = subprocess.Popen(["nginx", "-c", f"{d}/nginx.conf", "-e", f"{d}/error.log"],
+        nginx = subprocess.Popen(["taskset", "-c", server_cpu, "nginx", "-c", f"{d}/nginx.conf",
+                                  "-e", f"{d}/error.log"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
         if nginx.poll() is not None:
             sys.exit("macro: nginx did not start")
         url = f"http://127.0.0.1:{port}/index.html"
+        wrk = ["taskset", "-c", client_cpu, "wrk", "-t1", "-c32"]
+
+        def measure():
+            out = subprocess.run(wrk + [f"-d{seconds}s", "--latency", url],
+                                 capture_output=True, text=True, check=True).stdout
+            return parse_wrk(out)
+
+        subprocess.run(wrk + ["-d2s", url], capture_output=True, check=True)  # warm up
+
         # The shipped default (one call in 64 timed), every call timed, counting only.
+        # "none, again": no syslensd either; its change is the method's own error.
         modes = {
+            "none, again": None,
             "syslens full": "mode: full\n",
             # Syslensd merges a bpf: section given first into its own.
             "syslens full, all timed": "bpf:\n  latency_sample_every: 1\nmode: full\n",
             "syslens count-only": "mode: count\n",
         }
-        configs = ["none"] + list(modes)
-        rps, p99 = {c: [] for c in configs}, {c: [] for c in configs}
-        drps, dp99 = {c: [] for c in configs}, {c: [] for c in configs}
+        names = list(modes)
+        rps, p99 = {c: [] for c in ["none"] + names}, {c: [] for c in ["none"] + names}
+        drps, dp99 = {c: [] for c in names}, {c: [] for c in names}
         try:
             for r in range(rounds):
-                got = {}
-                for i in range(len(configs)):
-                    c = configs[(i + r) % len(configs)]
-                    daemon = None
-                    if c != "none":
-                        daemon = Syslensd(build, modes[c])
+                before = measure()
+                rps["none"].append(before[0])
+                p99["none"].append(before[1])
+                for i in range(len(names)):
+                    c = names[(i + r) % len(names)]
+                    daemon = Syslensd(build, modes[c]) if modes[c] is not None else None
                     try:
-                        subprocess.run(["wrk", "-t1", "-c32", "-d2s", url], capture_output=True, check=True)
-                        out = subprocess.run(["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", url],
-                                             capture_output=True, text=True, check=True).stdout
+                        got = measure()
                     finally:
                         if daemon:
                             daemon.close()
-                    got[c] = parse_wrk(out)
-                for c in configs:
-                    rps[c].append(got[c][0])
-                    p99[c].append(got[c][1])
-                    drps[c].append(100.0 * (got[c][0] / got["none"][0] - 1))
-                    dp99[c].append(100.0 * (got[c][1] / got["none"][1] - 1))
+                    after = measure()
+                    base_rps, base_p99 = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+                    rps[c].append(got[0])
+                    p99[c].append(got[1])
+                    drps[c].append(100.0 * (got[0] / base_rps - 1))
+                    dp99[c].append(100.0 * (got[1] / base_p99 - 1))
+                    rps["none"].append(after[0])
+                    p99["none"].append(after[1])
+                    if per_round:
+                        print(f"round {r + 1} {c:<24} {got[0]:>9.0f} req/s {drps[c][-1]:>+6.1f}% "
+                              f"(none {before[0]:.0f}, {after[0]:.0f})", file=sys.stderr)
+                    before = after
         finally:
             nginx.terminate()
             nginx.wait()
 
-    print(f"macro: nginx 1 worker, 1 KiB static file, wrk -t1 -c32 {seconds}s x {rounds} interleaved rounds")
-    print(f"{'configuration':<24} {'requests/s':>11} {'change':>8} {'p99 ms':>8} {'change':>8}")
-    for c in configs:
-        print(f"{c:<24} {median(rps[c]):>11.0f} {median(drps[c]):>+7.1f}% {median(p99[c]):>8.2f} "
-              f"{median(dp99[c]):>+7.1f}%")
-    print("medians over rounds; change: against none within the same round\n")
+    print(f"macro: nginx 1 worker (CPU {server_cpu}), 1 KiB static file, wrk -t1 -c32 (CPU {client_cpu}), "
+          f"{seconds} s a measurement, {rounds} rounds")
+    print(f"{'configuration':<24} {'requests/s':>11} {'change':>8} {'spread':>16} {'p99 ms':>8} {'change':>8}")
+    print(f"{'none':<24} {median(rps['none']):>11.0f} {'':>8} {'':>16} {median(p99['none']):>8.2f}")
+    for c in names:
+        spread = f"{min(drps[c]):+.1f}..{max(drps[c]):+.1f}%"
+        print(f"{c:<24} {median(rps[c]):>11.0f} {median(drps[c]):>+7.1f}% {spread:>16} "
+              f"{median(p99[c]):>8.2f} {median(dp99[c]):>+7.1f}%")
+    print("medians over rounds; change: against the mean of the two \"none\" measurements beside it; "
+          "spread: lowest and highest round\n")
     return 0
 
 
