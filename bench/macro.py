@@ -48,6 +48,22 @@ def parse_wrk(out):
     return rps, float(m.group(1)) * scale
 
 
+class Floor:
+    """The floor, empty programs on sys_enter and sys_exit (what any raw_syscalls
+    tracer pays before doing work), held by syslens-bench while it runs."""
+
+    def __init__(self, build):
+        self.proc = subprocess.Popen([os.path.join(build, "bench", "syslens-bench"), "--hold=floor"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "attached":
+            self.proc.wait()
+            raise RuntimeError("syslens-bench --hold=floor did not attach")
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
 def main():
     args = sys.argv[1:]
     if not args or args[0].startswith("-"):
@@ -96,8 +112,10 @@ def main():
 
         # The shipped default (one call in 64 timed), every call timed, counting only.
         # "none, again": no syslensd either; its change is the method's own error.
+        # The floor: what the tracepoints cost with empty programs on them.
         modes = {
             "none, again": None,
+            "floor: empty enter+exit": Floor,
             "syslens full": "mode: full\n",
             # Syslensd merges a bpf: section given first into its own.
             "syslens full, all timed": "bpf:\n  latency_sample_every: 1\nmode: full\n",
@@ -113,7 +131,8 @@ def main():
                 p99["none"].append(before[1])
                 for i in range(len(names)):
                     c = names[(i + r) % len(names)]
-                    daemon = Syslensd(build, modes[c]) if modes[c] is not None else None
+                    m = modes[c]
+                    daemon = None if m is None else m(build) if m is Floor else Syslensd(build, m)
                     try:
                         got = measure()
                     finally:

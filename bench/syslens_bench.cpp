@@ -53,6 +53,7 @@ struct Options {
   std::vector<std::string> workloads = {"getppid", "read", "pipe"};
   bool peers = true;
   bool per_round = false;  // print each round's measurements to stderr
+  std::string hold;        // --hold: attach this floor, wait for stdin to close
 };
 
 // An attached configuration; destroyed = detached.
@@ -338,10 +339,16 @@ Options parse(int argc, char** argv) {
       o.peers = false;
     } else if (a == "--per-round") {
       o.per_round = true;
+    } else if (auto v6 = val("--hold")) {
+      if (*v6 != "floor" && *v6 != "floor-enter") {
+        std::fprintf(stderr, "syslens-bench: --hold is floor or floor-enter\n");
+        std::exit(2);
+      }
+      o.hold = *v6;
     } else {
       std::fprintf(stderr,
                    "usage: syslens-bench [--rounds=N] [--iterations=N] [--threads=N] [--workload=getppid|read|pipe] "
-                   "[--sample-every=N] [--no-peers] [--per-round]\n");
+                   "[--sample-every=N] [--no-peers] [--per-round] [--hold=floor|floor-enter]\n");
       std::exit(2);
     }
   }
@@ -362,6 +369,24 @@ int main(int argc, char** argv) {
   }
   route_libbpf_logs_to_spdlog();
   spdlog::set_level(spdlog::level::warn);
+  if (!opt.hold.empty()) {
+    // For the macro bench: the floor's empty programs on the host while
+    // another program measures; "attached" on stdout, detached when stdin
+    // closes (also when the caller dies).
+    std::unique_ptr<EmptyPrograms> floor;
+    try {
+      floor = std::make_unique<EmptyPrograms>(opt.hold == "floor");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "syslens-bench: %s\n", e.what());
+      return 1;
+    }
+    std::printf("attached\n");
+    std::fflush(stdout);
+    char c;
+    while (::read(0, &c, 1) > 0) {
+    }
+    return 0;
+  }
 
   const std::string enter_exit = "floor: empty enter+exit", enter = "floor: empty enter";
   const std::string default_mode = "syslens full, 1 in " + std::to_string(opt.sample_every) + " timed" +
