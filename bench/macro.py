@@ -56,7 +56,7 @@ class Floor:
         self.proc = subprocess.Popen([os.path.join(build, "bench", "syslens-bench"), "--hold=floor"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.proc.stdout.readline().strip() != "attached":
-            self.proc.wait()
+            self.close()
             raise RuntimeError("syslens-bench --hold=floor did not attach")
 
     def close(self):
@@ -110,16 +110,17 @@ def main():
 
         subprocess.run(wrk + ["-d2s", url], capture_output=True, check=True)  # warm up
 
-        # The shipped default (one call in 64 timed), every call timed, counting only.
-        # "none, again": no syslensd either; its change is the method's own error.
-        # The floor: what the tracepoints cost with empty programs on them.
+        # What each configuration holds while measured (None: nothing to stop).
+        # "none, again": nothing; its change is the method's own error. The
+        # floor: empty programs on the tracepoints. Then the shipped default
+        # (one call in 64 timed), every call timed, counting only; syslensd
+        # merges a bpf: section given first into its own.
         modes = {
-            "none, again": None,
-            "floor: empty enter+exit": Floor,
-            "syslens full": "mode: full\n",
-            # Syslensd merges a bpf: section given first into its own.
-            "syslens full, all timed": "bpf:\n  latency_sample_every: 1\nmode: full\n",
-            "syslens count-only": "mode: count\n",
+            "none, again": lambda: None,
+            "floor: empty enter+exit": lambda: Floor(build),
+            "syslens full": lambda: Syslensd(build, "mode: full\n"),
+            "syslens full, all timed": lambda: Syslensd(build, "bpf:\n  latency_sample_every: 1\nmode: full\n"),
+            "syslens count-only": lambda: Syslensd(build, "mode: count\n"),
         }
         names = list(modes)
         rps, p99 = {c: [] for c in ["none"] + names}, {c: [] for c in ["none"] + names}
@@ -131,13 +132,12 @@ def main():
                 p99["none"].append(before[1])
                 for i in range(len(names)):
                     c = names[(i + r) % len(names)]
-                    m = modes[c]
-                    daemon = None if m is None else m(build) if m is Floor else Syslensd(build, m)
+                    held = modes[c]()
                     try:
                         got = measure()
                     finally:
-                        if daemon:
-                            daemon.close()
+                        if held:
+                            held.close()
                     after = measure()
                     base_rps, base_p99 = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
                     rps[c].append(got[0])

@@ -53,7 +53,7 @@ struct Options {
   std::vector<std::string> workloads = {"getppid", "read", "pipe"};
   bool peers = true;
   bool per_round = false;  // print each round's measurements to stderr
-  std::string hold;        // --hold: attach this floor, wait for stdin to close
+  bool hold = false;       // --hold=floor: attach the floor, wait for stdin to close
 };
 
 // An attached configuration; destroyed = detached.
@@ -339,16 +339,12 @@ Options parse(int argc, char** argv) {
       o.peers = false;
     } else if (a == "--per-round") {
       o.per_round = true;
-    } else if (auto v6 = val("--hold")) {
-      if (*v6 != "floor" && *v6 != "floor-enter") {
-        std::fprintf(stderr, "syslens-bench: --hold is floor or floor-enter\n");
-        std::exit(2);
-      }
-      o.hold = *v6;
+    } else if (a == "--hold=floor") {
+      o.hold = true;
     } else {
       std::fprintf(stderr,
                    "usage: syslens-bench [--rounds=N] [--iterations=N] [--threads=N] [--workload=getppid|read|pipe] "
-                   "[--sample-every=N] [--no-peers] [--per-round] [--hold=floor|floor-enter]\n");
+                   "[--sample-every=N] [--no-peers] [--per-round] [--hold=floor]\n");
       std::exit(2);
     }
   }
@@ -369,13 +365,13 @@ int main(int argc, char** argv) {
   }
   route_libbpf_logs_to_spdlog();
   spdlog::set_level(spdlog::level::warn);
-  if (!opt.hold.empty()) {
+  if (opt.hold) {
     // For the macro bench: the floor's empty programs on the host while
     // another program measures; "attached" on stdout, detached when stdin
     // closes (also when the caller dies).
     std::unique_ptr<EmptyPrograms> floor;
     try {
-      floor = std::make_unique<EmptyPrograms>(opt.hold == "floor");
+      floor = std::make_unique<EmptyPrograms>(true);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "syslens-bench: %s\n", e.what());
       return 1;
