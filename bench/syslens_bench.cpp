@@ -54,6 +54,8 @@ struct Options {
   bool peers = true;
   bool per_round = false;  // print each round's measurements to stderr
   bool hold = false;       // --hold=floor: attach the floor, wait for stdin to close
+  bool micro = true;       // --programs=only: skip the micro table
+  bool programs = true;    // --programs=no: skip the "where the time goes" table
 };
 
 // An attached configuration; destroyed = detached.
@@ -61,15 +63,19 @@ struct Attached {
   virtual ~Attached() = default;
 };
 
-// Empty programs on enter (and exit), or with a clock read on each.
+// Programs of empty.bpf.c: empty ones on enter (and exit), or with a clock
+// read on each, or one helper call on enter.
 struct EmptyPrograms final : Attached {
-  explicit EmptyPrograms(bool with_exit, bool with_clock = false) {
+  enum class Kind { empty, clock, helper };
+  explicit EmptyPrograms(bool with_exit, Kind kind = Kind::empty) {
     skel = bench_empty__open();
     if (!skel) throw std::runtime_error("open empty programs");
-    bpf_program* enter = with_clock ? skel->progs.clock_enter : skel->progs.empty_enter;
-    bpf_program* exit = with_clock ? skel->progs.clock_exit : skel->progs.empty_exit;
-    for (bpf_program* p :
-         {skel->progs.empty_enter, skel->progs.empty_exit, skel->progs.clock_enter, skel->progs.clock_exit}) {
+    bpf_program* enter = kind == Kind::clock    ? skel->progs.clock_enter
+                         : kind == Kind::helper ? skel->progs.helper_enter
+                                                : skel->progs.empty_enter;
+    bpf_program* exit = kind == Kind::clock ? skel->progs.clock_exit : skel->progs.empty_exit;
+    for (bpf_program* p : {skel->progs.empty_enter, skel->progs.empty_exit, skel->progs.clock_enter,
+                           skel->progs.clock_exit, skel->progs.helper_enter}) {
       bpf_program__set_autoload(p, p == enter || (with_exit && p == exit));
     }
     if (bench_empty__load(skel)) throw std::runtime_error("load empty programs");
@@ -307,6 +313,130 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+// A program's runs and run time over one measurement (kernel BPF statistics).
+struct ProgramRuns {
+  double runs = 0, ns = 0;
+};
+
+// By name, for the programs with these ids.
+std::map<std::string, ProgramRuns> program_runs(const std::set<__u32>& ids) {
+  std::map<std::string, ProgramRuns> out;
+  for (__u32 id : ids) {
+    const int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+      auto& r = out[info.name];
+      r.runs += static_cast<double>(info.run_cnt);
+      r.ns += static_cast<double>(info.run_time_ns);
+    }
+    ::close(fd);
+  }
+  return out;
+}
+
+// Each program's runs and time over one measurement of workload on 1 thread,
+// with the kernel's run-time statistics on for that measurement only.
+std::map<std::string, ProgramRuns> measure_programs(const std::function<std::unique_ptr<Attached>()>& attach,
+                                                    const std::string& workload, long iterations) {
+  const auto before = program_ids();
+  auto attached = attach();
+  std::set<__u32> ours;
+  for (__u32 id : program_ids()) {
+    if (!before.count(id)) ours.insert(id);
+  }
+  measure(workload, 1, iterations / 10);  // warm up
+  const int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (stats < 0)
+    throw std::runtime_error(std::string("cannot enable BPF run-time statistics: ") + std::strerror(errno));
+  const auto a = program_runs(ours);
+  measure(workload, 1, iterations);
+  auto b = program_runs(ours);
+  ::close(stats);
+  for (auto& [name, r] : b) {
+    const auto it = a.find(name);
+    if (it != a.end()) {
+      r.runs -= it->second.runs;
+      r.ns -= it->second.ns;
+    }
+  }
+  return b;
+}
+
+// Where the time goes: what each program of a configuration costs per run
+// and per syscall, less what the statistics and an empty program cost (the
+// empty programs measured in the same round). The machine sets the hooks'
+// price (the floor); this is the part the programs' own work sets.
+void where_the_time_goes(const Options& opt, const std::string& sampled) {
+  struct Config {
+    std::string name;
+    std::function<std::unique_ptr<Attached>()> attach;
+  };
+  const std::string empty = "floor: empty enter+exit";
+  const std::vector<Config> configs = {
+      {empty, [] { return std::unique_ptr<Attached>(new EmptyPrograms(true)); }},
+      {"floor + one helper call on enter",
+       [] { return std::unique_ptr<Attached>(new EmptyPrograms(false, EmptyPrograms::Kind::helper)); }},
+      {"floor + clock reads",
+       [] { return std::unique_ptr<Attached>(new EmptyPrograms(true, EmptyPrograms::Kind::clock)); }},
+      {sampled, [n = opt.sample_every] { return std::unique_ptr<Attached>(new Syslens(Mode::full, n)); }},
+      {"syslens full, every call timed", [] { return std::unique_ptr<Attached>(new Syslens(Mode::full, 1)); }},
+      {"syslens count-only", [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
+  };
+  std::printf(
+      "Where the time goes, 1 thread: kernel BPF run-time statistics on for each measurement; medians of %d rounds\n",
+      opt.rounds);
+  std::printf("%-8s %-36s %-16s %9s %8s %11s %12s\n", "syscall", "configuration", "program", "runs/call", "ns/run",
+              "own ns/run", "own ns/call");
+  for (const auto& w : opt.workloads) {
+    // Per configuration and program, one value per round.
+    std::map<std::string, std::map<std::string, std::vector<double>>> per_call, ns_run, own_run;
+    for (int r = 0; r < opt.rounds; ++r) {
+      std::map<std::string, double> empty_ns;  // this round's empty programs: ns/run by hook
+      const auto round = [&](const Config& c) {
+        const auto runs = measure_programs(c.attach, w, opt.iterations);
+        for (const auto& [name, v] : runs) {
+          if (v.runs < 1) continue;
+          const double per_run = v.ns / v.runs;
+          if (c.name == empty) empty_ns[name.find("exit") != std::string::npos ? "exit" : "enter"] = per_run;
+          per_call[c.name][name].push_back(v.runs / static_cast<double>(opt.iterations));
+          ns_run[c.name][name].push_back(per_run);
+        }
+      };
+      round(configs[0]);  // the empty programs first: the others are taken less theirs
+      for (std::size_t i = 1; i < configs.size(); ++i) {
+        round(configs[1 + (i - 1 + static_cast<std::size_t>(r)) % (configs.size() - 1)]);
+      }
+      for (const auto& c : configs) {
+        for (const auto& [name, v] : ns_run[c.name]) {
+          if (v.size() != own_run[c.name][name].size() + 1) continue;  // not run this round
+          const bool exit = name.find("exit") != std::string::npos;
+          own_run[c.name][name].push_back(v.back() - empty_ns[exit ? "exit" : "enter"]);
+        }
+      }
+    }
+    for (const auto& c : configs) {
+      double total = 0;
+      for (const auto& [name, v] : ns_run[c.name]) {
+        const double calls = median(per_call[c.name][name]), own = median(own_run[c.name][name]);
+        total += own * calls;
+        std::printf("%-8s %-36s %-16s %9.3f %8.1f %11.1f %12.1f\n", w.c_str(), c.name.c_str(), name.c_str(), calls,
+                    median(v), own, own * calls);
+      }
+      std::printf("%-8s %-36s %-16s %9s %8s %11s %12.1f\n", w.c_str(), c.name.c_str(), "(all)", "", "", "", total);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  std::printf(
+      "runs/call: runs per syscall of the workload (other processes' syscalls add a little); ns/run: the\n"
+      "statistics' run time per run, which includes their own clock reads; own ns/run: that less the empty\n"
+      "program's in the same round (the empty exit's for exit programs, else the empty enter's); own ns/call:\n"
+      "own ns/run x runs/call, and (all) its sum: the configuration's own work per syscall, apart from the\n"
+      "hooks' price, which the machine sets.\n");
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -341,10 +471,14 @@ Options parse(int argc, char** argv) {
       o.per_round = true;
     } else if (a == "--hold=floor") {
       o.hold = true;
+    } else if (a == "--programs=only") {
+      o.micro = false;
+    } else if (a == "--programs=no") {
+      o.programs = false;
     } else {
       std::fprintf(stderr,
                    "usage: syslens-bench [--rounds=N] [--iterations=N] [--threads=N] [--workload=getppid|read|pipe] "
-                   "[--sample-every=N] [--no-peers] [--per-round] [--hold=floor]\n");
+                   "[--sample-every=N] [--no-peers] [--per-round] [--programs=only|no] [--hold=floor]\n");
       std::exit(2);
     }
   }
@@ -391,7 +525,8 @@ int main(int argc, char** argv) {
       {"none", "", [] { return std::unique_ptr<Attached>(); }},
       {enter_exit, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(true)); }},
       {enter, "", [] { return std::unique_ptr<Attached>(new EmptyPrograms(false)); }},
-      {"floor + clock reads", enter_exit, [] { return std::unique_ptr<Attached>(new EmptyPrograms(true, true)); }},
+      {"floor + clock reads", enter_exit,
+       [] { return std::unique_ptr<Attached>(new EmptyPrograms(true, EmptyPrograms::Kind::clock)); }},
       {default_mode, enter_exit,
        [n = opt.sample_every] { return std::unique_ptr<Attached>(new Syslens(Mode::full, n)); }},
       {"syslens full, every call timed", "floor + clock reads",
@@ -436,79 +571,90 @@ int main(int argc, char** argv) {
   ::uname(&u);
   std::printf("syslens-bench: %d rounds x %ld syscalls per thread, interleaved; kernel %s\n", opt.rounds,
               opt.iterations, u.release);
-  std::printf("\n%-8s %-3s %-36s %10s %17s %10s %14s %10s %10s\n", "syscall", "thr", "configuration", "ns/call",
-              "spread (min-max)", "added ns", "x floor added", "best added", "x floor");
+  if (opt.micro) {
+    std::printf("\n%-8s %-3s %-36s %10s %17s %10s %14s %10s %10s\n", "syscall", "thr", "configuration", "ns/call",
+                "spread (min-max)", "added ns", "x floor added", "best added", "x floor");
 
-  for (const auto& w : opt.workloads) {
-    for (int nt : opt.threads) {
-      std::map<std::string, std::vector<double>> ns, added;
-      std::map<std::string, std::vector<double>> paired_floor;  // per round: the floor's added, measured beside
-      const auto run = [&](const std::string& name) {
-        const auto& c = *std::find_if(configs.begin(), configs.end(), [&](const auto& x) { return x.name == name; });
-        auto attached = c.attach();
-        measure(w, nt, opt.iterations / 10);  // warm up
-        return measure(w, nt, opt.iterations);
-      };
-      for (int r = 0; r < opt.rounds; ++r) {
-        // Each configuration is measured between two measurements of "none"
-        // and its added time taken against their mean; one compared with a
-        // floor has that floor measured again beside it, between the same
-        // two, in alternating order. The machine's slow phases last seconds,
-        // longer than a round, and scale every overhead: only a baseline and
-        // a floor measured a fraction of a second away are comparable.
-        double last_none = measure(w, nt, opt.iterations);
-        for (std::size_t i = 0; i < configs.size(); ++i) {
-          const auto& c = configs[(i + static_cast<std::size_t>(r)) % configs.size()];
-          if (c.name == "none") continue;
-          double v = 0, floor = 0;
-          if (c.floor.empty()) {
-            v = run(c.name);
-          } else if (r % 2 == 0) {
-            floor = run(c.floor);
-            v = run(c.name);
-          } else {
-            v = run(c.name);
-            floor = run(c.floor);
+    for (const auto& w : opt.workloads) {
+      for (int nt : opt.threads) {
+        std::map<std::string, std::vector<double>> ns, added;
+        std::map<std::string, std::vector<double>> paired_floor;  // per round: the floor's added, measured beside
+        const auto run = [&](const std::string& name) {
+          const auto& c = *std::find_if(configs.begin(), configs.end(), [&](const auto& x) { return x.name == name; });
+          auto attached = c.attach();
+          measure(w, nt, opt.iterations / 10);  // warm up
+          return measure(w, nt, opt.iterations);
+        };
+        for (int r = 0; r < opt.rounds; ++r) {
+          // Each configuration is measured between two measurements of "none"
+          // and its added time taken against their mean; one compared with a
+          // floor has that floor measured again beside it, between the same
+          // two, in alternating order. The machine's slow phases last seconds,
+          // longer than a round, and scale every overhead: only a baseline and
+          // a floor measured a fraction of a second away are comparable.
+          double last_none = measure(w, nt, opt.iterations);
+          for (std::size_t i = 0; i < configs.size(); ++i) {
+            const auto& c = configs[(i + static_cast<std::size_t>(r)) % configs.size()];
+            if (c.name == "none") continue;
+            double v = 0, floor = 0;
+            if (c.floor.empty()) {
+              v = run(c.name);
+            } else if (r % 2 == 0) {
+              floor = run(c.floor);
+              v = run(c.name);
+            } else {
+              v = run(c.name);
+              floor = run(c.floor);
+            }
+            const double after = measure(w, nt, opt.iterations);
+            const double base = (last_none + after) / 2;
+            ns[c.name].push_back(v);
+            ns["none"].push_back(after);
+            added[c.name].push_back(v - base);
+            if (!c.floor.empty()) paired_floor[c.name].push_back(floor - base);
+            if (opt.per_round && !c.floor.empty())
+              std::fprintf(stderr, "%s %d r%d %-40s none %.1f %.1f cfg %.1f floor %.1f ratio %.2f\n", w.c_str(), nt, r,
+                           c.name.c_str(), last_none, after, v, floor, (v - base) / (floor - base));
+            last_none = after;
           }
-          const double after = measure(w, nt, opt.iterations);
-          const double base = (last_none + after) / 2;
-          ns[c.name].push_back(v);
-          ns["none"].push_back(after);
-          added[c.name].push_back(v - base);
-          if (!c.floor.empty()) paired_floor[c.name].push_back(floor - base);
-          if (opt.per_round && !c.floor.empty())
-            std::fprintf(stderr, "%s %d r%d %-40s none %.1f %.1f cfg %.1f floor %.1f ratio %.2f\n", w.c_str(), nt, r,
-                         c.name.c_str(), last_none, after, v, floor, (v - base) / (floor - base));
-          last_none = after;
         }
-      }
-      auto best = [&](const std::string& name) {
-        return *std::min_element(ns[name].begin(), ns[name].end()) -
-               *std::min_element(ns["none"].begin(), ns["none"].end());
-      };
-      for (const auto& c : configs) {
-        const auto& v = ns[c.name];
-        const double add = median(added[c.name]);
-        char ratio[32] = "", best_ratio[32] = "";
-        if (!c.floor.empty()) {
-          std::snprintf(ratio, sizeof(ratio), "%.2fx", add / median(paired_floor[c.name]));
-          std::snprintf(best_ratio, sizeof(best_ratio), "%.2fx", best(c.name) / best(c.floor));
+        auto best = [&](const std::string& name) {
+          return *std::min_element(ns[name].begin(), ns[name].end()) -
+                 *std::min_element(ns["none"].begin(), ns["none"].end());
+        };
+        for (const auto& c : configs) {
+          const auto& v = ns[c.name];
+          const double add = median(added[c.name]);
+          char ratio[32] = "", best_ratio[32] = "";
+          if (!c.floor.empty()) {
+            std::snprintf(ratio, sizeof(ratio), "%.2fx", add / median(paired_floor[c.name]));
+            std::snprintf(best_ratio, sizeof(best_ratio), "%.2fx", best(c.name) / best(c.floor));
+          }
+          char spread[32];
+          std::snprintf(spread, sizeof(spread), "%.0f-%.0f", *std::min_element(v.begin(), v.end()),
+                        *std::max_element(v.begin(), v.end()));
+          std::printf("%-8s %-3d %-36s %10.1f %17s %10.1f %14s %10.1f %10s\n", w.c_str(), nt, c.name.c_str(), median(v),
+                      spread, c.name == "none" ? 0.0 : add, ratio, c.name == "none" ? 0.0 : best(c.name), best_ratio);
         }
-        char spread[32];
-        std::snprintf(spread, sizeof(spread), "%.0f-%.0f", *std::min_element(v.begin(), v.end()),
-                      *std::max_element(v.begin(), v.end()));
-        std::printf("%-8s %-3d %-36s %10.1f %17s %10.1f %14s %10.1f %10s\n", w.c_str(), nt, c.name.c_str(), median(v),
-                    spread, c.name == "none" ? 0.0 : add, ratio, c.name == "none" ? 0.0 : best(c.name), best_ratio);
+        std::printf("\n");
+        std::fflush(stdout);
       }
-      std::printf("\n");
-      std::fflush(stdout);
+    }
+    for (const auto& s : skipped) std::printf("not measured: %s\n", s.c_str());
+    std::printf(
+        "ns/call: median over rounds of the fastest of %d chunks; added ns: median over rounds of config minus\n"
+        "the mean of the two \"none\" measured just before and after it; x floor added: added ns / added ns of\n"
+        "its floor (full: enter+exit, count: enter), measured beside it in each round.\n",
+        kChunks);
+  }
+  if (opt.programs) {
+    std::printf("\n");
+    try {
+      where_the_time_goes(opt, default_mode);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "syslens-bench: %s\n", e.what());
+      return 1;
     }
   }
-  for (const auto& s : skipped) std::printf("not measured: %s\n", s.c_str());
-  std::printf(
-      "ns/call: median over rounds of the fastest of %d chunks; added ns: median over rounds of config minus\n"
-      "the mean of the two \"none\" measured just before and after it; x floor added: added ns / added ns of\n"
-      "its floor (full: enter+exit, count: enter), measured beside it in each round.\n",
-      kChunks);
   return 0;
 }
