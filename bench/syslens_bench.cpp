@@ -318,7 +318,8 @@ struct ProgramRuns {
   double runs = 0, ns = 0;
 };
 
-// By name, for the programs with these ids.
+// By name, for the programs with these ids; a name met again (the kernel
+// keeps 15 characters) gets the next number: "name (2)", in id order.
 std::map<std::string, ProgramRuns> program_runs(const std::set<__u32>& ids) {
   std::map<std::string, ProgramRuns> out;
   for (__u32 id : ids) {
@@ -327,9 +328,9 @@ std::map<std::string, ProgramRuns> program_runs(const std::set<__u32>& ids) {
     bpf_prog_info info{};
     __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
-      auto& r = out[info.name];
-      r.runs += static_cast<double>(info.run_cnt);
-      r.ns += static_cast<double>(info.run_time_ns);
+      std::string name = info.name;
+      for (int n = 2; out.count(name); ++n) name = std::string(info.name) + " (" + std::to_string(n) + ")";
+      out[name] = {static_cast<double>(info.run_cnt), static_cast<double>(info.run_time_ns)};
     }
     ::close(fd);
   }
@@ -338,10 +339,10 @@ std::map<std::string, ProgramRuns> program_runs(const std::set<__u32>& ids) {
 
 // Each program's runs and time over one measurement of workload on 1 thread,
 // with the kernel's run-time statistics on for that measurement only.
-std::map<std::string, ProgramRuns> measure_programs(const std::function<std::unique_ptr<Attached>()>& attach,
-                                                    const std::string& workload, long iterations) {
+std::map<std::string, ProgramRuns> measure_programs(const BenchConfig& c, const std::string& workload,
+                                                    long iterations) {
   const auto before = program_ids();
-  auto attached = attach();
+  auto attached = c.attach();
   std::set<__u32> ours;
   for (__u32 id : program_ids()) {
     if (!before.count(id)) ours.insert(id);
@@ -366,53 +367,43 @@ std::map<std::string, ProgramRuns> measure_programs(const std::function<std::uni
 
 // Where the time goes: what each program of a configuration costs per run
 // and per syscall, less what the statistics and an empty program cost (the
-// empty programs measured in the same round). The machine sets the hooks'
-// price (the floor); this is the part the programs' own work sets.
-void where_the_time_goes(const Options& opt, const std::string& sampled) {
-  struct Config {
-    std::string name;
-    std::function<std::unique_ptr<Attached>()> attach;
-  };
-  const std::string empty = "floor: empty enter+exit";
-  const std::vector<Config> configs = {
-      {empty, [] { return std::unique_ptr<Attached>(new EmptyPrograms(true)); }},
-      {"floor + one helper call on enter",
-       [] { return std::unique_ptr<Attached>(new EmptyPrograms(false, EmptyPrograms::Kind::helper)); }},
-      {"floor + clock reads",
-       [] { return std::unique_ptr<Attached>(new EmptyPrograms(true, EmptyPrograms::Kind::clock)); }},
-      {sampled, [n = opt.sample_every] { return std::unique_ptr<Attached>(new Syslens(Mode::full, n)); }},
-      {"syslens full, every call timed", [] { return std::unique_ptr<Attached>(new Syslens(Mode::full, 1)); }},
-      {"syslens count-only", [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
-  };
+// empty programs, configs[0], measured first in every round). The machine
+// sets the hooks' price (the floor); this is the part the programs' own work
+// sets, ours and the peers'.
+void where_the_time_goes(const Options& opt, const std::vector<BenchConfig>& configs) {
   std::printf(
       "Where the time goes, 1 thread: kernel BPF run-time statistics on for each measurement; medians of %d rounds\n",
       opt.rounds);
-  std::printf("%-8s %-36s %-16s %9s %8s %11s %12s\n", "syscall", "configuration", "program", "runs/call", "ns/run",
+  std::printf("%-8s %-38s %-19s %9s %8s %11s %12s\n", "syscall", "configuration", "program", "runs/call", "ns/run",
               "own ns/run", "own ns/call");
   for (const auto& w : opt.workloads) {
     // Per configuration and program, one value per round.
     std::map<std::string, std::map<std::string, std::vector<double>>> per_call, ns_run, own_run;
     for (int r = 0; r < opt.rounds; ++r) {
-      std::map<std::string, double> empty_ns;  // this round's empty programs: ns/run by hook
-      const auto round = [&](const Config& c) {
-        const auto runs = measure_programs(c.attach, w, opt.iterations);
+      double empty = 0;  // this round's empty programs: mean ns per run
+      for (std::size_t i = 0; i < configs.size(); ++i) {
+        // The empty programs first, the others in a rotating order.
+        const auto& c = i == 0 ? configs[0] : configs[1 + (i - 1 + static_cast<std::size_t>(r)) % (configs.size() - 1)];
+        std::map<std::string, ProgramRuns> runs;
+        try {
+          runs = measure_programs(c, w, opt.iterations);
+        } catch (const std::exception& e) {
+          if (i == 0) throw;
+          std::fprintf(stderr, "syslens-bench: %s: %s\n", c.name.c_str(), e.what());
+          continue;
+        }
+        double sum = 0, n = 0;
         for (const auto& [name, v] : runs) {
           if (v.runs < 1) continue;
-          const double per_run = v.ns / v.runs;
-          if (c.name == empty) empty_ns[name.find("exit") != std::string::npos ? "exit" : "enter"] = per_run;
-          per_call[c.name][name].push_back(v.runs / static_cast<double>(opt.iterations));
-          ns_run[c.name][name].push_back(per_run);
+          sum += v.ns / v.runs;
+          n += 1;
         }
-      };
-      round(configs[0]);  // the empty programs first: the others are taken less theirs
-      for (std::size_t i = 1; i < configs.size(); ++i) {
-        round(configs[1 + (i - 1 + static_cast<std::size_t>(r)) % (configs.size() - 1)]);
-      }
-      for (const auto& c : configs) {
-        for (const auto& [name, v] : ns_run[c.name]) {
-          if (v.size() != own_run[c.name][name].size() + 1) continue;  // not run this round
-          const bool exit = name.find("exit") != std::string::npos;
-          own_run[c.name][name].push_back(v.back() - empty_ns[exit ? "exit" : "enter"]);
+        if (i == 0) empty = n > 0 ? sum / n : 0;
+        for (const auto& [name, v] : runs) {
+          if (v.runs < 1) continue;
+          per_call[c.name][name].push_back(v.runs / static_cast<double>(opt.iterations));
+          ns_run[c.name][name].push_back(v.ns / v.runs);
+          own_run[c.name][name].push_back(v.ns / v.runs - empty);
         }
       }
     }
@@ -421,20 +412,21 @@ void where_the_time_goes(const Options& opt, const std::string& sampled) {
       for (const auto& [name, v] : ns_run[c.name]) {
         const double calls = median(per_call[c.name][name]), own = median(own_run[c.name][name]);
         total += own * calls;
-        std::printf("%-8s %-36s %-16s %9.3f %8.1f %11.1f %12.1f\n", w.c_str(), c.name.c_str(), name.c_str(), calls,
+        std::printf("%-8s %-38s %-19s %9.3f %8.1f %11.1f %12.1f\n", w.c_str(), c.name.c_str(), name.c_str(), calls,
                     median(v), own, own * calls);
       }
-      std::printf("%-8s %-36s %-16s %9s %8s %11s %12.1f\n", w.c_str(), c.name.c_str(), "(all)", "", "", "", total);
+      if (!ns_run[c.name].empty())
+        std::printf("%-8s %-38s %-19s %9s %8s %11s %12.1f\n", w.c_str(), c.name.c_str(), "(all)", "", "", "", total);
     }
     std::printf("\n");
     std::fflush(stdout);
   }
   std::printf(
       "runs/call: runs per syscall of the workload (other processes' syscalls add a little); ns/run: the\n"
-      "statistics' run time per run, which includes their own clock reads; own ns/run: that less the empty\n"
-      "program's in the same round (the empty exit's for exit programs, else the empty enter's); own ns/call:\n"
-      "own ns/run x runs/call, and (all) its sum: the configuration's own work per syscall, apart from the\n"
-      "hooks' price, which the machine sets.\n");
+      "statistics' run time per run, which includes their own clock reads; own ns/run: that less the mean of\n"
+      "the empty programs' in the same round; own ns/call: own ns/run x runs/call, and (all) its sum: the\n"
+      "configuration's own work per syscall, apart from the hooks' price, which the machine sets. A program\n"
+      "that ran in only some rounds (a context switch program on getppid) has the medians of those.\n");
 }
 
 Options parse(int argc, char** argv) {
@@ -650,7 +642,16 @@ int main(int argc, char** argv) {
   if (opt.programs) {
     std::printf("\n");
     try {
-      where_the_time_goes(opt, default_mode);
+      // The floor's empty programs first, then what does work on top of
+      // them: the one helper call, the clock reads, syslens, the peers.
+      std::vector<BenchConfig> programs = {
+          *std::find_if(configs.begin(), configs.end(), [&](const auto& c) { return c.name == enter_exit; }),
+          {"floor + one helper call on enter", "",
+           [] { return std::unique_ptr<Attached>(new EmptyPrograms(false, EmptyPrograms::Kind::helper)); }}};
+      for (const auto& c : configs) {
+        if (c.name != "none" && c.name != enter_exit && c.name != enter) programs.push_back(c);
+      }
+      where_the_time_goes(opt, programs);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "syslens-bench: %s\n", e.what());
       return 1;
