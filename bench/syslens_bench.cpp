@@ -111,6 +111,15 @@ std::set<__u32> program_ids() {
   return ids;
 }
 
+// Ids of the BPF programs loaded since `before` was taken.
+std::set<__u32> program_ids_since(const std::set<__u32>& before) {
+  std::set<__u32> fresh;
+  for (__u32 id : program_ids()) {
+    if (!before.count(id)) fresh.insert(id);
+  }
+  return fresh;
+}
+
 // A peer tool (bpftrace, bcc) run as a child; attached once `programs` new
 // BPF programs are loaded and a moment has passed, detached when it exits.
 struct ExternalTool final : Attached {
@@ -131,9 +140,7 @@ struct ExternalTool final : Attached {
       ::_exit(127);
     }
     for (int i = 0; i < 600; ++i) {  // compiling with bcc takes seconds
-      std::size_t fresh = 0;
-      for (auto id : program_ids()) fresh += before.count(id) == 0;
-      if (fresh >= programs) {
+      if (program_ids_since(before).size() >= programs) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last attach
         return;
       }
@@ -343,10 +350,7 @@ std::map<std::string, ProgramRuns> measure_programs(const BenchConfig& c, const 
                                                     long iterations) {
   const auto before = program_ids();
   auto attached = c.attach();
-  std::set<__u32> ours;
-  for (__u32 id : program_ids()) {
-    if (!before.count(id)) ours.insert(id);
-  }
+  const auto ours = program_ids_since(before);
   measure(workload, 1, iterations / 10);  // warm up
   const int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
   if (stats < 0)
