@@ -126,25 +126,12 @@ struct {
 	__type(value, struct syslens_enter_rec);
 } syslens_task_rec SEC(".maps");
 
-/*
- * The enter record's fast path with task storage: one record per CPU, owned
- * by the task that entered a syscall there last. A syscall that returns
- * without leaving the CPU (most of them) never touches task storage. When a
- * task is switched out with its record pending, the sched_switch program
- * moves the record into its task storage, where the exit then finds it.
- * Also this CPU's sampler state (both thread stores).
- * Padded to a cache line: each CPU writes only its own.
- */
-struct syslens_cpu_rec {
-	__u64 task; /* the task_struct pointer, compared, never dereferenced */
-	struct syslens_enter_rec rec;
-	__u32 rng;	 /* xorshift32 state of the latency sampler; 0: not seeded */
-	__u32 countdown; /* untimed calls until this CPU times one, + 1; 0: not drawn */
-	__u8 pad[16];
-};
-
+/* struct syslens_cpu_rec (syslens.h), one per CPU. Mappable: the kernel
+ * tests write a wrong switched-in task into it (tpbtf_enter_cur must see
+ * through it). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1); /* resized by the daemon to the number of CPUs */
 	__type(key, __u32);
 	__type(value, struct syslens_cpu_rec);
@@ -504,6 +491,14 @@ static __always_inline bool sample_call(struct syslens_cpu_rec *cr, __u64 cgroup
 	return n == 1;
 }
 
+/*
+ * Linux 6.2+: a scalar as a read-only, untrusted BTF pointer (loads through
+ * it are checked ones). Not a call: the verifier rewrites it into a register
+ * move. Weak: the kernels before it have no such kfunc, and there the daemon
+ * loads the enter program that asks a helper for the current task instead.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
 static __always_inline struct task_struct *current_task(bool task_storage)
 {
 	/* Task storage implies 5.11+, so the BTF task pointer exists too. */
@@ -563,11 +558,41 @@ static __always_inline __u32 count_call(const struct syslens_stats_key *key, __u
  * sched_switch program moves a pending record out of the CPU's slot and back
  * in with its task, so the exit only ever looks at the slot.
  */
-static __always_inline int handle_enter(long id, bool task_storage, bool lazy)
+/*
+ * Where the user registers a syscall's tracepoints are given sit, as an
+ * offset from the current task's kernel stack (task_pt_regs()): the same for
+ * every task of a kernel. Learnt by the enter program whenever it asks a
+ * helper; 0: not yet.
+ */
+volatile __u64 regs_offset;
+
+/*
+ * The task the sched_switch program saw switched in on this CPU last, if it
+ * is current: the one whose kernel stack the syscall's registers are on.
+ * Every stock kernel switches through that tracepoint, so it always is, but
+ * one kernel seen here switches some tasks in and out without it; then (or
+ * before this CPU's first switch since attach) 0, and the caller asks.
+ */
+static __always_inline struct task_struct *switched_in_task(struct syslens_cpu_rec *cr, __u64 regs)
 {
+	struct task_struct *t;
+	__u64 off = regs_offset;
+
+	if (!cr || !cr->current || !off)
+		return 0;
+	t = bpf_rdonly_cast((void *)cr->current, bpf_core_type_id_kernel(struct task_struct));
+	if ((__u64)t->stack + off == regs)
+		return t;
+	count_event(SYSLENS_CNT_SWITCH_UNTRACED);
+	return 0;
+}
+
+static __always_inline int handle_enter(long id, bool task_storage, bool lazy, __u64 regs)
+{
+	const bool switched_in = regs != 0;
 	struct syslens_stats_key key;
 	struct syslens_enter_rec *rec;
-	struct syslens_cpu_rec *cr;
+	struct syslens_cpu_rec *cr = 0;
 	struct task_struct *task;
 	__u32 cpu = bpf_get_smp_processor_id(), slot;
 	bool timed;
@@ -576,7 +601,23 @@ static __always_inline int handle_enter(long id, bool task_storage, bool lazy)
 		count_event(SYSLENS_CNT_IGNORED_NR);
 		return 0;
 	}
-	task = current_task(task_storage);
+	/*
+	 * switched_in (tpbtf_enter_cur, regs: the call's user registers): the
+	 * current task is the one the sched_switch program saw switched in on
+	 * this CPU last, which saves the helper call (about 20 ns where
+	 * returns are mitigated; the x86 JIT of 6.18 does not inline it).
+	 */
+	if (switched_in) {
+		cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
+		task = switched_in_task(cr, regs);
+		if (!task) {
+			task = current_task(task_storage);
+			if (regs_offset != regs - (__u64)task->stack)
+				regs_offset = regs - (__u64)task->stack;
+		}
+	} else {
+		task = current_task(task_storage);
+	}
 	current_key(&key, task, id, task_storage);
 
 	slot = count_call(&key, cpu);
@@ -585,7 +626,8 @@ static __always_inline int handle_enter(long id, bool task_storage, bool lazy)
 
 	if (!track_latency)
 		return 0;
-	cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
+	if (!switched_in)
+		cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 	timed = sample_call(cr, key.cgroup_id);
 	if (task_storage && cr) {
 		if (cr->rec.ts_ns && cr->task == (__u64)task)
@@ -794,6 +836,8 @@ static __always_inline int handle_switch(struct task_struct *task, struct task_s
 
 	if (!cr)
 		return 0;
+	if (next)
+		cr->current = (__u64)next;
 	if (cr->rec.ts_ns && cr->task == (__u64)task) {
 		rec = bpf_task_storage_get(&syslens_task_rec, task, 0,
 					   BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -835,7 +879,15 @@ static __always_inline int handle_thread_exit(void)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tpbtf_enter_task, struct pt_regs *regs, long id)
 {
-	return handle_enter(id, true, true);
+	return handle_enter(id, true, true, 0);
+}
+
+/* The default on 6.2+: tpbtf_enter_task with the current task from the
+ * sched_switch program (tpbtf_switch_task must be attached first). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tpbtf_enter_cur, struct pt_regs *regs, long id)
+{
+	return handle_enter(id, true, true, (__u64)regs);
 }
 
 SEC("tp_btf/sys_exit")
@@ -847,7 +899,7 @@ int BPF_PROG(tpbtf_exit_task, struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tpbtf_enter_tid, struct pt_regs *regs, long id)
 {
-	return handle_enter(id, false, false);
+	return handle_enter(id, false, false, 0);
 }
 
 SEC("tp_btf/sys_exit")
@@ -874,7 +926,7 @@ int BPF_PROG(tpbtf_thread_exit)
 SEC("raw_tp/sys_enter")
 int rawtp_enter_task(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_enter((long)ctx->args[1], true, false);
+	return handle_enter((long)ctx->args[1], true, false, 0);
 }
 
 SEC("raw_tp/sys_exit")
@@ -886,7 +938,7 @@ int rawtp_exit_task(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_enter")
 int rawtp_enter_tid(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_enter((long)ctx->args[1], false, false);
+	return handle_enter((long)ctx->args[1], false, false, 0);
 }
 
 SEC("raw_tp/sys_exit")

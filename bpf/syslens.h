@@ -154,6 +154,25 @@ struct syslens_enter_rec {
 };
 
 /*
+ * The enter record's fast path with task storage: one record per CPU, owned
+ * by the task that entered a syscall there last. A syscall that returns
+ * without leaving the CPU (most of them) never touches task storage. When a
+ * task is switched out with its record pending, the sched_switch program
+ * moves the record into its task storage, where the exit then finds it.
+ * Also this CPU's sampler state (both thread stores).
+ * Padded to a cache line: each CPU writes only its own.
+ */
+struct syslens_cpu_rec {
+	__u64 task; /* the task_struct pointer, compared, never dereferenced */
+	struct syslens_enter_rec rec;
+	__u32 rng;	 /* xorshift32 state of the latency sampler; 0: not seeded */
+	__u32 countdown; /* untimed calls until this CPU times one, + 1; 0: not drawn */
+	__u64 current;	 /* the task switched in here last (tp_btf sched_switch), 0: none
+			  * yet; what tpbtf_enter_cur reads instead of asking a helper */
+	__u8 pad[8];
+};
+
+/*
  * ts_ns of a call entered but not timed (the sampler passed it over, or
  * latency is off): its exit counts a failure, not a latency.
  */
@@ -195,6 +214,11 @@ enum syslens_counter {
 					   * of seccomp denials did not fit */
 	SYSLENS_CNT_MAP_UPDATE_FAILED,	/* failure: a new key was refused by a
 					   * map with room (-EBUSY, -ENOMEM) */
+	SYSLENS_CNT_SWITCH_UNTRACED,	/* event: a call entered on a CPU whose
+					   * last switched-in task is not current:
+					   * the kernel switched without the
+					   * sched_switch tracepoint; the enter
+					   * asked a helper instead */
 	SYSLENS_CNT__MAX,
 };
 

@@ -61,6 +61,7 @@ struct seccomp {
 
 struct task_struct {
 	struct thread_info thread_info;
+	void *stack; /* its kernel stack: the user registers are near its top */
 	struct css_set *cgroups;
 	struct seccomp seccomp;
 	unsigned int __state; /* 5.14+; "state" before */

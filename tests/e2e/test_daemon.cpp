@@ -994,7 +994,10 @@ TEST(Daemon, BpfRunTimeStatisticsAreOnlyOnInSampledWindows) {
     const double enabled = sum_samples(s, "syslens_bpf_run_stats_enabled_seconds_total", {});
     EXPECT_GT(enabled, 0.3);
     EXPECT_LT(enabled, 1.2);
-    EXPECT_GT(sum_samples(s, "syslens_bpf_program_run_seconds_total", {{"program", "tpbtf_enter_task"}}), 0);
+    // The enter program: tpbtf_enter_cur on 6.2+, tpbtf_enter_task before.
+    EXPECT_GT(sum_samples(s, "syslens_bpf_program_run_seconds_total", {{"program", "tpbtf_enter_cur"}}) +
+                  sum_samples(s, "syslens_bpf_program_run_seconds_total", {{"program", "tpbtf_enter_task"}}),
+              0);
   }
   {
     Daemon d("bpf:\n  run_stats:\n    mode: \"off\"\n");

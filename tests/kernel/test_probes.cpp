@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/stat.h>
@@ -16,12 +17,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <set>
 #include <thread>
 
+#include <bpf/btf.h>
 #include <seccomp.h>
 #include <signal.h>
 
@@ -31,6 +37,7 @@
 #include "syslens/kernel/map_reader.h"
 #include "syslens/collect/histogram.h"
 #include "syslens/kernel/syscall_table.h"
+#include "syslens_bpf.skel.h"
 #include "test_support.h"
 
 using namespace syslens;
@@ -99,16 +106,48 @@ struct Variant {
   AttachKind attach;
   ThreadStore store;
   std::uint32_t cpu_slots = ProbeOptions{}.cpu_slots;  // 0: shared hash only; 1, 2: nearly all keys collide
+  // The enter program asks a helper for the current task even where the
+  // kernel lets it take the task from context switches (as before 6.2).
+  bool current_by_helper = false;
 };
 
 // Keeps test names readable in CTest's output.
 [[maybe_unused]] void PrintTo(const Variant& v, std::ostream* os) {
-  *os << to_string(v.attach) << "/" << to_string(v.store) << "/slots=" << v.cpu_slots;
+  *os << to_string(v.attach) << "/" << to_string(v.store) << "/slots=" << v.cpu_slots
+      << (v.current_by_helper ? "/helper" : "");
 }
 
 std::string variant_name(const ::testing::TestParamInfo<Variant>& i) {
   return std::string(to_string(i.param.attach)) + "_" + std::string(to_string(i.param.store)) + "_slots" +
-         std::to_string(i.param.cpu_slots);
+         std::to_string(i.param.cpu_slots) + (i.param.current_by_helper ? "_helper" : "");
+}
+
+// Whether the running kernel has bpf_rdonly_cast (6.2+): then full mode on
+// tp_btf with task storage takes the current task from context switches.
+bool kernel_has_rdonly_cast() {
+  struct btf* btf = btf__load_vmlinux_btf();
+  const bool ok = btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+  btf__free(btf);
+  return ok;
+}
+
+// This kernel's BTF with bpf_rdonly_cast renamed (same length, so every
+// offset holds): to the loader and libbpf, a kernel without that kfunc.
+const std::string& btf_without_rdonly_cast() {
+  struct Removed {
+    std::string path;
+    ~Removed() { ::unlink(path.c_str()); }
+  };
+  static const Removed file{[] {
+    std::ifstream in("/sys/kernel/btf/vmlinux", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string name("bpf_rdonly_cast\0", 16);
+    for (auto at = bytes.find(name); at != std::string::npos; at = bytes.find(name, at + 1)) bytes[at + 14] = 'X';
+    const std::string out = "/tmp/syslens-test-btf-no-rdonly-cast." + std::to_string(::getpid());
+    std::ofstream(out, std::ios::binary) << bytes;
+    return out;
+  }()};
+  return file.path;
 }
 
 ProbeOptions options(Mode mode, const Variant& v) {
@@ -118,6 +157,7 @@ ProbeOptions options(Mode mode, const Variant& v) {
   o.thread_store = v.store;
   o.cpu_slots = v.cpu_slots;
   o.latency_sample_every = 1;  // exact latency counts; the sampler has its own test
+  if (v.current_by_helper) o.kernel_btf = btf_without_rdonly_cast();
   return o;
 }
 
@@ -138,6 +178,9 @@ TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
   KernelEdge probes(options(Mode::full, GetParam()));
   ASSERT_EQ(probes.loader.attach_kind(), GetParam().attach);
   ASSERT_EQ(probes.loader.thread_store(), GetParam().store);
+  EXPECT_EQ(probes.loader.current_from_switch(), GetParam().attach == AttachKind::tp_btf &&
+                                                     GetParam().store == ThreadStore::task_storage &&
+                                                     !GetParam().current_by_helper && kernel_has_rdonly_cast());
   TestCgroup cg("exact");
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
   const auto v = view(probes.maps.read(), cg.id());
@@ -459,8 +502,64 @@ INSTANTIATE_TEST_SUITE_P(Variants, FullMode,
                                            Variant{AttachKind::raw_tp, ThreadStore::tid_hash},
                                            Variant{AttachKind::tp_btf, ThreadStore::task_storage, 0},
                                            Variant{AttachKind::tp_btf, ThreadStore::task_storage, 1},
-                                           Variant{AttachKind::tp_btf, ThreadStore::task_storage, 2}),
+                                           Variant{AttachKind::tp_btf, ThreadStore::task_storage, 2},
+                                           Variant{AttachKind::tp_btf, ThreadStore::task_storage,
+                                                   ProbeOptions{}.cpu_slots, true}),
                          variant_name);
+
+// Every stock kernel switches tasks through the sched_switch tracepoint, so
+// the task tpbtf_switch_task saw switched in last on a CPU is current there;
+// the kernel this was written on switches some tasks in and out without it.
+// The enter program must not take such a stale task for current: here
+// another real task (the one last switched in on CPU 1, the writer below) is
+// written in as CPU 0's over and over while a workload on CPU 0 makes its
+// calls. All are still counted in the workload's cgroup, and the wrong tasks
+// were seen (switch_untraced).
+TEST(CurrentTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
+  SYSLENS_REQUIRE_ROOT();
+  if (!kernel_has_rdonly_cast()) GTEST_SKIP() << "kernel before 6.2: the enter program asks a helper for current";
+  KernelEdge probes(options(Mode::full, Variant{AttachKind::tp_btf, ThreadStore::task_storage}));
+  ASSERT_TRUE(probes.loader.current_from_switch());
+  const int ncpus = probes.loader.layout().ncpus;
+  if (ncpus < 2) GTEST_SKIP() << "needs two CPUs";
+  const std::size_t bytes = static_cast<std::size_t>(ncpus) * sizeof(syslens_cpu_rec);
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     bpf_map__fd(probes.loader.skeleton().maps.syslens_cpu_recs), 0);
+  ASSERT_NE(mem, MAP_FAILED) << std::strerror(errno);
+  auto* recs = static_cast<syslens_cpu_rec*>(mem);
+  const auto before = probes.maps.read();
+
+  constexpr int kGetppid = 200'000;
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> writes{0};
+  std::thread writer([&] {
+    if (!pin_to_cpu(1)) return;
+    while (!done.load(std::memory_order_relaxed)) {
+      const std::uint64_t other = __atomic_load_n(&recs[1].current, __ATOMIC_RELAXED);
+      if (other == 0) continue;
+      __atomic_store_n(&recs[0].current, other, __ATOMIC_RELAXED);
+      writes.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  TestCgroup cg("stale-current");
+  const int rc = run_in_cgroup(cg, [] {
+    if (!pin_to_cpu(0)) return 1;
+    for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+    return 0;
+  });
+  done = true;
+  writer.join();
+  ::munmap(mem, bytes);
+  ASSERT_EQ(rc, 0);
+  ASSERT_GT(writes.load(), 0U);
+
+  const auto snap = probes.maps.read();
+  const auto v = view(snap, cg.id());
+  ASSERT_TRUE(v.stats.count({nr("getppid"), 0}));
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, static_cast<std::uint64_t>(kGetppid));
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, static_cast<std::uint64_t>(kGetppid));
+  EXPECT_GT(snap.counters[SYSLENS_CNT_SWITCH_UNTRACED] - before.counters[SYSLENS_CNT_SWITCH_UNTRACED], 0U);
+}
 
 // The entry cpu_slot() in bpf/syslens.bpf.c hashes a native key to, within
 // its CPU's range (a copy: the test below fails if the two differ).

@@ -16,6 +16,7 @@ static_assert(offsetof(syslens_retired_key, err) == 14);
 static_assert(sizeof(syslens_reclaim_state) == 8, "reclaim state layout changed");
 static_assert(sizeof(syslens_reclaim_undo) == 8 + sizeof(syslens_stats_val), "reclaim undo layout changed");
 static_assert(sizeof(syslens_enter_rec) == 32, "enter record layout changed");
+static_assert(sizeof(syslens_cpu_rec) == 64, "per-CPU record layout changed: one cache line each");
 static_assert(sizeof(syslens_trace_event) == 64, "trace event layout changed");
 static_assert(sizeof(syslens_trace_filter) == 16, "trace filter layout changed");
 static_assert(SYSLENS_CNT__MAX <= SYSLENS_CNT_SLOTS, "more counters than the pinned map holds");
@@ -49,6 +50,7 @@ constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
     {"map_update_failed", true,
      "the kernel refused a new key in a map that had room (-EBUSY or -ENOMEM, not a full map): that call went to the "
      "cgroup=\"(overflow)\" series or its errno, denial or process was not counted; a larger map does not help"},
+    {"switch_untraced", false},
 };
 }  // namespace
 

@@ -62,6 +62,16 @@ bool btf_has_sys_tracepoints(const std::string& custom) {
   return ok;
 }
 
+// Whether vmlinux BTF has bpf_rdonly_cast (Linux 6.2+), which lets the enter
+// program read the current task the context-switch program saw switched in.
+bool btf_has_rdonly_cast(const std::string& custom) {
+  struct btf* btf = custom.empty() ? btf__load_vmlinux_btf() : btf__parse(custom.c_str(), nullptr);
+  if (!btf) return false;
+  const bool ok = btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+  btf__free(btf);
+  return ok;
+}
+
 }  // namespace
 
 ProbeOptions ProbeOptions::from(const Config& c) {
@@ -319,15 +329,21 @@ Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {
   }
   if (opts.thread_store != ThreadStore::task_storage) stores.push_back(ThreadStore::tid_hash);
 
+  // Full mode on tp_btf with task storage: the enter program takes the
+  // current task from the context-switch program where the kernel allows
+  // it, else (or if that fails to load) asks a helper.
+  const bool rdonly_cast = opts.mode == Mode::full && btf_has_rdonly_cast(opts.kernel_btf);
   std::string failures;
   for (auto a : attaches) {
     for (auto s : stores) {
+      const bool can_switch = rdonly_cast && a == AttachKind::tp_btf && s == ThreadStore::task_storage;
       std::string why;
-      if (try_load(opts, a, s, why)) {
+      if ((can_switch && try_load(opts, a, s, true, why)) || try_load(opts, a, s, false, why)) {
         open_new_keys();
         attach_all();
-        spdlog::info("BPF programs attached: mode={} attach={} thread_store={}", to_string(mode_), to_string(attach_),
-                     mode_ == Mode::full ? to_string(store_) : "none");
+        spdlog::info("BPF programs attached: mode={} attach={} thread_store={} current_task={}", to_string(mode_),
+                     to_string(attach_), mode_ == Mode::full ? to_string(store_) : "none",
+                     current_from_switch_ ? "from context switches" : "helper");
         if (!pin_dir_.empty()) {
           spdlog::info("aggregation maps pinned in {}: {}", pin_dir_,
                        reused_pins_ ? "counts carried over from the previous run" : "starting from zero");
@@ -343,7 +359,10 @@ Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {
 }
 
 Loader::~Loader() {
-  links_.clear();  // detach before the programs and maps go
+  // Detach before the programs and maps go, in the reverse of attach_all's
+  // order: the enter program before the context-switch program it takes the
+  // current task from.
+  while (!links_.empty()) links_.pop_back();
   new_keys_.reset();
   if (layout_.slots) ::munmap(layout_.slots, slots_bytes_);
   skel_.reset();
@@ -358,7 +377,8 @@ void Loader::consume_new_keys(const std::function<void(std::uint64_t)>& fn) {
   on_new_key_ = nullptr;
 }
 
-bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, std::string& why) {
+bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, bool current_from_switch,
+                      std::string& why) {
   LIBBPF_OPTS(bpf_object_open_opts, oopts);
   if (!opts.kernel_btf.empty()) oopts.btf_custom_path = opts.kernel_btf.c_str();
   std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel(syslens_bpf__open_opts(&oopts));
@@ -376,8 +396,12 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   struct bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, false); }
   auto& p = skel->progs;
-  bpf_program__set_autoload(
-      tp ? (task ? p.tpbtf_enter_task : p.tpbtf_enter_tid) : (task ? p.rawtp_enter_task : p.rawtp_enter_tid), true);
+  if (current_from_switch) {
+    bpf_program__set_autoload(p.tpbtf_enter_cur, true);
+  } else {
+    bpf_program__set_autoload(
+        tp ? (task ? p.tpbtf_enter_task : p.tpbtf_enter_tid) : (task ? p.rawtp_enter_task : p.rawtp_enter_tid), true);
+  }
   if (full) {
     bpf_program__set_autoload(
         tp ? (task ? p.tpbtf_exit_task : p.tpbtf_exit_tid) : (task ? p.rawtp_exit_task : p.rawtp_exit_tid), true);
@@ -412,6 +436,11 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   err = syslens_bpf__load(skel.get());
   if (err) {
     why = "load: " + errstr(err) + " (run with --log.level=debug for the verifier log)";
+    if (current_from_switch)
+      spdlog::warn(
+          "loading the enter program that takes the current task from context switches failed: {}; "
+          "asking a helper instead",
+          why);
     return false;
   }
   if (slots > 0) {
@@ -428,6 +457,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   skel_ = std::move(skel);
   attach_ = attach;
   store_ = store;
+  current_from_switch_ = current_from_switch;
   layout_.max_stats = opts.max_stats_entries;
   layout_.max_errno = opts.max_errno_entries;
   layout_.max_threads = opts.max_threads;
@@ -458,7 +488,7 @@ void Loader::attach_all() {
   auto& p = skel_->progs;
   for (auto* prog : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_thread_exit, p.rawtp_thread_exit,
                      p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task, p.rawtp_exit_tid, p.tpbtf_enter_task,
-                     p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
+                     p.tpbtf_enter_cur, p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
     if (bpf_program__autoload(prog)) order.push_back(prog);
   }
   for (auto* prog : order) {

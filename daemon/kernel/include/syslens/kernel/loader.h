@@ -79,6 +79,9 @@ class Loader final {
   AttachKind attach_kind() const { return attach_; }
   ThreadStore thread_store() const { return store_; }
   Mode mode() const { return mode_; }
+  // Whether the enter program takes the current task from the context-switch
+  // program (tpbtf_enter_cur, Linux 6.2+) instead of a helper call.
+  bool current_from_switch() const { return current_from_switch_; }
   // Whether the counts were carried over from a previous run's pinned maps.
   bool resumed() const { return reused_pins_ > 0; }
   const std::string& pin_dir() const { return pin_dir_; }
@@ -119,7 +122,8 @@ class Loader final {
     void operator()(struct ring_buffer* r) const;
   };
 
-  bool try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, std::string& why);
+  bool try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, bool current_from_switch,
+                std::string& why);
   void attach_all();
   void mark_in_flight();
   void open_new_keys();
@@ -137,6 +141,7 @@ class Loader final {
   std::uint64_t pins_lost_ = 0;
   AttachKind attach_ = AttachKind::tp_btf;
   ThreadStore store_ = ThreadStore::task_storage;
+  bool current_from_switch_ = false;
   Mode mode_ = Mode::full;
   MapLayout layout_;
   std::size_t slots_bytes_ = 0;
