@@ -551,14 +551,6 @@ static __always_inline __u32 count_call(const struct syslens_stats_key *key, __u
 }
 
 /*
- * lazy (tp_btf with task storage, the default): an enter leaves a record only
- * when the exit needs one, for a timed call or on a thread with a seccomp
- * filter (only its exits without an enter are denials); the exit counts any
- * other failure from its own syscall number and the current cgroup. The
- * sched_switch program moves a pending record out of the CPU's slot and back
- * in with its task, so the exit only ever looks at the slot.
- */
-/*
  * Where the user registers a syscall's tracepoints are given sit, as an
  * offset from the current task's kernel stack (task_pt_regs()): the same for
  * every task of a kernel. Learnt by the enter program whenever it asks a
@@ -587,6 +579,14 @@ static __always_inline struct task_struct *switched_in_task(struct syslens_cpu_r
 	return 0;
 }
 
+/*
+ * lazy (tp_btf with task storage, the default): an enter leaves a record only
+ * when the exit needs one, for a timed call or on a thread with a seccomp
+ * filter (only its exits without an enter are denials); the exit counts any
+ * other failure from its own syscall number and the current cgroup. The
+ * sched_switch program moves a pending record out of the CPU's slot and back
+ * in with its task, so the exit only ever looks at the slot.
+ */
 static __always_inline int handle_enter(long id, bool task_storage, bool lazy, __u64 regs)
 {
 	const bool switched_in = regs != 0;
