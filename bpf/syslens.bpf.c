@@ -491,13 +491,15 @@ static __always_inline bool sample_call(struct syslens_cpu_rec *cr, __u64 cgroup
 	return n == 1;
 }
 
+#ifdef SYSLENS_RDONLY_CAST
 /*
  * Linux 6.2+: a scalar as a read-only, untrusted BTF pointer (loads through
  * it are checked ones). Not a call: the verifier rewrites it into a register
- * move. Weak: the kernels before it have no such kfunc, and there the daemon
- * loads the enter program that asks a helper for the current task instead.
+ * move. Only in the syslens_bpf_cast object (bpf/CMakeLists.txt says why),
+ * which the daemon loads only on kernels that have it.
  */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#endif
 
 static __always_inline struct task_struct *current_task(bool task_storage)
 {
@@ -567,15 +569,18 @@ volatile __u64 regs_offset;
  */
 static __always_inline struct task_struct *switched_in_task(struct syslens_cpu_rec *cr, __u64 regs)
 {
-	struct task_struct *t;
 	__u64 off = regs_offset;
 
 	if (!cr || !cr->current || !off)
 		return 0;
-	t = bpf_rdonly_cast((void *)cr->current, bpf_core_type_id_kernel(struct task_struct));
+#ifdef SYSLENS_RDONLY_CAST
+	struct task_struct *t =
+		bpf_rdonly_cast((void *)cr->current, bpf_core_type_id_kernel(struct task_struct));
+
 	if ((__u64)t->stack + off == regs)
 		return t;
 	count_event(SYSLENS_CNT_SWITCH_UNTRACED);
+#endif
 	return 0;
 }
 
@@ -883,7 +888,8 @@ int BPF_PROG(tpbtf_enter_task, struct pt_regs *regs, long id)
 }
 
 /* The default on 6.2+: tpbtf_enter_task with the current task from the
- * sched_switch program (tpbtf_switch_task must be attached first). */
+ * sched_switch program (tpbtf_switch_task must be attached first). Loaded
+ * from the syslens_bpf_cast object only: in the other, it asks the helper. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tpbtf_enter_cur, struct pt_regs *regs, long id)
 {

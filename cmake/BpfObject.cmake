@@ -1,4 +1,4 @@
-# bpf_object(<name> <source.bpf.c> [INCLUDES dir...])
+# bpf_object(<name> <source.bpf.c> [INCLUDES dir...] [DEFINES NAME[=VALUE]...])
 #
 # Compiles <source.bpf.c> with clang for the BPF target (CO-RE, with BTF) and
 # generates <name>.skel.h with bpftool in the build tree. Defines an INTERFACE
@@ -37,7 +37,7 @@ execute_process(COMMAND ${CMAKE_C_COMPILER} -dumpmachine OUTPUT_VARIABLE _triple
 set(BPF_SYS_INCLUDES ${CMAKE_SYSROOT}/usr/include/${_triplet})
 
 function(bpf_object name src)
-  cmake_parse_arguments(ARG "" "" "INCLUDES" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "INCLUDES;DEFINES" ${ARGN})
   get_filename_component(_src "${src}" ABSOLUTE)
   set(_out_dir ${CMAKE_CURRENT_BINARY_DIR}/bpf)
   set(_obj ${_out_dir}/${name}.bpf.o)
@@ -46,6 +46,9 @@ function(bpf_object name src)
   set(_incs)
   foreach(_d IN LISTS ARG_INCLUDES BPF_SYS_INCLUDES)
     list(APPEND _incs -I${_d})
+  endforeach()
+  foreach(_d IN LISTS ARG_DEFINES)
+    list(APPEND _incs -D${_d})
   endforeach()
   set(_werror)
   if(SYSLENS_WERROR)

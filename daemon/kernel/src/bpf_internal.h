@@ -17,6 +17,10 @@
 
 namespace syslens::bpf_detail {
 
+// The bytes of the syslens_bpf_cast object (cast_object.cpp): the same maps,
+// programs and globals as syslens_bpf's, with tpbtf_enter_cur's kfunc.
+const void* cast_object_bytes(std::size_t* size);
+
 // libbpf's own codes (4000+) have their own strings.
 inline std::string errstr(int err) {
   char buf[256];

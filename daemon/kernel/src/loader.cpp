@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -381,9 +382,23 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
                       std::string& why) {
   LIBBPF_OPTS(bpf_object_open_opts, oopts);
   if (!opts.kernel_btf.empty()) oopts.btf_custom_path = opts.kernel_btf.c_str();
-  std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel(syslens_bpf__open_opts(&oopts));
+  // syslens_bpf__open_opts(), on the syslens_bpf_cast object's bytes when
+  // the enter takes the current task from context switches.
+  std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel(
+      static_cast<struct ::syslens_bpf*>(std::calloc(1, sizeof(struct ::syslens_bpf))));
   if (!skel) {
-    why = "open: " + errstr(errno);
+    why = "open: out of memory";
+    return false;
+  }
+  int err = syslens_bpf__create_skeleton(skel.get());
+  if (!err && current_from_switch) {
+    std::size_t size = 0;
+    skel->skeleton->data = const_cast<void*>(bpf_detail::cast_object_bytes(&size));
+    skel->skeleton->data_sz = size;
+  }
+  if (!err) err = bpf_object__open_skeleton(skel->skeleton, &oopts);
+  if (err) {
+    why = "open: " + errstr(err);
     return false;
   }
   const bool full = opts.mode == Mode::full;
@@ -411,7 +426,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   }
 
   auto& m = skel->maps;
-  int err = bpf_map__set_max_entries(m.syslens_stats, opts.max_stats_entries);
+  err = bpf_map__set_max_entries(m.syslens_stats, opts.max_stats_entries);
   if (!err) err = bpf_map__set_max_entries(m.syslens_errors, opts.max_errno_entries);
   if (!err) err = bpf_map__set_max_entries(m.syslens_tid_rec, (full && !task) ? opts.max_threads : 1);
   if (!err && !task) err = bpf_map__set_autocreate(m.syslens_task_rec, false);

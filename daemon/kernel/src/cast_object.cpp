@@ -1,0 +1,14 @@
+// The syslens_bpf_cast object's bytes, in a unit of their own: its
+// skeleton header embeds them (and would clash with syslens_bpf's names
+// nowhere, but the bytes are large). bpf/CMakeLists.txt says why there are
+// two objects.
+#include <cstddef>
+
+#include "bpf_internal.h"
+#include "syslens_bpf_cast.skel.h"
+
+namespace syslens::bpf_detail {
+
+const void* cast_object_bytes(std::size_t* size) { return syslens_bpf_cast__elf_bytes(size); }
+
+}  // namespace syslens::bpf_detail
