@@ -20,8 +20,6 @@
 #include <cstring>
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <functional>
 #include <map>
 #include <set>
@@ -131,25 +129,6 @@ bool kernel_has_rdonly_cast() {
   return ok;
 }
 
-// This kernel's BTF with bpf_rdonly_cast renamed (same length, so every
-// offset holds): to the loader and libbpf, a kernel without that kfunc.
-const std::string& btf_without_rdonly_cast() {
-  struct Removed {
-    std::string path;
-    ~Removed() { ::unlink(path.c_str()); }
-  };
-  static const Removed file{[] {
-    std::ifstream in("/sys/kernel/btf/vmlinux", std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string name("bpf_rdonly_cast\0", 16);
-    for (auto at = bytes.find(name); at != std::string::npos; at = bytes.find(name, at + 1)) bytes[at + 14] = 'X';
-    const std::string out = "/tmp/syslens-test-btf-no-rdonly-cast." + std::to_string(::getpid());
-    std::ofstream(out, std::ios::binary) << bytes;
-    return out;
-  }()};
-  return file.path;
-}
-
 ProbeOptions options(Mode mode, const Variant& v) {
   ProbeOptions o;
   o.mode = mode;
@@ -157,7 +136,9 @@ ProbeOptions options(Mode mode, const Variant& v) {
   o.thread_store = v.store;
   o.cpu_slots = v.cpu_slots;
   o.latency_sample_every = 1;  // exact latency counts; the sampler has its own test
-  if (v.current_by_helper) o.kernel_btf = btf_without_rdonly_cast();
+  // A bpf.kernel_btf file: libbpf resolves kfuncs against the running
+  // kernel's own BTF only, so with one the loader takes the helper.
+  if (v.current_by_helper) o.kernel_btf = "/sys/kernel/btf/vmlinux";
   return o;
 }
 

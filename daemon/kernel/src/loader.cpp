@@ -53,24 +53,23 @@ int libbpf_to_spdlog(enum libbpf_print_level level, const char* fmt, va_list arg
 
 bool has_cap(const __user_cap_data_struct (&data)[2], int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1U; }
 
-// Whether vmlinux BTF describes the raw_syscalls tracepoints for tp_btf.
-bool btf_has_sys_tracepoints(const std::string& custom) {
-  struct btf* btf = custom.empty() ? btf__load_vmlinux_btf() : btf__parse(custom.c_str(), nullptr);
-  if (!btf) return false;
-  const bool ok = btf__find_by_name_kind(btf, "btf_trace_sys_enter", BTF_KIND_TYPEDEF) > 0 &&
-                  btf__find_by_name_kind(btf, "btf_trace_sys_exit", BTF_KIND_TYPEDEF) > 0;
-  btf__free(btf);
-  return ok;
-}
+// What the kernel's BTF (or bpf.kernel_btf) offers the programs, read once.
+struct KernelBtf {
+  bool sys_tracepoints = false;  // btf_trace_sys_enter/exit: tp_btf works
+  bool rdonly_cast = false;      // bpf_rdonly_cast (6.2+): tpbtf_enter_cur works
+};
 
-// Whether vmlinux BTF has bpf_rdonly_cast (Linux 6.2+), which lets the enter
-// program read the current task the context-switch program saw switched in.
-bool btf_has_rdonly_cast(const std::string& custom) {
+KernelBtf probe_kernel_btf(const std::string& custom) {
+  KernelBtf k;
   struct btf* btf = custom.empty() ? btf__load_vmlinux_btf() : btf__parse(custom.c_str(), nullptr);
-  if (!btf) return false;
-  const bool ok = btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+  if (!btf) return k;
+  k.sys_tracepoints = btf__find_by_name_kind(btf, "btf_trace_sys_enter", BTF_KIND_TYPEDEF) > 0 &&
+                      btf__find_by_name_kind(btf, "btf_trace_sys_exit", BTF_KIND_TYPEDEF) > 0;
+  // libbpf resolves a kfunc against the running kernel's own BTF, never a
+  // bpf.kernel_btf file (a kernel that needs one has none): then the helper.
+  k.rdonly_cast = custom.empty() && btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
   btf__free(btf);
-  return ok;
+  return k;
 }
 
 }  // namespace
@@ -309,9 +308,10 @@ Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {
   if (layout_.ncpus <= 0) throw FatalError(kExitKernel, "cannot count possible CPUs: " + errstr(layout_.ncpus));
   if (!opts.pin_path.empty()) pin_dir_ = pin_directory(opts.pin_path);
 
+  const KernelBtf btf = probe_kernel_btf(opts.kernel_btf);
   std::vector<AttachKind> attaches;
   if (opts.attach != AttachKind::raw_tp) {
-    if (opts.attach == AttachKind::tp_btf || btf_has_sys_tracepoints(opts.kernel_btf)) {
+    if (opts.attach == AttachKind::tp_btf || btf.sys_tracepoints) {
       attaches.push_back(AttachKind::tp_btf);
     } else {
       spdlog::info("kernel BTF has no btf_trace_sys_enter: using raw_tp");
@@ -333,7 +333,7 @@ Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {
   // Full mode on tp_btf with task storage: the enter program takes the
   // current task from the context-switch program where the kernel allows
   // it, else (or if that fails to load) asks a helper.
-  const bool rdonly_cast = opts.mode == Mode::full && btf_has_rdonly_cast(opts.kernel_btf);
+  const bool rdonly_cast = opts.mode == Mode::full && btf.rdonly_cast;
   std::string failures;
   for (auto a : attaches) {
     for (auto s : stores) {
