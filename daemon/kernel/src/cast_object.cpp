@@ -1,7 +1,6 @@
-// The syslens_bpf_cast object's bytes, in a unit of their own: its
-// skeleton header embeds them (and would clash with syslens_bpf's names
-// nowhere, but the bytes are large). bpf/CMakeLists.txt says why there are
-// two objects.
+// The syslens_bpf_cast object's bytes, in a translation unit of their own:
+// its skeleton header embeds the whole object. bpf/CMakeLists.txt says why
+// there are two objects.
 #include <cstddef>
 
 #include "bpf_internal.h"
