@@ -616,9 +616,12 @@ static __always_inline int handle_enter(long id, bool task_storage, bool lazy, _
 		cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 		task = switched_in_task(cr, regs);
 		if (!task) {
+			__u64 off;
+
 			task = current_task(task_storage);
-			if (regs_offset != regs - (__u64)task->stack)
-				regs_offset = regs - (__u64)task->stack;
+			off = regs - (__u64)task->stack;
+			if (regs_offset != off)
+				regs_offset = off;
 		}
 	} else {
 		task = current_task(task_storage);
