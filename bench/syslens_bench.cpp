@@ -94,10 +94,12 @@ struct EmptyPrograms final : Attached {
 };
 
 struct Syslens final : Attached {
-  explicit Syslens(Mode m, std::uint32_t sample_every = syslens::kDefaultLatencySampleEvery) {
+  explicit Syslens(Mode m, std::uint32_t sample_every = syslens::kDefaultLatencySampleEvery,
+                   syslens::CurrentTask current = syslens::CurrentTask::automatic) {
     ProbeOptions o;
     o.mode = m;
     o.latency_sample_every = sample_every;
+    o.current_task = current;
     probes = std::make_unique<syslens::Loader>(o);
   }
   std::unique_ptr<syslens::Loader> probes;  // attached: that is all the bench needs
@@ -528,6 +530,13 @@ int main(int argc, char** argv) {
       {"syslens full, every call timed", "floor + clock reads",
        [] { return std::unique_ptr<Attached>(new Syslens(Mode::full, 1)); }},
       {"syslens count-only", enter, [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
+      // bpf.current_task: switch. Where the kernel lacks bpf_rdonly_cast
+      // (before 6.2) the same as the row above.
+      {"syslens count-only, current_task: switch", enter,
+       [] {
+         return std::unique_ptr<Attached>(
+             new Syslens(Mode::count, syslens::kDefaultLatencySampleEvery, syslens::CurrentTask::from_switch));
+       }},
   };
   // Peers, keyed like syslens (cgroup and syscall) where the tool can.
   std::vector<std::string> skipped;

@@ -925,6 +925,19 @@ int BPF_PROG(tpbtf_switch_task, bool preempt, struct task_struct *prev, struct t
 	return handle_switch(prev, next);
 }
 
+/* Count-only on 6.2+: all tpbtf_enter_cur needs of a context switch, the task
+ * switched in (no records to move: count-only has no exit program). */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(tpbtf_switch_cur, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct syslens_cpu_rec *cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
+
+	if (cr)
+		cr->current = (__u64)next;
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tpbtf_thread_exit)
 {

@@ -17,6 +17,11 @@ namespace syslens {
 enum class Mode { full, count };
 enum class AttachKind { automatic, tp_btf, raw_tp };
 enum class ThreadStore { automatic, task_storage, tid_hash };
+// How the enter program finds the current task (bpf.current_task): from the
+// context-switch program where the kernel allows it (switch), or a helper
+// call. automatic: switch in full mode, which has that program anyway, the
+// helper in count-only, which would add it to every context switch.
+enum class CurrentTask { automatic, from_switch, helper };
 enum class RunStatsMode { sampled, on, off };
 
 struct ListenAddress {
@@ -51,6 +56,7 @@ struct Config {
   Mode mode = Mode::full;
   AttachKind attach = AttachKind::automatic;
   ThreadStore thread_store = ThreadStore::automatic;
+  CurrentTask current_task = CurrentTask::automatic;
   std::string kernel_btf;  // empty: the kernel's own /sys/kernel/btf/vmlinux
   std::uint32_t max_stats_entries = 65536;
   std::uint32_t max_errno_entries = 16384;
@@ -151,5 +157,6 @@ std::chrono::milliseconds parse_duration(std::string_view s);
 std::string_view to_string(Mode m);
 std::string_view to_string(AttachKind a);
 std::string_view to_string(ThreadStore t);
+std::string_view to_string(CurrentTask c);
 
 }  // namespace syslens

@@ -497,10 +497,23 @@ INSTANTIATE_TEST_SUITE_P(Variants, FullMode,
 // calls. All are still counted in the workload's cgroup. Where the enter
 // takes the current task from context switches (6.2+) it saw each wrong task
 // (switch_untraced); before 6.2 it asks the helper and never looks.
-TEST(CurrentTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
+// Full mode as shipped, count-only with bpf.current_task: switch (its own
+// context-switch program), and full mode told to ask the helper.
+struct CurrentTaskCase {
+  Mode mode;
+  syslens::CurrentTask current;
+};
+
+class SwitchedInTask : public ::testing::TestWithParam<CurrentTaskCase> {};
+
+TEST_P(SwitchedInTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
   SYSLENS_REQUIRE_ROOT();
-  KernelEdge probes(options(Mode::full, Variant{AttachKind::tp_btf, ThreadStore::task_storage}));
-  ASSERT_EQ(probes.loader.current_from_switch(), kernel_has_rdonly_cast());
+  const Mode mode = GetParam().mode;
+  ProbeOptions opts = options(mode, Variant{AttachKind::tp_btf, ThreadStore::task_storage});
+  opts.current_task = GetParam().current;
+  KernelEdge probes(opts);
+  ASSERT_EQ(probes.loader.current_from_switch(),
+            GetParam().current != syslens::CurrentTask::helper && kernel_has_rdonly_cast());
   const int ncpus = probes.loader.layout().ncpus;
   if (ncpus < 2) GTEST_SKIP() << "needs two CPUs";
   const std::size_t bytes = static_cast<std::size_t>(ncpus) * sizeof(syslens_cpu_rec);
@@ -538,7 +551,7 @@ TEST(CurrentTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
   const auto v = view(snap, cg.id());
   ASSERT_TRUE(v.stats.count({nr("getppid"), 0}));
   EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, static_cast<std::uint64_t>(kGetppid));
-  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, static_cast<std::uint64_t>(kGetppid));
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, mode == Mode::full ? static_cast<std::uint64_t>(kGetppid) : 0U);
   const std::uint64_t untraced =
       snap.counters[SYSLENS_CNT_SWITCH_UNTRACED] - before.counters[SYSLENS_CNT_SWITCH_UNTRACED];
   if (probes.loader.current_from_switch()) {
@@ -547,6 +560,17 @@ TEST(CurrentTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
     EXPECT_EQ(untraced, 0U);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, SwitchedInTask,
+                         ::testing::Values(CurrentTaskCase{Mode::full, syslens::CurrentTask::automatic},
+                                           CurrentTaskCase{Mode::count, syslens::CurrentTask::from_switch},
+                                           CurrentTaskCase{Mode::full, syslens::CurrentTask::helper}),
+                         [](const ::testing::TestParamInfo<CurrentTaskCase>& i) {
+                           return std::string(i.param.mode == Mode::full ? "full_" : "count_") +
+                                  std::string(i.param.current == syslens::CurrentTask::from_switch ? "switch"
+                                              : i.param.current == syslens::CurrentTask::helper    ? "helper"
+                                                                                                   : "auto");
+                         });
 
 // The entry cpu_slot() in bpf/syslens.bpf.c hashes a native key to, within
 // its CPU's range (a copy: the test below fails if the two differ).
@@ -628,6 +652,8 @@ TEST(CgroupV1, KeysByTheV1HierarchyCgroup) {
 TEST(CountMode, CountsEveryCallAndTracksNothingElse) {
   SYSLENS_REQUIRE_ROOT();
   KernelEdge probes(options(Mode::count, {AttachKind::automatic, ThreadStore::automatic}));
+  // By default count-only asks the helper: it has no context-switch program.
+  EXPECT_FALSE(probes.loader.current_from_switch());
   TestCgroup cg("count");
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
   const auto v = view(probes.maps.read(), cg.id());

@@ -79,6 +79,7 @@ ProbeOptions ProbeOptions::from(const Config& c) {
   o.mode = c.mode;
   o.attach = c.attach;
   o.thread_store = c.thread_store;
+  o.current_task = c.current_task;
   o.kernel_btf = c.kernel_btf;
   o.max_stats_entries = c.max_stats_entries;
   o.max_errno_entries = c.max_errno_entries;
@@ -330,10 +331,20 @@ Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {
   }
   if (opts.thread_store != ThreadStore::task_storage) stores.push_back(ThreadStore::tid_hash);
 
-  // Full mode on tp_btf with task storage: the enter program takes the
-  // current task from the context-switch program where the kernel allows
-  // it, else (or if that fails to load) asks a helper.
-  const bool rdonly_cast = opts.mode == Mode::full && btf.rdonly_cast;
+  // On tp_btf with task storage: the enter program takes the current task
+  // from the context-switch program where the kernel allows it, else (or if
+  // that fails to load) asks a helper. By default in full mode only:
+  // count-only has no context-switch program, and adding one that stores the
+  // task and no more costs every context switch of the host the hook's price
+  // (bpf.current_task; docs/design.md has the measurements).
+  const bool want_switch = opts.current_task == CurrentTask::from_switch ||
+                           (opts.current_task == CurrentTask::automatic && opts.mode == Mode::full);
+  if (opts.current_task == CurrentTask::from_switch && !btf.rdonly_cast) {
+    spdlog::info(
+        "bpf.current_task is switch, but the kernel offers no bpf_rdonly_cast (Linux 6.2+; never with "
+        "bpf.kernel_btf): asking a helper");
+  }
+  const bool rdonly_cast = want_switch && btf.rdonly_cast;
   std::string failures;
   for (auto a : attaches) {
     for (auto s : stores) {
@@ -413,6 +424,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   auto& p = skel->progs;
   if (current_from_switch) {
     bpf_program__set_autoload(p.tpbtf_enter_cur, true);
+    if (!full) bpf_program__set_autoload(p.tpbtf_switch_cur, true);
   } else {
     bpf_program__set_autoload(
         tp ? (task ? p.tpbtf_enter_task : p.tpbtf_enter_tid) : (task ? p.rawtp_enter_task : p.rawtp_enter_tid), true);
@@ -430,7 +442,9 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   if (!err) err = bpf_map__set_max_entries(m.syslens_errors, opts.max_errno_entries);
   if (!err) err = bpf_map__set_max_entries(m.syslens_tid_rec, (full && !task) ? opts.max_threads : 1);
   if (!err && !task) err = bpf_map__set_autocreate(m.syslens_task_rec, false);
-  if (!err) err = bpf_map__set_max_entries(m.syslens_cpu_recs, full ? static_cast<std::uint32_t>(layout_.ncpus) : 1);
+  if (!err)
+    err = bpf_map__set_max_entries(m.syslens_cpu_recs,
+                                   (full || current_from_switch) ? static_cast<std::uint32_t>(layout_.ncpus) : 1);
   // The slot table is capped at 32 MiB: fewer entries per CPU on big machines.
   std::uint32_t slots = opts.cpu_slots;
   while (slots > 16 &&
@@ -501,9 +515,9 @@ void Loader::attach_all() {
   // program goes first: without it a blocked call's record could be lost.
   std::vector<struct bpf_program*> order;
   auto& p = skel_->progs;
-  for (auto* prog : {p.tpbtf_switch_task, p.rawtp_switch_task, p.tpbtf_thread_exit, p.rawtp_thread_exit,
-                     p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task, p.rawtp_exit_tid, p.tpbtf_enter_task,
-                     p.tpbtf_enter_cur, p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
+  for (auto* prog : {p.tpbtf_switch_task, p.tpbtf_switch_cur, p.rawtp_switch_task, p.tpbtf_thread_exit,
+                     p.rawtp_thread_exit, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task, p.rawtp_exit_tid,
+                     p.tpbtf_enter_task, p.tpbtf_enter_cur, p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
     if (bpf_program__autoload(prog)) order.push_back(prog);
   }
   for (auto* prog : order) {

@@ -125,6 +125,7 @@ mode: count
 bpf:
   attach: raw_tp
   thread_store: tid_hash
+  current_task: helper
   max_stats_entries: 1024
   run_stats:
     mode: "off"
@@ -138,6 +139,7 @@ metrics:
   EXPECT_EQ(c.mode, Mode::count);
   EXPECT_EQ(c.attach, AttachKind::raw_tp);
   EXPECT_EQ(c.thread_store, ThreadStore::tid_hash);
+  EXPECT_EQ(c.current_task, CurrentTask::helper);
   EXPECT_EQ(c.max_stats_entries, 1024U);
   EXPECT_EQ(c.run_stats, RunStatsMode::off);
   EXPECT_EQ(c.run_stats_interval, std::chrono::minutes(2));
@@ -174,6 +176,9 @@ TEST(ConfigFile, MistakesNameTheKey) {
   expect_fatal([] { yaml("metrics:\n  latency: quantiles\n"); }, kExitConfig,
                "metrics.latency: 'quantiles' is not one of histogram, summary");
   EXPECT_TRUE(yaml("metrics:\n  latency: histogram\n").latency_buckets_per_cgroup);
+  expect_fatal([] { yaml("bpf:\n  current_task: fast\n"); }, kExitConfig,
+               "bpf.current_task: 'fast' is not one of auto, helper, switch");
+  EXPECT_EQ(yaml("bpf:\n  current_task: switch\n").current_task, CurrentTask::from_switch);
   EXPECT_EQ(yaml("overhead:\n  budget_ns_per_syscall: 250\n  recheck: 30s\n").overhead_budget_ns, 250U);
   // Found by fuzz_config: a YAML error that quotes the input's newline
   // ("unknown escape character") still gives one line.
@@ -232,6 +237,7 @@ TEST(ConfigFile, ShippedExampleIsValidAndEqualsTheDefaults) {
   EXPECT_EQ(c.mode, d.mode);
   EXPECT_EQ(c.attach, d.attach);
   EXPECT_EQ(c.thread_store, d.thread_store);
+  EXPECT_EQ(c.current_task, d.current_task);
   EXPECT_EQ(c.kernel_btf, d.kernel_btf);
   EXPECT_EQ(c.max_stats_entries, d.max_stats_entries);
   EXPECT_EQ(c.max_errno_entries, d.max_errno_entries);

@@ -26,6 +26,7 @@ struct ProbeOptions {
   Mode mode = Mode::full;
   AttachKind attach = AttachKind::automatic;
   ThreadStore thread_store = ThreadStore::automatic;
+  CurrentTask current_task = CurrentTask::automatic;
   std::string kernel_btf;  // custom BTF file; empty: /sys/kernel/btf/vmlinux
   std::uint32_t max_stats_entries = 65536;
   std::uint32_t max_errno_entries = 16384;
