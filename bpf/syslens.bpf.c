@@ -698,15 +698,32 @@ static __always_inline void trace_event(const struct syslens_enter_rec *rec, lon
  * This CPU's record if it has a call pending: then it is the current task's.
  * Any other task that entered a call here was switched out since, and the
  * sched_switch program moved its pending record to its task storage, so the
- * exit need not compare the task (a helper call on every exit).
+ * exit need not ask for the current task (a helper call on every exit).
+ * Where the enter checks the task it takes from context switches (6.2+), the
+ * exit checks the record's task the same way: on a kernel that switches
+ * tasks without the tracepoint the record can be another task's, left here
+ * when it was switched out; then it is not this call's (regs: its registers).
  */
-static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu)
+static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu, __u64 regs)
 {
 	struct syslens_cpu_rec *cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 
-	if (cr && cr->rec.ts_ns)
-		return &cr->rec;
-	return 0;
+	if (!cr || !cr->rec.ts_ns)
+		return 0;
+#ifdef SYSLENS_RDONLY_CAST
+	__u64 off = regs_offset;
+
+	if (off && cr->task) {
+		struct task_struct *t = bpf_rdonly_cast(
+			(void *)cr->task, bpf_core_type_id_kernel(struct task_struct));
+
+		if ((__u64)t->stack + off != regs) {
+			count_event(SYSLENS_CNT_SWITCH_UNTRACED);
+			return 0;
+		}
+	}
+#endif
+	return &cr->rec;
 }
 
 /*
@@ -785,7 +802,7 @@ static __always_inline int handle_exit(const struct pt_regs *regs, long ret, boo
 	bool failed = ret < 0 && ret >= -SYSLENS_MAX_ERRNO;
 
 	if (task_storage)
-		rec = cpu_rec_of_current(cpu);
+		rec = cpu_rec_of_current(cpu, (__u64)regs);
 	if (!rec && !lazy)
 		rec = rec_for_exit(task_storage);
 	if (rec && (rec->flags & SYSLENS_REC_IN_FLIGHT)) {

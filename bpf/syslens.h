@@ -163,7 +163,8 @@ struct syslens_enter_rec {
  * Padded to a cache line: each CPU writes only its own.
  */
 struct syslens_cpu_rec {
-	__u64 task; /* the task_struct pointer, compared, never dereferenced */
+	__u64 task; /* the task_struct pointer: compared; read only to check that
+		     * it is current (tpbtf_enter_cur's object, 6.2+) */
 	struct syslens_enter_rec rec;
 	__u32 rng;	 /* xorshift32 state of the latency sampler; 0: not seeded */
 	__u32 countdown; /* untimed calls until this CPU times one, + 1; 0: not drawn */

@@ -572,6 +572,88 @@ INSTANTIATE_TEST_SUITE_P(Modes, SwitchedInTask,
                                                                                                    : "auto");
                          });
 
+// The exit's side of the same: a record left pending in a CPU's entry by a
+// task switched out without the tracepoint must not be taken by the next
+// task's exit there. Here a record of another real task (the one last
+// switched in on CPU 1), keyed to a cgroup nothing runs in, is written into
+// CPU 0's entry each time a workload on CPU 0 sleeps in read(); the read's
+// return then finds it first. Where the enter takes the current task from
+// context switches (6.2+) the exit checks the record's task and leaves it:
+// nothing is ever counted under the unused cgroup (without the check, a
+// latency under it each round that another call on CPU 0 did not clear the
+// entry first). Before 6.2 the exit trusts the entry, as every stock kernel
+// allows; the workload's own counts are checked on every kernel.
+TEST(CurrentTaskRecord, AnotherTasksStaleRecordIsNotTakenByTheExit) {
+  SYSLENS_REQUIRE_ROOT();
+  ProbeOptions opts = options(Mode::full, Variant{AttachKind::tp_btf, ThreadStore::task_storage});
+  opts.latency_sample_every = 1U << 20;  // the workload's own calls untimed: only the planted record
+  KernelEdge probes(opts);
+  const int ncpus = probes.loader.layout().ncpus;
+  if (ncpus < 2) GTEST_SKIP() << "needs two CPUs";
+  const std::size_t bytes = static_cast<std::size_t>(ncpus) * sizeof(syslens_cpu_rec);
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     bpf_map__fd(probes.loader.skeleton().maps.syslens_cpu_recs), 0);
+  ASSERT_NE(mem, MAP_FAILED) << std::strerror(errno);
+  auto* recs = static_cast<syslens_cpu_rec*>(mem);
+  TestCgroup unused("stale-rec-unused");
+  const auto before = probes.maps.read();
+
+  constexpr int kRounds = 200;
+  int ready[2], go[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  std::atomic<int> planted{0};
+  std::thread planter([&] {
+    if (!pin_to_cpu(1)) return;
+    for (int i = 0; i < kRounds; ++i) {
+      char c = 0;
+      if (::read(ready[0], &c, 1) != 1) return;
+      ::usleep(2000);  // the workload is asleep in its read() by now
+      const std::uint64_t other = __atomic_load_n(&recs[1].current, __ATOMIC_RELAXED);
+      if (other != 0) {
+        syslens_cpu_rec& cr = recs[0];
+        cr.rec.cgroup_id = unused.id();
+        cr.rec.nr = nr("getppid");
+        cr.rec.abi = 0;
+        cr.rec.flags = 0;
+        cr.rec.slot = 0;
+        cr.task = other;
+        __atomic_store_n(&cr.rec.ts_ns, std::uint64_t{1000}, __ATOMIC_RELEASE);  // pending, timed
+        planted.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (::write(go[1], &c, 1) != 1) return;
+    }
+  });
+  TestCgroup cg("stale-rec");
+  const int rc = run_in_cgroup(cg, [&] {
+    if (!pin_to_cpu(0)) return 1;
+    char c = 0;
+    for (int i = 0; i < kRounds; ++i) {
+      if (::write(ready[1], &c, 1) != 1 || ::read(go[0], &c, 1) != 1) return 2;
+    }
+    return 0;
+  });
+  planter.join();
+  ::munmap(mem, bytes);
+  for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
+  ASSERT_EQ(rc, 0);
+  ASSERT_GT(planted.load(), kRounds / 2);
+
+  const auto snap = probes.maps.read();
+  const auto v = view(snap, cg.id());
+  std::map<std::uint32_t, std::uint64_t> calls;
+  for (const auto& [k, val] : v.stats) calls[k.first] = val.calls;
+  const std::map<std::uint32_t, std::uint64_t> want = {
+      {nr("sched_setaffinity"), 1}, {nr("write"), kRounds}, {nr("read"), kRounds}, {nr("exit_group"), 1}};
+  EXPECT_EQ(calls, want);
+  const std::uint64_t untraced =
+      snap.counters[SYSLENS_CNT_SWITCH_UNTRACED] - before.counters[SYSLENS_CNT_SWITCH_UNTRACED];
+  if (probes.loader.current_from_switch()) {
+    EXPECT_TRUE(view(snap, unused.id()).stats.empty());
+    EXPECT_GT(untraced, 0U);
+  }
+}
+
 // The entry cpu_slot() in bpf/syslens.bpf.c hashes a native key to, within
 // its CPU's range (a copy: the test below fails if the two differ).
 std::size_t slot_way(std::uint64_t cgroup_id, std::uint32_t nr, std::uint32_t cpu_slots) {
