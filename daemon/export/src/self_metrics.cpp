@@ -19,9 +19,12 @@ SelfMetrics::SelfMetrics(const SelfInfo& info) {
   gauge("syslens_build_info", "A metric with a constant '1' value labeled by version and commit.")
       .Add({{"commit", kGitCommit}, {"kernel", info.kernel}, {"version", kVersion}})
       .Set(1);
-  gauge("syslens_bpf_info", "How the BPF programs were loaded: mode, attach type, per-thread store, cgroup hierarchy.")
+  gauge("syslens_bpf_info",
+        "How the BPF programs were loaded: mode, attach type, per-thread store, cgroup hierarchy, where the enter "
+        "finds the current task.")
       .Add({{"attach", info.attach},
             {"cgroup_hierarchy", info.hierarchy},
+            {"current_task", info.current_task},
             {"mode", info.mode},
             {"thread_store", info.thread_store}})
       .Set(1);

@@ -225,7 +225,7 @@ TEST(Collector, KernelAndSelfFamiliesAreAllPresent) {
   FakeSource src;
   FakeNamer names;
   src.snap.fill = {{"syslens_stats", 3, 64}};
-  SelfMetrics self({"full", "tp_btf", "task_storage", "6.18", "v2"});
+  SelfMetrics self({"full", "tp_btf", "task_storage", "6.18", "v2", "switch"});
   SelfSample smp;
   smp.programs = std::vector<ProgramStats>{{"tpbtf_enter_task", 100, 5000}};
   smp.run_stats_seconds = 1.5;
@@ -258,6 +258,7 @@ TEST(Collector, KernelAndSelfFamiliesAreAllPresent) {
   }
   EXPECT_DOUBLE_EQ(samples(text, "syslens_bpf_program_run_seconds_total")[0].value, 5e-6);
   EXPECT_EQ(label(samples(text, "syslens_bpf_info")[0], "attach"), "tp_btf");
+  EXPECT_EQ(label(samples(text, "syslens_bpf_info")[0], "current_task"), "switch");
   // The failure counters are all there, zero or not, so alerts can use them.
   EXPECT_EQ(samples(text, "syslens_bpf_failures_total").size(), 9U);
   EXPECT_NE(text.find("syslens_bpf_map_capacity{map=\"syslens_stats\"} 64"), std::string::npos) << text;

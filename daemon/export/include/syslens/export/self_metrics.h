@@ -29,11 +29,12 @@
 namespace syslens {
 
 struct SelfInfo {
-  std::string mode;              // full | count
-  std::string attach;            // tp_btf | raw_tp
-  std::string thread_store;      // task_storage | tid_hash | none
-  std::string kernel;            // uname release
-  std::string hierarchy = "v2";  // cgroup hierarchy keyed by: v2 or v1:<controller>
+  std::string mode;                     // full | count
+  std::string attach;                   // tp_btf | raw_tp
+  std::string thread_store;             // task_storage | tid_hash | none
+  std::string kernel;                   // uname release
+  std::string hierarchy = "v2";         // cgroup hierarchy keyed by: v2 or v1:<controller>
+  std::string current_task = "helper";  // or switch: bpf.current_task, as the loader could
 };
 
 // One sample of every component's own numbers, taken at a scrape.
