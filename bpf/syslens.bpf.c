@@ -560,6 +560,25 @@ static __always_inline __u32 count_call(const struct syslens_stats_key *key, __u
  */
 volatile __u64 regs_offset;
 
+#ifdef SYSLENS_RDONLY_CAST
+/*
+ * task (a task_struct pointer) as a read-only BTF pointer if it is the task
+ * making the syscall whose user registers are at regs: the one whose kernel
+ * stack plus off (regs_offset, learnt) is regs. Else 0, counted: a task
+ * switched in or out without the sched_switch tracepoint.
+ */
+static __always_inline struct task_struct *task_of_regs(__u64 task, __u64 off, __u64 regs)
+{
+	struct task_struct *t =
+		bpf_rdonly_cast((void *)task, bpf_core_type_id_kernel(struct task_struct));
+
+	if ((__u64)t->stack + off == regs)
+		return t;
+	count_event(SYSLENS_CNT_SWITCH_UNTRACED);
+	return 0;
+}
+#endif
+
 /*
  * The task the sched_switch program saw switched in on this CPU last, if it
  * is current: the one whose kernel stack the syscall's registers are on.
@@ -574,14 +593,10 @@ static __always_inline struct task_struct *switched_in_task(struct syslens_cpu_r
 	if (!cr || !cr->current || !off)
 		return 0;
 #ifdef SYSLENS_RDONLY_CAST
-	struct task_struct *t =
-		bpf_rdonly_cast((void *)cr->current, bpf_core_type_id_kernel(struct task_struct));
-
-	if ((__u64)t->stack + off == regs)
-		return t;
-	count_event(SYSLENS_CNT_SWITCH_UNTRACED);
-#endif
+	return task_of_regs(cr->current, off, regs);
+#else
 	return 0;
+#endif
 }
 
 /*
@@ -713,15 +728,8 @@ static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu, _
 #ifdef SYSLENS_RDONLY_CAST
 	__u64 off = regs_offset;
 
-	if (off && cr->task) {
-		struct task_struct *t = bpf_rdonly_cast(
-			(void *)cr->task, bpf_core_type_id_kernel(struct task_struct));
-
-		if ((__u64)t->stack + off != regs) {
-			count_event(SYSLENS_CNT_SWITCH_UNTRACED);
-			return 0;
-		}
-	}
+	if (off && cr->task && !task_of_regs(cr->task, off, regs))
+		return 0;
 #endif
 	return &cr->rec;
 }

@@ -66,18 +66,6 @@ std::string_view to_string(ThreadStore t) {
   return "?";
 }
 
-std::string_view to_string(CurrentTask c) {
-  switch (c) {
-    case CurrentTask::automatic:
-      return "auto";
-    case CurrentTask::from_switch:
-      return "switch";
-    case CurrentTask::helper:
-      return "helper";
-  }
-  return "?";
-}
-
 ListenAddress parse_listen_address(std::string_view s) {
   const std::string orig(s);
   ListenAddress a;

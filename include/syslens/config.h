@@ -157,6 +157,5 @@ std::chrono::milliseconds parse_duration(std::string_view s);
 std::string_view to_string(Mode m);
 std::string_view to_string(AttachKind a);
 std::string_view to_string(ThreadStore t);
-std::string_view to_string(CurrentTask c);
 
 }  // namespace syslens

@@ -344,11 +344,11 @@ Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {
         "bpf.current_task is switch, but the kernel offers no bpf_rdonly_cast (Linux 6.2+; never with "
         "bpf.kernel_btf): asking a helper");
   }
-  const bool rdonly_cast = want_switch && btf.rdonly_cast;
+  const bool from_switch = want_switch && btf.rdonly_cast;
   std::string failures;
   for (auto a : attaches) {
     for (auto s : stores) {
-      const bool can_switch = rdonly_cast && a == AttachKind::tp_btf && s == ThreadStore::task_storage;
+      const bool can_switch = from_switch && a == AttachKind::tp_btf && s == ThreadStore::task_storage;
       std::string why;
       if ((can_switch && try_load(opts, a, s, true, why)) || try_load(opts, a, s, false, why)) {
         open_new_keys();
