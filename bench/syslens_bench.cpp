@@ -380,7 +380,7 @@ void where_the_time_goes(const Options& opt, const std::vector<BenchConfig>& con
   std::printf(
       "Where the time goes, 1 thread: kernel BPF run-time statistics on for each measurement; medians of %d rounds\n",
       opt.rounds);
-  std::printf("%-8s %-38s %-19s %9s %8s %11s %12s\n", "syscall", "configuration", "program", "runs/call", "ns/run",
+  std::printf("%-8s %-40s %-19s %9s %8s %11s %12s\n", "syscall", "configuration", "program", "runs/call", "ns/run",
               "own ns/run", "own ns/call");
   for (const auto& w : opt.workloads) {
     // Per configuration and program, one value per round.
@@ -418,11 +418,11 @@ void where_the_time_goes(const Options& opt, const std::vector<BenchConfig>& con
       for (const auto& [name, v] : ns_run[c.name]) {
         const double calls = median(per_call[c.name][name]), own = median(own_run[c.name][name]);
         total += own * calls;
-        std::printf("%-8s %-38s %-19s %9.3f %8.1f %11.1f %12.1f\n", w.c_str(), c.name.c_str(), name.c_str(), calls,
+        std::printf("%-8s %-40s %-19s %9.3f %8.1f %11.1f %12.1f\n", w.c_str(), c.name.c_str(), name.c_str(), calls,
                     median(v), own, own * calls);
       }
       if (!ns_run[c.name].empty())
-        std::printf("%-8s %-38s %-19s %9s %8s %11s %12.1f\n", w.c_str(), c.name.c_str(), "(all)", "", "", "", total);
+        std::printf("%-8s %-40s %-19s %9s %8s %11s %12.1f\n", w.c_str(), c.name.c_str(), "(all)", "", "", "", total);
     }
     std::printf("\n");
     std::fflush(stdout);
@@ -577,7 +577,7 @@ int main(int argc, char** argv) {
   std::printf("syslens-bench: %d rounds x %ld syscalls per thread, interleaved; kernel %s\n", opt.rounds,
               opt.iterations, u.release);
   if (opt.micro) {
-    std::printf("\n%-8s %-3s %-36s %10s %17s %10s %14s %10s %10s\n", "syscall", "thr", "configuration", "ns/call",
+    std::printf("\n%-8s %-3s %-40s %10s %17s %10s %14s %10s %10s\n", "syscall", "thr", "configuration", "ns/call",
                 "spread (min-max)", "added ns", "x floor added", "best added", "x floor");
 
     for (const auto& w : opt.workloads) {
@@ -638,7 +638,7 @@ int main(int argc, char** argv) {
           char spread[32];
           std::snprintf(spread, sizeof(spread), "%.0f-%.0f", *std::min_element(v.begin(), v.end()),
                         *std::max_element(v.begin(), v.end()));
-          std::printf("%-8s %-3d %-36s %10.1f %17s %10.1f %14s %10.1f %10s\n", w.c_str(), nt, c.name.c_str(), median(v),
+          std::printf("%-8s %-3d %-40s %10.1f %17s %10.1f %14s %10.1f %10s\n", w.c_str(), nt, c.name.c_str(), median(v),
                       spread, c.name == "none" ? 0.0 : add, ratio, c.name == "none" ? 0.0 : best(c.name), best_ratio);
         }
         std::printf("\n");
