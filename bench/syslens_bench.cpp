@@ -530,12 +530,18 @@ int main(int argc, char** argv) {
       {"syslens full, every call timed", "floor + clock reads",
        [] { return std::unique_ptr<Attached>(new Syslens(Mode::full, 1)); }},
       {"syslens count-only", enter, [] { return std::unique_ptr<Attached>(new Syslens(Mode::count)); }},
-      // bpf.current_task: switch. Where the kernel lacks bpf_rdonly_cast
-      // (before 6.2) the same as the row above.
+      // bpf.current_task: the default (by kernel stack) against the other
+      // two ways. Where the kernel lacks bpf_rdonly_cast (before 6.2) all
+      // three are the helper's.
       {"syslens count-only, current_task: switch", enter,
        [] {
          return std::unique_ptr<Attached>(
              new Syslens(Mode::count, syslens::kDefaultLatencySampleEvery, syslens::CurrentTask::from_switch));
+       }},
+      {"syslens count-only, current_task: helper", enter,
+       [] {
+         return std::unique_ptr<Attached>(
+             new Syslens(Mode::count, syslens::kDefaultLatencySampleEvery, syslens::CurrentTask::helper));
        }},
   };
   // Peers, keyed like syslens (cgroup and syscall) where the tool can.

@@ -137,6 +137,25 @@ struct {
 	__type(value, struct syslens_cpu_rec);
 } syslens_cpu_recs SEC(".maps");
 
+/*
+ * Count-only's current task without a helper call or a context-switch
+ * program (tpbtf_enter_stack): task pointers by where their kernel stack is,
+ * SYSLENS_STACK_TASKS entries indexed by a hash of the syscall's register
+ * address. Only a hint: the enter checks an entry against the registers
+ * before it trusts it, so a stale, torn or colliding entry is a miss (the
+ * enter asks the helper and writes the entry). Shared by all CPUs: a task's
+ * entry is only written when it misses.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	/* Mappable: the kernel tests write wrong tasks in. */
+	__uint(map_flags, BPF_F_MMAPABLE);
+	/* SYSLENS_STACK_TASKS when tpbtf_enter_stack loads, else 1. */
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} syslens_stack_tasks SEC(".maps");
+
 /* Per-thread enter record before 5.11: keyed by tid, removed at thread exit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -564,18 +583,14 @@ volatile __u64 regs_offset;
 /*
  * task (a task_struct pointer) as a read-only BTF pointer if it is the task
  * making the syscall whose user registers are at regs: the one whose kernel
- * stack plus off (regs_offset, learnt) is regs. Else 0, counted: a task
- * switched in or out without the sched_switch tracepoint.
+ * stack plus off (regs_offset, learnt) is regs. Else 0.
  */
 static __always_inline struct task_struct *task_of_regs(__u64 task, __u64 off, __u64 regs)
 {
 	struct task_struct *t =
 		bpf_rdonly_cast((void *)task, bpf_core_type_id_kernel(struct task_struct));
 
-	if ((__u64)t->stack + off == regs)
-		return t;
-	count_event(SYSLENS_CNT_SWITCH_UNTRACED);
-	return 0;
+	return (__u64)t->stack + off == regs ? t : 0;
 }
 #endif
 
@@ -590,14 +605,53 @@ static __always_inline struct task_struct *switched_in_task(struct syslens_cpu_r
 {
 	__u64 off = regs_offset;
 
+	struct task_struct *t = 0;
+
 	if (!cr || !cr->current || !off)
 		return 0;
 #ifdef SYSLENS_RDONLY_CAST
-	return task_of_regs(cr->current, off, regs);
+	t = task_of_regs(cr->current, off, regs);
+	if (!t)
+		count_event(SYSLENS_CNT_SWITCH_UNTRACED);
+#endif
+	return t;
+}
+
+/*
+ * This kernel stack's entry of syslens_stack_tasks (regs: the user registers
+ * at its top). Stacks are at least 16 KiB apart: the bits above are the
+ * stack's, mixed by one multiply. The verifier allows no shift of a pointer,
+ * but one pointer less another is a number (given CAP_PERFMON): regs less
+ * the table's address, the same for every stack.
+ */
+static __always_inline __u64 *stack_task_entry(__u64 regs)
+{
+	__u64 at = regs - (__u64)(void *)&syslens_stack_tasks;
+	__u32 i = (__u32)(((at >> 14) * 0x9E3779B97F4A7C15ULL) >> (64 - SYSLENS_STACK_TASKS_BITS));
+
+	return bpf_map_lookup_elem(&syslens_stack_tasks, &i);
+}
+
+/* The task whose kernel stack regs are on, if entry names it; else 0. */
+static __always_inline struct task_struct *stack_task(const __u64 *entry, __u64 regs)
+{
+	__u64 off = regs_offset;
+
+	if (!entry || !*entry || !off)
+		return 0;
+#ifdef SYSLENS_RDONLY_CAST
+	return task_of_regs(*entry, off, regs);
 #else
 	return 0;
 #endif
 }
+
+/* Where handle_enter finds the current task (bpf.current_task). */
+enum task_from {
+	TASK_FROM_HELPER,
+	TASK_FROM_SWITCH, /* tpbtf_enter_cur */
+	TASK_FROM_STACK,  /* tpbtf_enter_stack */
+};
 
 /*
  * lazy (tp_btf with task storage, the default): an enter leaves a record only
@@ -607,13 +661,14 @@ static __always_inline struct task_struct *switched_in_task(struct syslens_cpu_r
  * sched_switch program moves a pending record out of the CPU's slot and back
  * in with its task, so the exit only ever looks at the slot.
  */
-static __always_inline int handle_enter(long id, bool task_storage, bool lazy, __u64 regs)
+static __always_inline int handle_enter(long id, bool task_storage, bool lazy, __u64 regs,
+					enum task_from from)
 {
-	const bool switched_in = regs != 0;
 	struct syslens_stats_key key;
 	struct syslens_enter_rec *rec;
 	struct syslens_cpu_rec *cr = 0;
-	struct task_struct *task;
+	struct task_struct *task = 0;
+	__u64 *entry = 0;
 	__u32 cpu = bpf_get_smp_processor_id(), slot;
 	bool timed;
 
@@ -622,24 +677,31 @@ static __always_inline int handle_enter(long id, bool task_storage, bool lazy, _
 		return 0;
 	}
 	/*
-	 * switched_in (tpbtf_enter_cur, regs: the call's user registers): the
-	 * current task is the one the sched_switch program saw switched in on
-	 * this CPU last, which saves the helper call (about 20 ns where
-	 * returns are mitigated; the x86 JIT of 6.18 does not inline it).
+	 * TASK_FROM_SWITCH and TASK_FROM_STACK (regs: the call's user
+	 * registers) save the helper call (about 20 ns where returns are
+	 * mitigated; the x86 JIT of 6.18 does not inline it) where they can:
+	 * the task the sched_switch program saw switched in on this CPU last,
+	 * or the one syslens_stack_tasks has for this kernel stack.
 	 */
-	if (switched_in) {
+	if (from == TASK_FROM_SWITCH) {
 		cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 		task = switched_in_task(cr, regs);
-		if (!task) {
-			__u64 off;
+	} else if (from == TASK_FROM_STACK) {
+		entry = stack_task_entry(regs);
+		task = stack_task(entry, regs);
+		if (!task)
+			count_event(SYSLENS_CNT_STACK_TASK_MISS);
+	}
+	if (!task) {
+		task = current_task(task_storage);
+		if (from != TASK_FROM_HELPER) {
+			__u64 off = regs - (__u64)task->stack;
 
-			task = current_task(task_storage);
-			off = regs - (__u64)task->stack;
 			if (regs_offset != off)
 				regs_offset = off;
+			if (entry)
+				*entry = (__u64)task;
 		}
-	} else {
-		task = current_task(task_storage);
 	}
 	current_key(&key, task, id, task_storage);
 
@@ -649,7 +711,7 @@ static __always_inline int handle_enter(long id, bool task_storage, bool lazy, _
 
 	if (!track_latency)
 		return 0;
-	if (!switched_in)
+	if (from != TASK_FROM_SWITCH)
 		cr = bpf_map_lookup_elem(&syslens_cpu_recs, &cpu);
 	timed = sample_call(cr, key.cgroup_id);
 	if (task_storage && cr) {
@@ -728,8 +790,10 @@ static __always_inline struct syslens_enter_rec *cpu_rec_of_current(__u32 cpu, _
 #ifdef SYSLENS_RDONLY_CAST
 	__u64 off = regs_offset;
 
-	if (off && cr->task && !task_of_regs(cr->task, off, regs))
+	if (off && cr->task && !task_of_regs(cr->task, off, regs)) {
+		count_event(SYSLENS_CNT_SWITCH_UNTRACED);
 		return 0;
+	}
 #endif
 	return &cr->rec;
 }
@@ -912,7 +976,7 @@ static __always_inline int handle_thread_exit(void)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tpbtf_enter_task, struct pt_regs *regs, long id)
 {
-	return handle_enter(id, true, true, 0);
+	return handle_enter(id, true, true, 0, TASK_FROM_HELPER);
 }
 
 /* The default on 6.2+: tpbtf_enter_task with the current task from the
@@ -921,7 +985,16 @@ int BPF_PROG(tpbtf_enter_task, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tpbtf_enter_cur, struct pt_regs *regs, long id)
 {
-	return handle_enter(id, true, true, (__u64)regs);
+	return handle_enter(id, true, true, (__u64)regs, TASK_FROM_SWITCH);
+}
+
+/* Count-only's default on 6.2+: tpbtf_enter_task with the current task from
+ * syslens_stack_tasks, checked against the registers; no context-switch
+ * program. Loaded from the syslens_bpf_cast object only. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tpbtf_enter_stack, struct pt_regs *regs, long id)
+{
+	return handle_enter(id, true, true, (__u64)regs, TASK_FROM_STACK);
 }
 
 SEC("tp_btf/sys_exit")
@@ -933,7 +1006,7 @@ int BPF_PROG(tpbtf_exit_task, struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tpbtf_enter_tid, struct pt_regs *regs, long id)
 {
-	return handle_enter(id, false, false, 0);
+	return handle_enter(id, false, false, 0, TASK_FROM_HELPER);
 }
 
 SEC("tp_btf/sys_exit")
@@ -973,7 +1046,7 @@ int BPF_PROG(tpbtf_thread_exit)
 SEC("raw_tp/sys_enter")
 int rawtp_enter_task(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_enter((long)ctx->args[1], true, false, 0);
+	return handle_enter((long)ctx->args[1], true, false, 0, TASK_FROM_HELPER);
 }
 
 SEC("raw_tp/sys_exit")
@@ -985,7 +1058,7 @@ int rawtp_exit_task(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_enter")
 int rawtp_enter_tid(struct bpf_raw_tracepoint_args *ctx)
 {
-	return handle_enter((long)ctx->args[1], false, false, 0);
+	return handle_enter((long)ctx->args[1], false, false, 0, TASK_FROM_HELPER);
 }
 
 SEC("raw_tp/sys_exit")

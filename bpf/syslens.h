@@ -220,8 +220,19 @@ enum syslens_counter {
 					   * the kernel switched without the
 					   * sched_switch tracepoint; the enter
 					   * asked a helper instead */
+	SYSLENS_CNT_STACK_TASK_MISS,	/* event: tpbtf_enter_stack's table had
+					   * not the current task for its kernel
+					   * stack (the task's first call, or
+					   * another task's stack in the entry):
+					   * it asked a helper and wrote it in */
 	SYSLENS_CNT__MAX,
 };
+
+/* Entries of syslens_stack_tasks (tpbtf_enter_stack): 16384 kernel stacks,
+ * 128 KiB. More threads making calls at once than that share entries, and
+ * each shared one costs a helper call when its owner changes. */
+#define SYSLENS_STACK_TASKS_BITS 14
+#define SYSLENS_STACK_TASKS (1U << SYSLENS_STACK_TASKS_BITS)
 
 /* Entries of syslens_counters: more than SYSLENS_CNT__MAX. */
 #define SYSLENS_CNT_SLOTS 32

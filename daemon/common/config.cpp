@@ -66,6 +66,20 @@ std::string_view to_string(ThreadStore t) {
   return "?";
 }
 
+std::string_view to_string(CurrentTask c) {
+  switch (c) {
+    case CurrentTask::automatic:
+      return "auto";
+    case CurrentTask::from_switch:
+      return "switch";
+    case CurrentTask::from_stack:
+      return "stack";
+    case CurrentTask::helper:
+      return "helper";
+  }
+  return "?";
+}
+
 ListenAddress parse_listen_address(std::string_view s) {
   const std::string orig(s);
   ListenAddress a;
@@ -362,9 +376,11 @@ void apply_config_yaml(Config& cfg, std::string_view yaml_text, std::string_view
                             {{"auto", ThreadStore::automatic},
                              {"task_storage", ThreadStore::task_storage},
                              {"tid_hash", ThreadStore::tid_hash}});
-    bpf.choice<CurrentTask>(
-        "current_task", cfg.current_task,
-        {{"auto", CurrentTask::automatic}, {"switch", CurrentTask::from_switch}, {"helper", CurrentTask::helper}});
+    bpf.choice<CurrentTask>("current_task", cfg.current_task,
+                            {{"auto", CurrentTask::automatic},
+                             {"switch", CurrentTask::from_switch},
+                             {"stack", CurrentTask::from_stack},
+                             {"helper", CurrentTask::helper}});
     bpf.str("kernel_btf", cfg.kernel_btf);
     bpf.u32("max_stats_entries", cfg.max_stats_entries, 64, 1U << 24);
     bpf.u32("max_errno_entries", cfg.max_errno_entries, 64, 1U << 24);

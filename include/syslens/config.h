@@ -17,11 +17,12 @@ namespace syslens {
 enum class Mode { full, count };
 enum class AttachKind { automatic, tp_btf, raw_tp };
 enum class ThreadStore { automatic, task_storage, tid_hash };
-// How the enter program finds the current task (bpf.current_task): from the
-// context-switch program where the kernel allows it (switch), or a helper
-// call. automatic: switch in full mode, which has that program anyway, the
-// helper in count-only, which would add it to every context switch.
-enum class CurrentTask { automatic, from_switch, helper };
+// How the enter program finds the current task (bpf.current_task), where the
+// kernel allows it (Linux 6.2+): from the context-switch program (switch), or
+// from a table of tasks by kernel stack (stack); else, or told so, a helper
+// call. automatic: switch in full mode, which has that program anyway, stack
+// in count-only, which would add it to every context switch.
+enum class CurrentTask { automatic, from_switch, from_stack, helper };
 enum class RunStatsMode { sampled, on, off };
 
 struct ListenAddress {
@@ -157,5 +158,6 @@ std::chrono::milliseconds parse_duration(std::string_view s);
 std::string_view to_string(Mode m);
 std::string_view to_string(AttachKind a);
 std::string_view to_string(ThreadStore t);
+std::string_view to_string(CurrentTask c);
 
 }  // namespace syslens

@@ -120,15 +120,6 @@ std::string variant_name(const ::testing::TestParamInfo<Variant>& i) {
          std::to_string(i.param.cpu_slots) + (i.param.current_by_helper ? "_helper" : "");
 }
 
-// Whether the running kernel has bpf_rdonly_cast (6.2+): then full mode on
-// tp_btf with task storage takes the current task from context switches.
-bool kernel_has_rdonly_cast() {
-  struct btf* btf = btf__load_vmlinux_btf();
-  const bool ok = btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
-  btf__free(btf);
-  return ok;
-}
-
 ProbeOptions options(Mode mode, const Variant& v) {
   ProbeOptions o;
   o.mode = mode;
@@ -159,9 +150,10 @@ TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
   KernelEdge probes(options(Mode::full, GetParam()));
   ASSERT_EQ(probes.loader.attach_kind(), GetParam().attach);
   ASSERT_EQ(probes.loader.thread_store(), GetParam().store);
-  EXPECT_EQ(probes.loader.current_from_switch(), GetParam().attach == AttachKind::tp_btf &&
-                                                     GetParam().store == ThreadStore::task_storage &&
-                                                     !GetParam().current_by_helper && kernel_has_rdonly_cast());
+  const bool from_switch = GetParam().attach == AttachKind::tp_btf && GetParam().store == ThreadStore::task_storage &&
+                           !GetParam().current_by_helper && kernel_has_rdonly_cast();
+  EXPECT_EQ(probes.loader.current_task(),
+            from_switch ? syslens::CurrentTask::from_switch : syslens::CurrentTask::helper);
   TestCgroup cg("exact");
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
   const auto v = view(probes.maps.read(), cg.id());
@@ -513,14 +505,15 @@ TEST_P(SwitchedInTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
   ProbeOptions opts = options(mode, Variant{AttachKind::tp_btf, ThreadStore::task_storage});
   opts.current_task = GetParam().current;
   KernelEdge probes(opts);
-  ASSERT_EQ(probes.loader.current_from_switch(),
-            GetParam().current != syslens::CurrentTask::helper && kernel_has_rdonly_cast());
+  const bool from_switch = GetParam().current != syslens::CurrentTask::helper && kernel_has_rdonly_cast();
+  ASSERT_EQ(probes.loader.current_task(),
+            from_switch ? syslens::CurrentTask::from_switch : syslens::CurrentTask::helper);
   const int ncpus = probes.loader.layout().ncpus;
   if (ncpus < 2) GTEST_SKIP() << "needs two CPUs";
   // Count-only asking the helper (before 6.2, or told to) has no
   // context-switch program and one CPU record: nothing to write over; its
   // counts are checked all the same.
-  const bool switch_program = mode == Mode::full || probes.loader.current_from_switch();
+  const bool switch_program = mode == Mode::full || from_switch;
   const std::size_t bytes = static_cast<std::size_t>(ncpus) * sizeof(syslens_cpu_rec);
   void* mem = MAP_FAILED;
   if (switch_program) {
@@ -564,7 +557,7 @@ TEST_P(SwitchedInTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
   EXPECT_EQ(v.stats.at({nr("getppid"), 0}).returns, mode == Mode::full ? static_cast<std::uint64_t>(kGetppid) : 0U);
   const std::uint64_t untraced =
       snap.counters[SYSLENS_CNT_SWITCH_UNTRACED] - before.counters[SYSLENS_CNT_SWITCH_UNTRACED];
-  if (probes.loader.current_from_switch()) {
+  if (from_switch) {
     EXPECT_GT(untraced, 0U);
   } else {
     EXPECT_EQ(untraced, 0U);
@@ -582,6 +575,84 @@ INSTANTIATE_TEST_SUITE_P(Modes, SwitchedInTask,
                                               : i.param.current == syslens::CurrentTask::helper    ? "helper"
                                                                                                    : "auto");
                          });
+
+// Count-only's table of tasks by kernel stack is only a hint: an entry may
+// name a task that has gone, or collide with another stack. Here every entry
+// is written over, again and again, with another real task's pointer taken
+// from the table (one another stack's call put there) while a workload makes
+// 200,000 calls: each is still counted in the workload's cgroup, and the
+// enter saw wrong tasks (stack_task_miss beyond the workload's first call).
+// Without the check against the registers, the calls go to other cgroups.
+// Before 6.2 (no bpf_rdonly_cast) the loader asks the helper instead, and the
+// counts are checked all the same, with no table to write over.
+TEST(StackTask, AWrongTaskInTheTableIsNotTakenForCurrent) {
+  SYSLENS_REQUIRE_ROOT();
+  ProbeOptions opts = options(Mode::count, Variant{AttachKind::tp_btf, ThreadStore::task_storage});
+  opts.current_task = syslens::CurrentTask::from_stack;
+  KernelEdge probes(opts);
+  const bool by_stack = kernel_has_rdonly_cast();
+  ASSERT_EQ(probes.loader.current_task(), by_stack ? syslens::CurrentTask::from_stack : syslens::CurrentTask::helper);
+  const std::size_t bytes = std::size_t{SYSLENS_STACK_TASKS} * sizeof(std::uint64_t);
+  void* mem = MAP_FAILED;
+  if (by_stack) {
+    mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 bpf_map__fd(probes.loader.skeleton().maps.syslens_stack_tasks), 0);
+    ASSERT_NE(mem, MAP_FAILED) << std::strerror(errno);
+  }
+  auto* table = by_stack ? static_cast<std::uint64_t*>(mem) : nullptr;
+  const auto before = probes.maps.read();
+
+  constexpr int kGetppid = 200'000;
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> rounds{0};
+  std::thread writer([&] {
+    while (table != nullptr && !done.load(std::memory_order_relaxed)) {
+      // Two distinct tasks from the table, then every entry gets one that is
+      // not its own.
+      std::uint64_t a = 0, b = 0;
+      for (std::size_t i = 0; i < SYSLENS_STACK_TASKS && b == 0; ++i) {
+        const std::uint64_t t = __atomic_load_n(&table[i], __ATOMIC_RELAXED);
+        if (t == 0) continue;
+        if (a == 0) {
+          a = t;
+        } else if (t != a) {
+          b = t;
+        }
+      }
+      if (b == 0) continue;
+      for (std::size_t i = 0; i < SYSLENS_STACK_TASKS; ++i) {
+        const std::uint64_t t = __atomic_load_n(&table[i], __ATOMIC_RELAXED);
+        __atomic_store_n(&table[i], t == a ? b : a, __ATOMIC_RELAXED);
+      }
+      rounds.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  TestCgroup cg("stale-stack");
+  const int rc = run_in_cgroup(cg, [] {
+    for (int i = 0; i < kGetppid; ++i) ::syscall(SYS_getppid);
+    return 0;
+  });
+  done = true;
+  writer.join();
+  if (by_stack) ::munmap(mem, bytes);
+  ASSERT_EQ(rc, 0);
+  if (by_stack) {
+    ASSERT_GT(rounds.load(), 0U);
+  }
+
+  const auto snap = probes.maps.read();
+  const auto v = view(snap, cg.id());
+  ASSERT_TRUE(v.stats.count({nr("getppid"), 0}));
+  EXPECT_EQ(v.stats.at({nr("getppid"), 0}).calls, static_cast<std::uint64_t>(kGetppid));
+  const std::uint64_t misses =
+      snap.counters[SYSLENS_CNT_STACK_TASK_MISS] - before.counters[SYSLENS_CNT_STACK_TASK_MISS];
+  if (by_stack) {
+    EXPECT_GT(misses, 1U);
+  } else {
+    EXPECT_EQ(misses, 0U);
+  }
+  EXPECT_EQ(snap.counters[SYSLENS_CNT_SWITCH_UNTRACED], before.counters[SYSLENS_CNT_SWITCH_UNTRACED]);
+}
 
 // The exit's side of the same: a record left pending in a CPU's entry by a
 // task switched out without the tracepoint must not be taken by the next
@@ -659,7 +730,7 @@ TEST(CurrentTaskRecord, AnotherTasksStaleRecordIsNotTakenByTheExit) {
   EXPECT_EQ(calls, want);
   const std::uint64_t untraced =
       snap.counters[SYSLENS_CNT_SWITCH_UNTRACED] - before.counters[SYSLENS_CNT_SWITCH_UNTRACED];
-  if (probes.loader.current_from_switch()) {
+  if (probes.loader.current_task() == syslens::CurrentTask::from_switch) {
     EXPECT_TRUE(view(snap, unused.id()).stats.empty());
     EXPECT_GT(untraced, 0U);
   }
@@ -745,8 +816,10 @@ TEST(CgroupV1, KeysByTheV1HierarchyCgroup) {
 TEST(CountMode, CountsEveryCallAndTracksNothingElse) {
   SYSLENS_REQUIRE_ROOT();
   KernelEdge probes(options(Mode::count, {AttachKind::automatic, ThreadStore::automatic}));
-  // By default count-only asks the helper: it has no context-switch program.
-  EXPECT_FALSE(probes.loader.current_from_switch());
+  // By default count-only finds the current task by its kernel stack (6.2+),
+  // else asks the helper: it has no context-switch program.
+  EXPECT_EQ(probes.loader.current_task(),
+            kernel_has_rdonly_cast() ? syslens::CurrentTask::from_stack : syslens::CurrentTask::helper);
   TestCgroup cg("count");
   ASSERT_EQ(run_in_cgroup(cg, exact_workload), 0);
   const auto v = view(probes.maps.read(), cg.id());

@@ -13,6 +13,8 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -102,6 +104,13 @@ const V1Hierarchy& v1_hierarchy() {
     throw std::runtime_error("no cgroup v1 memory hierarchy, and no free controller to mount one");
   }();
   return h;
+}
+
+bool kernel_has_rdonly_cast() {
+  struct btf* btf = btf__load_vmlinux_btf();
+  const bool ok = btf != nullptr && btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+  btf__free(btf);
+  return ok;
 }
 
 int cgroup1_subsys_id(const std::string& controller) {

@@ -23,6 +23,11 @@ namespace syslens::test {
 std::string cgroup2_mount();
 int cgroup1_subsys_id(const std::string& controller);
 
+// Whether the running kernel has bpf_rdonly_cast (6.2+): then the enter
+// finds the current task without a helper call where bpf.current_task lets
+// it (full mode: from context switches; count-only: by kernel stack).
+bool kernel_has_rdonly_cast();
+
 // A cgroup v1 hierarchy for the v1 tests. The host's memory hierarchy where
 // it has one (v1 and hybrid hosts); on a pure cgroup v2 host, where every
 // controller in use is bound to v2, a free controller's (net_cls, freezer,

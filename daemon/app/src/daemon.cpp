@@ -340,7 +340,7 @@ int serve(const Config& cfg) {
   self.mode = std::string(to_string(loader.mode()));
   self.attach = std::string(to_string(loader.attach_kind()));
   self.thread_store = loader.mode() == Mode::full ? std::string(to_string(loader.thread_store())) : "none";
-  self.current_task = loader.current_from_switch() ? "switch" : "helper";
+  self.current_task = std::string(to_string(loader.current_task()));
   self.kernel = uts.release;
   self.hierarchy = root.hierarchy;
   SelfMetrics self_metrics(self);

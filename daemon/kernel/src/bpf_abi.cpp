@@ -51,6 +51,7 @@ constexpr CounterInfo kCounters[SYSLENS_CNT__MAX] = {
      "the kernel refused a new key in a map that had room (-EBUSY or -ENOMEM, not a full map): that call went to the "
      "cgroup=\"(overflow)\" series or its errno, denial or process was not counted; a larger map does not help"},
     {"switch_untraced", false},
+    {"stack_task_miss", false},
 };
 }  // namespace
 

@@ -331,31 +331,36 @@ Loader::Loader(const ProbeOptions& opts) : mode_(opts.mode) {
   }
   if (opts.thread_store != ThreadStore::task_storage) stores.push_back(ThreadStore::tid_hash);
 
-  // On tp_btf with task storage: the enter program takes the current task
-  // from the context-switch program where the kernel allows it, else (or if
-  // that fails to load) asks a helper. By default in full mode only:
-  // count-only has no context-switch program, and adding one that stores the
-  // task and no more costs every context switch of the host the hook's price
-  // (bpf.current_task; docs/design.md has the measurements).
-  const bool want_switch = opts.current_task == CurrentTask::from_switch ||
-                           (opts.current_task == CurrentTask::automatic && opts.mode == Mode::full);
-  if (opts.current_task == CurrentTask::from_switch && !btf.rdonly_cast) {
-    spdlog::info(
-        "bpf.current_task is switch, but the kernel offers no bpf_rdonly_cast (Linux 6.2+; never with "
-        "bpf.kernel_btf): asking a helper");
+  // On tp_btf with task storage, where the kernel allows it (6.2+), the
+  // enter program takes the current task without a helper call: in full
+  // mode from the context-switch program it has anyway, in count-only from
+  // a table by kernel stack (adding a context-switch program there would
+  // cost every switch of the host the hook's price). Else, or if that fails
+  // to load, it asks a helper (bpf.current_task; docs/design.md has the
+  // measurements).
+  CurrentTask want = opts.current_task;
+  if (want == CurrentTask::automatic)
+    want = opts.mode == Mode::full ? CurrentTask::from_switch : CurrentTask::from_stack;
+  if (want != CurrentTask::helper && !btf.rdonly_cast) {
+    if (opts.current_task != CurrentTask::automatic) {
+      spdlog::info(
+          "bpf.current_task is {}, but the kernel offers no bpf_rdonly_cast (Linux 6.2+; never with "
+          "bpf.kernel_btf): asking a helper",
+          to_string(opts.current_task));
+    }
+    want = CurrentTask::helper;
   }
-  const bool from_switch = want_switch && btf.rdonly_cast;
   std::string failures;
   for (auto a : attaches) {
     for (auto s : stores) {
-      const bool can_switch = from_switch && a == AttachKind::tp_btf && s == ThreadStore::task_storage;
+      const bool can_skip_helper =
+          want != CurrentTask::helper && a == AttachKind::tp_btf && s == ThreadStore::task_storage;
       std::string why;
-      if ((can_switch && try_load(opts, a, s, true, why)) || try_load(opts, a, s, false, why)) {
+      if ((can_skip_helper && try_load(opts, a, s, want, why)) || try_load(opts, a, s, CurrentTask::helper, why)) {
         open_new_keys();
         attach_all();
         spdlog::info("BPF programs attached: mode={} attach={} thread_store={} current_task={}", to_string(mode_),
-                     to_string(attach_), mode_ == Mode::full ? to_string(store_) : "none",
-                     current_from_switch_ ? "from context switches" : "helper");
+                     to_string(attach_), mode_ == Mode::full ? to_string(store_) : "none", to_string(current_));
         if (!pin_dir_.empty()) {
           spdlog::info("aggregation maps pinned in {}: {}", pin_dir_,
                        reused_pins_ ? "counts carried over from the previous run" : "starting from zero");
@@ -389,12 +394,13 @@ void Loader::consume_new_keys(const std::function<void(std::uint64_t)>& fn) {
   on_new_key_ = nullptr;
 }
 
-bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, bool current_from_switch,
+bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, CurrentTask current,
                       std::string& why) {
   LIBBPF_OPTS(bpf_object_open_opts, oopts);
   if (!opts.kernel_btf.empty()) oopts.btf_custom_path = opts.kernel_btf.c_str();
   // syslens_bpf__open_opts(), on the syslens_bpf_cast object's bytes when
-  // the enter takes the current task from context switches.
+  // the enter finds the current task without the helper.
+  const bool cast = current != CurrentTask::helper;
   std::unique_ptr<struct ::syslens_bpf, SkelDeleter> skel(
       static_cast<struct ::syslens_bpf*>(std::calloc(1, sizeof(struct ::syslens_bpf))));
   if (!skel) {
@@ -402,7 +408,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
     return false;
   }
   int err = syslens_bpf__create_skeleton(skel.get());
-  if (!err && current_from_switch) {
+  if (!err && cast) {
     std::size_t size = 0;
     skel->skeleton->data = const_cast<void*>(bpf_detail::cast_object_bytes(&size));
     skel->skeleton->data_sz = size;
@@ -422,9 +428,11 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   struct bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, skel->obj) { bpf_program__set_autoload(prog, false); }
   auto& p = skel->progs;
-  if (current_from_switch) {
+  if (current == CurrentTask::from_switch) {
     bpf_program__set_autoload(p.tpbtf_enter_cur, true);
     if (!full) bpf_program__set_autoload(p.tpbtf_switch_cur, true);
+  } else if (current == CurrentTask::from_stack) {
+    bpf_program__set_autoload(p.tpbtf_enter_stack, true);
   } else {
     bpf_program__set_autoload(
         tp ? (task ? p.tpbtf_enter_task : p.tpbtf_enter_tid) : (task ? p.rawtp_enter_task : p.rawtp_enter_tid), true);
@@ -443,8 +451,11 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   if (!err) err = bpf_map__set_max_entries(m.syslens_tid_rec, (full && !task) ? opts.max_threads : 1);
   if (!err && !task) err = bpf_map__set_autocreate(m.syslens_task_rec, false);
   if (!err)
-    err = bpf_map__set_max_entries(m.syslens_cpu_recs,
-                                   (full || current_from_switch) ? static_cast<std::uint32_t>(layout_.ncpus) : 1);
+    err = bpf_map__set_max_entries(m.syslens_cpu_recs, (full || current == CurrentTask::from_switch)
+                                                           ? static_cast<std::uint32_t>(layout_.ncpus)
+                                                           : 1);
+  if (!err)
+    err = bpf_map__set_max_entries(m.syslens_stack_tasks, current == CurrentTask::from_stack ? SYSLENS_STACK_TASKS : 1);
   // The slot table is capped at 32 MiB: fewer entries per CPU on big machines.
   std::uint32_t slots = opts.cpu_slots;
   while (slots > 16 &&
@@ -465,11 +476,11 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   err = syslens_bpf__load(skel.get());
   if (err) {
     why = "load: " + errstr(err) + " (run with --log.level=debug for the verifier log)";
-    if (current_from_switch)
+    if (cast)
       spdlog::warn(
-          "loading the enter program that takes the current task from context switches failed: {}; "
+          "loading the enter program that finds the current task without a helper ({}) failed: {}; "
           "asking a helper instead",
-          why);
+          to_string(current), why);
     return false;
   }
   if (slots > 0) {
@@ -486,7 +497,7 @@ bool Loader::try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore s
   skel_ = std::move(skel);
   attach_ = attach;
   store_ = store;
-  current_from_switch_ = current_from_switch;
+  current_ = current;
   layout_.max_stats = opts.max_stats_entries;
   layout_.max_errno = opts.max_errno_entries;
   layout_.max_threads = opts.max_threads;
@@ -515,9 +526,10 @@ void Loader::attach_all() {
   // program goes first: without it a blocked call's record could be lost.
   std::vector<struct bpf_program*> order;
   auto& p = skel_->progs;
-  for (auto* prog : {p.tpbtf_switch_task, p.tpbtf_switch_cur, p.rawtp_switch_task, p.tpbtf_thread_exit,
-                     p.rawtp_thread_exit, p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task, p.rawtp_exit_tid,
-                     p.tpbtf_enter_task, p.tpbtf_enter_cur, p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
+  for (auto* prog :
+       {p.tpbtf_switch_task, p.tpbtf_switch_cur, p.rawtp_switch_task, p.tpbtf_thread_exit, p.rawtp_thread_exit,
+        p.tpbtf_exit_task, p.tpbtf_exit_tid, p.rawtp_exit_task, p.rawtp_exit_tid, p.tpbtf_enter_task, p.tpbtf_enter_cur,
+        p.tpbtf_enter_stack, p.tpbtf_enter_tid, p.rawtp_enter_task, p.rawtp_enter_tid}) {
     if (bpf_program__autoload(prog)) order.push_back(prog);
   }
   for (auto* prog : order) {

@@ -177,8 +177,9 @@ TEST(ConfigFile, MistakesNameTheKey) {
                "metrics.latency: 'quantiles' is not one of histogram, summary");
   EXPECT_TRUE(yaml("metrics:\n  latency: histogram\n").latency_buckets_per_cgroup);
   expect_fatal([] { yaml("bpf:\n  current_task: fast\n"); }, kExitConfig,
-               "bpf.current_task: 'fast' is not one of auto, helper, switch");
+               "bpf.current_task: 'fast' is not one of auto, helper, stack, switch");
   EXPECT_EQ(yaml("bpf:\n  current_task: switch\n").current_task, CurrentTask::from_switch);
+  EXPECT_EQ(yaml("bpf:\n  current_task: stack\n").current_task, CurrentTask::from_stack);
   EXPECT_EQ(yaml("overhead:\n  budget_ns_per_syscall: 250\n  recheck: 30s\n").overhead_budget_ns, 250U);
   // Found by fuzz_config: a YAML error that quotes the input's newline
   // ("unknown escape character") still gives one line.

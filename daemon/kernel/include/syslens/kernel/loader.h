@@ -80,9 +80,10 @@ class Loader final {
   AttachKind attach_kind() const { return attach_; }
   ThreadStore thread_store() const { return store_; }
   Mode mode() const { return mode_; }
-  // Whether the enter program takes the current task from the context-switch
-  // program (tpbtf_enter_cur, Linux 6.2+) instead of a helper call.
-  bool current_from_switch() const { return current_from_switch_; }
+  // Where the enter program takes the current task from: the context-switch
+  // program (from_switch, tpbtf_enter_cur), its table by kernel stack
+  // (from_stack, tpbtf_enter_stack), both Linux 6.2+, or a helper call.
+  CurrentTask current_task() const { return current_; }
   // Whether the counts were carried over from a previous run's pinned maps.
   bool resumed() const { return reused_pins_ > 0; }
   const std::string& pin_dir() const { return pin_dir_; }
@@ -123,8 +124,7 @@ class Loader final {
     void operator()(struct ring_buffer* r) const;
   };
 
-  bool try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, bool current_from_switch,
-                std::string& why);
+  bool try_load(const ProbeOptions& opts, AttachKind attach, ThreadStore store, CurrentTask current, std::string& why);
   void attach_all();
   void mark_in_flight();
   void open_new_keys();
@@ -142,7 +142,7 @@ class Loader final {
   std::uint64_t pins_lost_ = 0;
   AttachKind attach_ = AttachKind::tp_btf;
   ThreadStore store_ = ThreadStore::task_storage;
-  bool current_from_switch_ = false;
+  CurrentTask current_ = CurrentTask::helper;
   Mode mode_ = Mode::full;
   MapLayout layout_;
   std::size_t slots_bytes_ = 0;
