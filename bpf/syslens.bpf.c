@@ -604,7 +604,6 @@ static __always_inline struct task_struct *task_of_regs(__u64 task, __u64 off, _
 static __always_inline struct task_struct *switched_in_task(struct syslens_cpu_rec *cr, __u64 regs)
 {
 	__u64 off = regs_offset;
-
 	struct task_struct *t = 0;
 
 	if (!cr || !cr->current || !off)
