@@ -18,7 +18,8 @@
 namespace syslens::bpf_detail {
 
 // The bytes of the syslens_bpf_cast object (cast_object.cpp): the same maps,
-// programs and globals as syslens_bpf's, with tpbtf_enter_cur's kfunc.
+// programs and globals as syslens_bpf's, with the kfunc of tpbtf_enter_cur and
+// tpbtf_enter_stack.
 const void* cast_object_bytes(std::size_t* size);
 
 // libbpf's own codes (4000+) have their own strings.
