@@ -143,6 +143,35 @@ bool pin_to_cpu(int cpu) {
   return ::sched_setaffinity(0, sizeof(set), &set) == 0;
 }
 
+// A mappable BPF map's n entries of T, read and written in place by the
+// test (wrong tasks written in), unmapped when it goes. No map: nothing
+// mapped, data() is null; so is it if mmap failed (error() says why).
+template <typename T>
+class MappedMap {
+ public:
+  MappedMap(const bpf_map* map, std::size_t n) : bytes_(n * sizeof(T)) {
+    if (map == nullptr) return;
+    void* mem = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+    if (mem == MAP_FAILED) {
+      error_ = errno;
+      return;
+    }
+    data_ = static_cast<T*>(mem);
+  }
+  ~MappedMap() {
+    if (data_ != nullptr) ::munmap(data_, bytes_);
+  }
+  MappedMap(const MappedMap&) = delete;
+  MappedMap& operator=(const MappedMap&) = delete;
+  T* data() const { return data_; }
+  const char* error() const { return std::strerror(error_); }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t bytes_;
+  int error_ = 0;
+};
+
 }  // namespace
 
 TEST_P(FullMode, ExactCountsErrnoAndLatencyForOneCgroup) {
@@ -514,14 +543,12 @@ TEST_P(SwitchedInTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
   // context-switch program and one CPU record: nothing to write over; its
   // counts are checked all the same.
   const bool switch_program = mode == Mode::full || from_switch;
-  const std::size_t bytes = static_cast<std::size_t>(ncpus) * sizeof(syslens_cpu_rec);
-  void* mem = MAP_FAILED;
+  const MappedMap<syslens_cpu_rec> mapped(switch_program ? probes.loader.skeleton().maps.syslens_cpu_recs : nullptr,
+                                          static_cast<std::size_t>(ncpus));
+  syslens_cpu_rec* recs = mapped.data();
   if (switch_program) {
-    mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                 bpf_map__fd(probes.loader.skeleton().maps.syslens_cpu_recs), 0);
-    ASSERT_NE(mem, MAP_FAILED) << std::strerror(errno);
+    ASSERT_NE(recs, nullptr) << mapped.error();
   }
-  auto* recs = switch_program ? static_cast<syslens_cpu_rec*>(mem) : nullptr;
   const auto before = probes.maps.read();
 
   constexpr int kGetppid = 200'000;
@@ -544,7 +571,6 @@ TEST_P(SwitchedInTask, AStaleSwitchedInTaskIsNotTakenForCurrent) {
   });
   done = true;
   writer.join();
-  if (switch_program) ::munmap(mem, bytes);
   ASSERT_EQ(rc, 0);
   if (switch_program) {
     ASSERT_GT(writes.load(), 0U);
@@ -592,14 +618,12 @@ TEST(StackTask, AWrongTaskInTheTableIsNotTakenForCurrent) {
   KernelEdge probes(opts);
   const bool by_stack = kernel_has_rdonly_cast();
   ASSERT_EQ(probes.loader.current_task(), by_stack ? syslens::CurrentTask::from_stack : syslens::CurrentTask::helper);
-  const std::size_t bytes = std::size_t{SYSLENS_STACK_TASKS} * sizeof(std::uint64_t);
-  void* mem = MAP_FAILED;
+  const MappedMap<std::uint64_t> mapped(by_stack ? probes.loader.skeleton().maps.syslens_stack_tasks : nullptr,
+                                        SYSLENS_STACK_TASKS);
+  std::uint64_t* table = mapped.data();
   if (by_stack) {
-    mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                 bpf_map__fd(probes.loader.skeleton().maps.syslens_stack_tasks), 0);
-    ASSERT_NE(mem, MAP_FAILED) << std::strerror(errno);
+    ASSERT_NE(table, nullptr) << mapped.error();
   }
-  auto* table = by_stack ? static_cast<std::uint64_t*>(mem) : nullptr;
   const auto before = probes.maps.read();
 
   constexpr int kGetppid = 200'000;
@@ -634,7 +658,6 @@ TEST(StackTask, AWrongTaskInTheTableIsNotTakenForCurrent) {
   });
   done = true;
   writer.join();
-  if (by_stack) ::munmap(mem, bytes);
   ASSERT_EQ(rc, 0);
   if (by_stack) {
     ASSERT_GT(rounds.load(), 0U);
@@ -672,11 +695,10 @@ TEST(CurrentTaskRecord, AnotherTasksStaleRecordIsNotTakenByTheExit) {
   KernelEdge probes(opts);
   const int ncpus = probes.loader.layout().ncpus;
   if (ncpus < 2) GTEST_SKIP() << "needs two CPUs";
-  const std::size_t bytes = static_cast<std::size_t>(ncpus) * sizeof(syslens_cpu_rec);
-  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                     bpf_map__fd(probes.loader.skeleton().maps.syslens_cpu_recs), 0);
-  ASSERT_NE(mem, MAP_FAILED) << std::strerror(errno);
-  auto* recs = static_cast<syslens_cpu_rec*>(mem);
+  const MappedMap<syslens_cpu_rec> mapped(probes.loader.skeleton().maps.syslens_cpu_recs,
+                                          static_cast<std::size_t>(ncpus));
+  syslens_cpu_rec* recs = mapped.data();
+  ASSERT_NE(recs, nullptr) << mapped.error();
   TestCgroup unused("stale-rec-unused");
   const auto before = probes.maps.read();
 
@@ -716,7 +738,6 @@ TEST(CurrentTaskRecord, AnotherTasksStaleRecordIsNotTakenByTheExit) {
     return 0;
   });
   planter.join();
-  ::munmap(mem, bytes);
   for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
   ASSERT_EQ(rc, 0);
   ASSERT_GT(planted.load(), kRounds / 2);
